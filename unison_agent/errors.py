@@ -1,0 +1,35 @@
+"""The project's error types.
+
+Every error a user can cause derives from :class:`UnisonError`; its message says what was wrong and,
+where there is one, what to do about it. The CLI prints these without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class UnisonError(Exception):
+    """Base class for errors caused by input, settings or missing weights (not by bugs)."""
+
+
+class PlanError(UnisonError, ValueError):
+    """A plan does not satisfy the plan contract. The message names the field and the allowed values."""
+
+
+class ProtocolError(UnisonError, ValueError):
+    """Planner output could not be decoded. ``raw`` keeps the planner's text as it was."""
+
+    def __init__(self, message: str, raw: str):
+        super().__init__(f"{message} (planner output: {raw!r})")
+        self.raw = raw
+
+
+class MediaError(UnisonError, ValueError):
+    """A file named in a request is missing, unreadable or of an unsupported kind."""
+
+
+class SettingsError(UnisonError, ValueError):
+    """A setting (flag or environment variable) has an invalid value."""
+
+
+class WeightsError(UnisonError, FileNotFoundError):
+    """A model directory or weight file is missing or does not have the expected layout."""

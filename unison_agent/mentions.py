@@ -1,0 +1,87 @@
+"""File mentions in a request: ``###path###`` (any path, spaces allowed) and ``@path`` (no spaces).
+
+Mentions are returned in the order they appear. For planning, each mention is replaced by ``<IMGPAD>`` or
+``<VIDPAD>`` (the Unison convention); text the user typed that looks like a control token is neutralised
+first, so it can never be read as one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MediaError
+from .media import MediaInfo, check_file, kind_of
+from .protocol import IMGPAD, VIDPAD, neutralize
+
+_HASH = r"###(?P<hash>.+?)###"
+# @path: at the start or after whitespace/opening punctuation; ends before whitespace or closing punctuation.
+_AT = r"(?:(?<=^)|(?<=[\s(\[{\"']))@(?P<at>[^\s\"'()\[\]{}]+?\.[A-Za-z0-9]{2,5})(?=$|[\s,;:!?)\]}\"']|\.(?:\s|$))"
+_MENTION_RE = re.compile(f"{_HASH}|{_AT}")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One file mention: the path as written, its kind, and where it was in the text."""
+
+    path: str
+    kind: str  # "image" | "video"
+    start: int
+    end: int
+    info: MediaInfo | None = None  # filled when the file was checked
+
+    @property
+    def pad(self) -> str:
+        return IMGPAD if self.kind == "image" else VIDPAD
+
+    @property
+    def is_mask(self) -> bool:
+        return bool(self.info and self.info.is_mask)
+
+
+def find_mentions(text: str, *, check: bool = True, base_dir: str | Path | None = None) -> list[Mention]:
+    """All mentions in order. With ``check``, each file must exist and its content must match its kind."""
+    mentions = []
+    for m in _MENTION_RE.finditer(text):
+        raw = (m.group("hash") if m.group("hash") is not None else m.group("at")).strip()
+        if not raw:
+            raise MediaError("an empty ###...### mention; put a file path between the ### marks")
+        path = raw
+        if base_dir is not None and not Path(raw).expanduser().is_absolute():
+            path = str(Path(base_dir) / raw)
+        kind = kind_of(raw)
+        info = None
+        if check:
+            info = check_file(path)
+            if info.kind != kind:  # pragma: no cover - kind_of and check_file agree by construction
+                raise MediaError(f"{raw}: its content is a {info.kind}, but its extension says {kind}")
+        mentions.append(Mention(path=path, kind=kind, start=m.start(), end=m.end(), info=info))
+    return mentions
+
+
+def planning_prompt(text: str, mentions: list[Mention] | None = None) -> str:
+    """The text the planner reads: user-typed control tokens neutralised, mentions replaced by pad tokens."""
+    if mentions is None:
+        mentions = find_mentions(text, check=False)
+    out: list[str] = []
+    pos = 0
+    for m in mentions:
+        out.append(neutralize(text[pos : m.start]))
+        out.append(m.pad)
+        pos = m.end
+    out.append(neutralize(text[pos:]))
+    return "".join(out).strip()
+
+
+def strip_mentions(text: str, mentions: list[Mention] | None = None) -> str:
+    """The text with mentions removed (for reading the user's words alone)."""
+    if mentions is None:
+        mentions = find_mentions(text, check=False)
+    out, pos = [], 0
+    for m in mentions:
+        out.append(text[pos : m.start])
+        out.append(" ")
+        pos = m.end
+    out.append(text[pos:])
+    return re.sub(r"\s+", " ", "".join(out)).strip()

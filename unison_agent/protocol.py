@@ -1,0 +1,280 @@
+"""The Unison token protocol: ``decode(planner_text, prompt) -> Plan`` and ``encode(plan) -> str``.
+
+The planning LoRA answers either in plain text (an understanding request) or with a token plan:
+
+``<CFI>`` / ``<CFV>`` create an image / a video; ``<BORES>w,h<EORES>`` the size; ``<BONF>n<EONF>`` a video of
+n + 1 frames; ``<BOFIDX>i<EOFIDX>`` image-to-video with the given image as frame i (0 = first, anything else =
+last); ``<REF>`` reference generation; ``<CTRL>`` the given file is a control signal; ``<BOEDIT>m,s<EOEDIT>``
+editing with mention m as the mask and mention s as the source.
+
+Unlike the reference script, the frame index is compared correctly (both anchors are reachable), image
+control is wired, and malformed output raises :class:`ProtocolError` (carrying the raw text) instead of
+crashing or silently producing defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .errors import PlanError, ProtocolError
+from .plan import (
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT,
+    DEFAULT_VIDEO_FRAMES,
+    DEFAULT_WIDTH,
+    InputRef,
+    Plan,
+    Task,
+    UNDERSTANDING_TASKS,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .mentions import Mention
+
+# The fourteen tokens, in the published order: the order fixes their ids.
+UNISON_TOKENS: tuple[str, ...] = (
+    "<CFI>", "<CFV>", "<BORES>", "<EORES>", "<BONF>", "<EONF>", "<BOFIDX>", "<EOFIDX>",
+    "<REF>", "<CTRL>", "<BOEDIT>", "<EOEDIT>", "<IMGPAD>", "<VIDPAD>",
+)  # fmt: skip
+CFI, CFV, BORES, EORES, BONF, EONF, BOFIDX, EOFIDX, REF, CTRL, BOEDIT, EOEDIT, IMGPAD, VIDPAD = UNISON_TOKENS
+
+_PAIRS = {BORES: EORES, BONF: EONF, BOFIDX: EOFIDX, BOEDIT: EOEDIT}
+_TOKEN_RE = re.compile("|".join(re.escape(t) for t in UNISON_TOKENS))
+_CONTROL_TOKENS = tuple(t for t in UNISON_TOKENS if t not in (IMGPAD, VIDPAD))
+_QWEN_SPECIAL_RE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+_END_MARKERS = ("<|im_end|>", "<|endoftext|>")
+
+
+def neutralize(text: str) -> str:
+    """Make user-typed text safe for a planner: any Unison or chat-template token loses its angle bracket.
+
+    ``"<CFV>"`` becomes ``"‹CFV>"``: it reads the same to a person but is ordinary text to every tokenizer,
+    so a user cannot inject control tokens (pad tokens included: only mentions produce pad tokens).
+    """
+    text = _TOKEN_RE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
+    return _QWEN_SPECIAL_RE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
+
+
+def clean_output(text: str) -> str:
+    """Planner output without end markers and surrounding whitespace."""
+    for marker in _END_MARKERS:
+        text = text.replace(marker, "")
+    return text.strip()
+
+
+def is_token_plan(text: str) -> bool:
+    """True when planner output contains any generation control token."""
+    return any(t in text for t in _CONTROL_TOKENS)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# decode
+
+
+def decode(planner_text: str, prompt: str, *, mentions: list["Mention"] | None = None) -> Plan:
+    """Turn planner output into a Plan.
+
+    ``prompt`` is the user's request with its ``###path###``/``@path`` mentions (files are not opened unless
+    ``mentions`` is None and ... never: pass checked ``mentions`` to carry content information).
+    Raises ProtocolError (with ``.raw``) for malformed or truncated output.
+    """
+    from .mentions import find_mentions, planning_prompt
+
+    raw = planner_text
+    if mentions is None:
+        mentions = find_mentions(prompt, check=False)
+    text = clean_output(planner_text)
+    plan_prompt = planning_prompt(prompt, mentions)
+
+    if not is_token_plan(text):
+        if not text:
+            raise ProtocolError("the planner produced no output", raw)
+        task = _understanding_task(mentions)
+        inputs = [InputRef(path=m.path, kind=m.kind, role="context") for m in mentions]
+        return Plan(task=task, prompt=plan_prompt, inputs=inputs, answer=text, planner="unison", raw=raw)
+
+    fields = _parse_tokens(text, raw)
+    family = fields["family"]
+    markers = [k for k in (BOFIDX, BOEDIT, REF, CTRL) if k in fields]
+    if len(markers) > 1:
+        raise ProtocolError(f"conflicting task markers {', '.join(markers)}", raw)
+    marker = markers[0] if markers else None
+    if family == CFI and marker == BOFIDX:
+        raise ProtocolError("<BOFIDX> (image-to-video) in an image plan (<CFI>)", raw)
+    if family == CFI and BONF in fields:
+        raise ProtocolError("<BONF> (frame count) in an image plan (<CFI>)", raw)
+
+    task = {
+        (CFI, None): Task.text_to_image,
+        (CFI, BOEDIT): Task.image_edit,
+        (CFI, REF): Task.image_reference,
+        (CFI, CTRL): Task.image_control,
+        (CFV, None): Task.text_to_video,
+        (CFV, BOFIDX): Task.image_to_video,
+        (CFV, BOEDIT): Task.video_edit,
+        (CFV, REF): Task.video_reference,
+        (CFV, CTRL): Task.video_control,
+    }[(family, marker)]
+
+    width, height = fields.get(BORES, (DEFAULT_WIDTH, DEFAULT_HEIGHT))
+    if family == CFI:
+        num_frames, fps = 1, None
+    else:
+        num_frames, fps = fields.get(BONF, DEFAULT_VIDEO_FRAMES - 1) + 1, DEFAULT_FPS
+
+    roles = ["context"] * len(mentions)
+    frame_anchor = control = None
+    if task is Task.image_to_video:
+        frame_anchor = "first" if fields[BOFIDX] == 0 else "last"
+        idx = _first_index(mentions, "image", raw, "an image to use as the first/last frame")
+        roles[idx] = "frame"
+    elif task in (Task.image_edit, Task.video_edit):
+        mask_idx, src_idx = fields[BOEDIT]
+        if src_idx is None:
+            src_idx = _first_index(mentions, "image" if task is Task.image_edit else "video", raw, "a source to edit")
+        for name, idx in (("source", src_idx), ("mask", mask_idx)):
+            if idx is not None and not 0 <= idx < len(mentions):
+                raise ProtocolError(
+                    f"<BOEDIT> names file {idx} as the {name}, but the request mentions {len(mentions)} file(s)", raw
+                )
+        roles[src_idx] = "source"
+        if mask_idx is not None and mask_idx != src_idx:
+            roles[mask_idx] = "mask"
+    elif task in (Task.image_reference, Task.video_reference):
+        images = [i for i, m in enumerate(mentions) if m.kind == "image"]
+        if not images:
+            raise ProtocolError("<REF> but the request mentions no reference image", raw)
+        for i in images:
+            roles[i] = "reference"
+    elif task in (Task.image_control, Task.video_control):
+        want = "image" if task is Task.image_control else "video"
+        idx = _first_index(mentions, want, raw, "a control input", fallback_kind="image")
+        roles[idx] = "control"
+        control = "ready"
+
+    inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(mentions, roles)]
+    try:
+        return Plan(
+            task=task, prompt=plan_prompt, inputs=inputs, width=width, height=height, num_frames=num_frames,
+            fps=fps, frame_anchor=frame_anchor, control=control, planner="unison", raw=raw,
+        )  # fmt: skip
+    except PlanError as exc:
+        raise ProtocolError(str(exc), raw) from None
+
+
+def _understanding_task(mentions: list["Mention"]) -> Task:
+    if any(m.kind == "video" for m in mentions):
+        return Task.video_understanding
+    if any(m.kind == "image" for m in mentions):
+        return Task.image_understanding
+    return Task.text_understanding
+
+
+def _first_index(mentions, kind: str, raw: str, what: str, fallback_kind: str | None = None) -> int:
+    for k in (kind, fallback_kind):
+        for i, m in enumerate(mentions):
+            if k is not None and m.kind == k:
+                return i
+    raise ProtocolError(f"the plan needs {what} ({kind}), but the request mentions none", raw)
+
+
+def _parse_tokens(text: str, raw: str) -> dict:
+    """Walk the token stream; return the family and each marker's parsed value."""
+    fields: dict = {}
+    pos = 0
+    matches = list(_TOKEN_RE.finditer(text))
+    i = 0
+    while i < len(matches):
+        m = matches[i]
+        tok = m.group(0)
+        if tok in (CFI, CFV):
+            if "family" in fields and fields["family"] != tok:
+                raise ProtocolError("both <CFI> and <CFV> in one plan", raw)
+            fields["family"] = tok
+        elif tok in _PAIRS:
+            end = _PAIRS[tok]
+            if i + 1 >= len(matches) or matches[i + 1].group(0) != end:
+                raise ProtocolError(f"{tok} is not closed by {end} (truncated or malformed output)", raw)
+            if tok in fields:
+                raise ProtocolError(f"{tok} appears twice", raw)
+            value = text[m.end() : matches[i + 1].start()].strip()
+            fields[tok] = _parse_value(tok, value, raw)
+            i += 1
+        elif tok in (REF, CTRL):
+            fields[tok] = True
+        elif tok in (EORES, EONF, EOFIDX, EOEDIT):
+            raise ProtocolError(f"{tok} without its opening token", raw)
+        # <IMGPAD>/<VIDPAD> echoed by the planner carry no meaning: ignore
+        pos = m.end()
+        i += 1
+    del pos
+    if "family" not in fields:
+        raise ProtocolError("a token plan must start with <CFI> (image) or <CFV> (video)", raw)
+    return fields
+
+
+_INT = r"\s*(-?\d+)\s*"
+
+
+def _parse_value(tok: str, value: str, raw: str):
+    if tok == BORES:
+        m = re.fullmatch(rf"{_INT}[,x×]{_INT}", value)
+        if not m:
+            raise ProtocolError(f"<BORES>{value}<EORES>: expected 'width,height'", raw)
+        w, h = int(m.group(1)), int(m.group(2))
+        if w <= 0 or h <= 0:
+            raise ProtocolError(f"<BORES>{value}<EORES>: width and height must be positive", raw)
+        return w, h
+    if tok == BONF:
+        m = re.fullmatch(_INT, value)
+        if not m or int(m.group(1)) < 0:
+            raise ProtocolError(f"<BONF>{value}<EONF>: expected a frame count", raw)
+        return int(m.group(1))
+    if tok == BOFIDX:
+        low = value.lower()
+        if low in ("first", "firstframe"):
+            return 0
+        if low in ("last", "lastframe"):
+            return -1
+        m = re.fullmatch(_INT, value)
+        if not m:
+            raise ProtocolError(f"<BOFIDX>{value}<EOFIDX>: expected a frame index (0 = first frame)", raw)
+        return int(m.group(1))
+    # BOEDIT: "m,s", or "s" alone (no mask), or empty (first file is the source, no mask)
+    if value == "":
+        return None, None
+    m = re.fullmatch(rf"{_INT},{_INT}", value)
+    if m:
+        mask, src = int(m.group(1)), int(m.group(2))
+        return (None if mask < 0 else mask), src
+    m = re.fullmatch(_INT, value)
+    if m:
+        return None, int(m.group(1))
+    raise ProtocolError(f"<BOEDIT>{value}<EOEDIT>: expected 'mask_index,source_index'", raw)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# encode
+
+
+def encode(plan: Plan) -> str:
+    """Write a plan in the token protocol (the inverse of ``decode`` for the fields the protocol carries)."""
+    task = plan.task
+    if task in UNDERSTANDING_TASKS:
+        return neutralize(plan.answer or "")
+    family = CFI if task.output == "image" else CFV
+    parts = [family, f"{BORES}{plan.width},{plan.height}{EORES}"]
+    if family == CFV:
+        parts.append(f"{BONF}{plan.num_frames - 1}{EONF}")
+    if task is Task.image_to_video:
+        parts.append(f"{BOFIDX}{0 if plan.frame_anchor == 'first' else plan.num_frames - 1}{EOFIDX}")
+    elif task in (Task.image_edit, Task.video_edit):
+        src = next(i for i, r in enumerate(plan.inputs) if r.role == "source")
+        mask = next((i for i, r in enumerate(plan.inputs) if r.role == "mask"), -1)
+        parts.append(f"{BOEDIT}{mask},{src}{EOEDIT}")
+    elif task in (Task.image_reference, Task.video_reference):
+        parts.append(REF)
+    elif task in (Task.image_control, Task.video_control):
+        parts.append(CTRL)
+    return "".join(parts)

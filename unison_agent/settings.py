@@ -1,0 +1,166 @@
+"""Settings, resolved once: command-line flag, then environment variable, then default.
+
+``Settings.resolve(flags)`` is called once by the CLI (or by ``Session``/``UnisonTool``) and the resulting
+object is passed down; nothing else reads the environment. Every field ``name`` can be set with the
+environment variable ``UNISON_<NAME>`` (upper case). ``UNISON_HOME`` moves the whole user data directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import SettingsError
+
+ENV_PREFIX = "UNISON_"
+
+# Published checkpoints (hub ids); `unison download` puts them under models_dir/<id>.
+QWEN_ID = "Qwen/Qwen2.5-VL-3B-Instruct"
+UNISON_ID = "ali-vilab/Unison"
+VACE_ID = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
+DEPTH_ID = "depth-anything/Depth-Anything-V2-Small-hf"
+POSE_ID = "usyd-community/vitpose-base-simple"
+PERSON_ID = "PekingU/rtdetr_r50vd_coco_o365"
+GROUNDING_ID = "IDEA-Research/grounding-dino-tiny"
+SAM2_ID = "facebook/sam2.1-hiera-small"
+
+
+def default_home() -> Path:
+    """The platform's user data location (XDG on Linux, Application Support on macOS, AppData on Windows)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("unison-agent", appauthor=False))
+
+
+class Settings(BaseModel):
+    """Everything configurable. Paths are absolute after ``resolve``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # where things live
+    home: Path
+    models_dir: Path | None = None
+    outputs_dir: Path | None = None
+    threads_db: Path | None = None
+    demo_dir: Path | None = None
+
+    # what runs
+    demo: bool = False
+    planner: Literal["auto", "unison", "qwen", "rules"] = "auto"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
+
+    # checkpoints: a hub id (looked up under models_dir) or a local directory/file
+    qwen: str = QWEN_ID
+    unison: str = UNISON_ID  # the planning LoRA adapter + projector.pth
+    planner_merged: str | None = None  # a merged planner directory (base + LoRA), if the user made one
+    projector: str | None = None  # explicit projector.pth (default: <unison>/projector.pth)
+    vace: str = VACE_ID
+    depth_model: str = DEPTH_ID
+    pose_model: str = POSE_ID
+    person_model: str = PERSON_ID
+    grounding_model: str = GROUNDING_ID
+    sam2_model: str = SAM2_ID
+    raft_weights: str | None = None  # torchvision RAFT weights file for optical flow; None = random/none
+
+    # generation (the method's defaults)
+    steps: int = 50
+    guidance: float = 5.0
+    shift: float = 5.0
+    context_scale: float = 1.0
+    seed: int | None = None
+    negative_prompt: str | None = None  # None = Wan's default negative prompt
+    offload: Literal["none", "model", "sequential"] = "none"
+    vae_tiling: bool = False
+
+    # understanding
+    max_new_tokens: int = 512
+    image_max_pixels: int = 1024 * 28 * 28
+    video_max_pixels: int = 360 * 420
+    video_fps: float = 2.0
+    video_max_frames: int = 64
+
+    # agent
+    confirm: bool = False
+    allowed_dirs: tuple[Path, ...] = ()
+
+    @classmethod
+    def resolve(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings: flags that are not None win, then ``UNISON_*`` variables, then defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            key = ENV_PREFIX + name.upper()
+            if key in env and env[key] != "":
+                values[name] = _from_env(name, env[key])
+        for name, value in (flags or {}).items():
+            if name not in cls.model_fields:
+                raise SettingsError(f"unknown setting {name!r}; known: {', '.join(cls.model_fields)}")
+            if value is not None:
+                values[name] = value
+        home = Path(values.get("home") or default_home()).expanduser().resolve()
+        values["home"] = home
+        values.setdefault("models_dir", home / "models")
+        values.setdefault("outputs_dir", home / "outputs")
+        values.setdefault("threads_db", home / "threads.sqlite")
+        values.setdefault("demo_dir", home / "demo")
+        for name in ("models_dir", "outputs_dir", "threads_db", "demo_dir"):
+            values[name] = Path(values[name]).expanduser().resolve()
+        if "allowed_dirs" in values:
+            values["allowed_dirs"] = tuple(Path(p).expanduser().resolve() for p in values["allowed_dirs"])
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']} (env {ENV_PREFIX}{str(e['loc'][0]).upper()} or flag)"
+                for e in exc.errors()
+            )
+            raise SettingsError(f"invalid settings: {problems}") from None
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A validated copy with some fields changed."""
+        data = self.model_dump()
+        data.update(changes)
+        try:
+            return Settings(**data)
+        except ValidationError as exc:
+            raise SettingsError(f"invalid settings: {exc}") from None
+
+    def checkpoint(self, name: str) -> Path:
+        """Local path of a checkpoint setting: the value itself when it exists, else ``models_dir/<value>``."""
+        value = getattr(self, name)
+        if value is None:
+            raise SettingsError(f"checkpoint setting {name!r} is not set")
+        path = Path(value).expanduser()
+        if path.exists():
+            return path.resolve()
+        return self.models_dir / value
+
+    def projector_path(self) -> Path:
+        """``projector`` if set, else ``projector.pth`` inside the Unison checkpoint directory."""
+        if self.projector:
+            return Path(self.projector).expanduser().resolve()
+        return self.checkpoint("unison") / "projector.pth"
+
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off"}
+
+
+def _from_env(name: str, raw: str) -> Any:
+    field = Settings.model_fields[name]
+    if field.annotation is bool:
+        low = raw.strip().lower()
+        if low in _BOOL_TRUE:
+            return True
+        if low in _BOOL_FALSE:
+            return False
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r}: expected one of 1/0, true/false, yes/no, on/off")
+    if name == "allowed_dirs":
+        return tuple(p for p in raw.split(os.pathsep) if p)
+    return raw

@@ -1,0 +1,1 @@
+"""Tiny randomly initialised models of the real architectures, written in the published layouts."""
