@@ -1,0 +1,118 @@
+"""The method's text conditioning for Wan2.1-VACE: umT5 prompt encoding + the four projector tokens, padded to 2048.
+
+Unison appends the projector's 4 tokens right after the umT5 encoding of the prompt (trimmed to its real
+length) and zero-pads the context to 2048 positions; the negative prompt (Wan's default unless given) is
+encoded and padded the same way. Cross-attention in Wan is unmasked, so the padding length matters.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import UnisonError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+CONTEXT_LEN = 2048
+"""Context positions the reference pads both the conditional and the unconditional context to."""
+
+
+def wan_negative_prompt() -> str:
+    """Wan's default negative prompt (``sample_neg_prompt`` in Wan's shared config)."""
+    from unison_agent.prompts import read_prompt
+
+    return read_prompt("wan_negative.txt").strip()
+
+
+def encode_text(pipe, prompt: str, max_len: int = CONTEXT_LEN) -> "torch.Tensor":
+    """umT5 last hidden state of ``prompt`` trimmed to its real token count: (1, n, text_dim) in float32."""
+    import torch
+    from diffusers.pipelines.wan.pipeline_wan_vace import prompt_clean
+    from diffusers.utils.torch_utils import get_module_execution_device
+
+    inputs = pipe.tokenizer(
+        [prompt_clean(prompt)],
+        padding="max_length",
+        max_length=max_len,
+        truncation=True,
+        add_special_tokens=True,
+        return_attention_mask=True,
+        return_tensors="pt",
+    )
+    ids, mask = inputs.input_ids, inputs.attention_mask
+    n = int(mask.gt(0).sum())
+    device = get_module_execution_device(pipe.text_encoder)
+    with torch.no_grad():
+        hidden = pipe.text_encoder(ids.to(device), mask.to(device)).last_hidden_state
+    return hidden[:, :n].float()
+
+
+def _pad(rows: "torch.Tensor", max_len: int) -> "torch.Tensor":
+    import torch
+
+    n = rows.shape[1]
+    if n > max_len:
+        rows = rows[:, :max_len]
+        n = max_len
+    return torch.cat([rows, rows.new_zeros(rows.shape[0], max_len - n, rows.shape[2])], dim=1)
+
+
+def _as_rows(cond_tokens: "torch.Tensor", text_dim: int) -> "torch.Tensor":
+    """Projector output as (1, k, text_dim); a clear error for any other shape or width."""
+    t = cond_tokens
+    if t.dim() == 2:
+        t = t.unsqueeze(0)
+    if t.dim() != 3 or t.shape[0] != 1:
+        raise UnisonError(
+            f"projector tokens must have shape (1, 4, {text_dim}) or (4, {text_dim}), got {tuple(cond_tokens.shape)}"
+        )
+    if t.shape[2] != text_dim:
+        raise UnisonError(
+            f"projector tokens are {t.shape[2]} wide but this Wan2.1-VACE text encoder is {text_dim} wide; "
+            "the projector and the VACE checkpoint do not belong together (check --projector and --vace)"
+        )
+    return t.float()
+
+
+def build_prompt_embeds(pipe, prompt: str, cond_tokens: "torch.Tensor | None", max_len: int = CONTEXT_LEN) -> "torch.Tensor":
+    """(1, max_len, text_dim): umT5(prompt) trimmed to its real length, then ``cond_tokens`` rows, then zeros.
+
+    ``cond_tokens`` is the projector output (1, 4, text_dim) or (4, text_dim); ``None`` gives the text encoding
+    alone (what Wan does without a stage-one projector). The result is on the text encoder's device, in the
+    transformer's dtype.
+    """
+    text_dim = int(pipe.text_encoder.config.d_model)
+    extra = 0 if cond_tokens is None else _as_rows(cond_tokens, text_dim).shape[1]
+    text = encode_text(pipe, prompt, max_len=max_len - extra)
+    if cond_tokens is not None:
+        rows = _as_rows(cond_tokens, text_dim).to(text.device)
+        text = torch_cat(text, rows)
+    return _pad(text, max_len).to(_transformer_dtype(pipe))
+
+
+def build_negative_embeds(pipe, negative_prompt: str | None = None, max_len: int = CONTEXT_LEN) -> "torch.Tensor":
+    """(1, max_len, text_dim): the negative prompt (Wan's default when ``None``) encoded and zero-padded."""
+    text = encode_text(pipe, wan_negative_prompt() if negative_prompt is None else negative_prompt, max_len=max_len)
+    return _pad(text, max_len).to(_transformer_dtype(pipe))
+
+
+def prompt_token_count(pipe, prompt: str, max_len: int = CONTEXT_LEN) -> int:
+    """How many umT5 positions the prompt takes (where the projector rows start)."""
+    from diffusers.pipelines.wan.pipeline_wan_vace import prompt_clean
+
+    ids = pipe.tokenizer([prompt_clean(prompt)], max_length=max_len, truncation=True, add_special_tokens=True)
+    return len(ids["input_ids"][0])
+
+
+def torch_cat(a: "torch.Tensor", b: "torch.Tensor") -> "torch.Tensor":
+    import torch
+
+    return torch.cat([a, b.to(a.dtype)], dim=1)
+
+
+def _transformer_dtype(pipe) -> "torch.dtype":
+    import torch
+
+    model = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
+    return model.dtype if model is not None else torch.float32

@@ -1,0 +1,120 @@
+"""A tiny, randomly initialised Wan2.1-VACE pipeline in the published diffusers layout.
+
+``build_tiny_vace(root)`` writes ``root/"vace"`` exactly like ``Wan-AI/Wan2.1-VACE-1.3B-diffusers``
+(``model_index.json``, ``transformer/``, ``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``), so the
+real loader (:func:`unison_agent.vace_loader.load_vace`) reads it back through ``from_pretrained``.
+Sizes follow diffusers' own tests: 2 heads x 12 dims, 2 layers, text width 32 (the stage-one kit's tiny
+projector maps 64 -> 32), a 3-channel-base VAE with the real strides (4, 8, 8) and 16 latent channels.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+TEXT_DIM = 32
+"""Width of the tiny umT5 encoder and of the tiny transformer's text input (the real one is 4096)."""
+
+_MARKER = ".tiny-vace-complete"
+_VERSION = "1"
+
+
+def _tokenizer_vocab() -> list[tuple[str, float]]:
+    """A Unigram vocabulary (piece, log-prob) covering ASCII, the Chinese of Wan's negative prompt and some words."""
+    from unison_agent.prompts import read_prompt
+
+    specials = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    pieces: list[str] = ["▁"]
+    words = (
+        "a the of and in on with to is cat dog bird man woman video image frame make create edit "
+        "replace turn into red blue green sky sea walk run fly style photo picture this that"
+    ).split()
+    pieces += ["▁" + w for w in words]
+    pieces += [c for c in string.ascii_letters + string.digits + string.punctuation]
+    pieces += ["▁" + c for c in string.ascii_letters + string.digits]
+    cjk = sorted({c for c in read_prompt("wan_negative.txt") if ord(c) > 127})
+    pieces += cjk
+    seen: set[str] = set()
+    vocab = list(specials)
+    for i, p in enumerate(pieces):
+        if p in seen:
+            continue
+        seen.add(p)
+        # longer pieces are likelier, so whole words win over letter sequences
+        vocab.append((p, -10.0 + len(p) - 0.001 * i))
+    return vocab
+
+
+def build_tiny_vace(root: Path) -> dict[str, str]:
+    """Write a tiny Wan2.1-VACE pipeline to ``root/"vace"`` once (idempotent) and return ``{"vace": path}``."""
+    root = Path(root)
+    target = root / "vace"
+    marker = target / _MARKER
+    if marker.exists() and marker.read_text().strip() == _VERSION:
+        return {"vace": str(target)}
+
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACEPipeline, WanVACETransformer3DModel
+    from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    tokenizer = T5Tokenizer(vocab=_tokenizer_vocab(), extra_ids=0)
+    tokenizer.model_max_length = 2048
+
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tokenizer),
+            d_model=TEXT_DIM,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            relative_attention_max_distance=32,
+            feed_forward_proj="gated-gelu",
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.pad_token_id,
+        )
+    ).eval()
+
+    transformer = WanVACETransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=TEXT_DIM,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        vace_layers=[0],
+        vace_in_channels=96,
+    ).eval()
+
+    vae = AutoencoderKLWan(
+        base_dim=3,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    ).eval()
+
+    # The published scheduler config (flow UniPC, shift 3.0); the loader sets the method's shift (5.0).
+    scheduler = UniPCMultistepScheduler(
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        num_train_timesteps=1000,
+        flow_shift=3.0,
+    )
+
+    pipe = WanVACEPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
+    )
+    target.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(target, safe_serialization=True)
+    marker.write_text(_VERSION)
+    return {"vace": str(target)}
