@@ -1,0 +1,86 @@
+"""The command line: small commands over the Python API. Each command lives in its own module.
+
+A command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, settings, console) -> int``.
+Errors the user caused (:class:`~unison_agent.errors.UnisonError`) are printed as one clear line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ..errors import UnisonError
+
+# command name -> module (imported only to register arguments; modules import heavy things lazily)
+COMMANDS: dict[str, str] = {
+    "plan": "unison_agent.cli.plan_cmd",
+    "annotate": "unison_agent.cli.annotate_cmd",
+}
+
+SETTING_FLAGS = (
+    # flag, settings field, help
+    ("--home", "home", "user data directory (env UNISON_HOME)"),
+    ("--planner", "planner", "planner backend: auto, unison, qwen, rules (env UNISON_PLANNER)"),
+    ("--device", "device", "auto, cpu, cuda, cuda:N, mps (env UNISON_DEVICE)"),
+    ("--dtype", "dtype", "auto, float32, bfloat16, float16 (env UNISON_DTYPE)"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    for flag, dest, help_text in SETTING_FLAGS:
+        common.add_argument(flag, dest=f"setting_{dest}", default=None, help=help_text)
+    common.add_argument(
+        "--demo", dest="setting_demo", action="store_const", const=True, default=None,
+        help="use tiny built-in demo models (built once into the demo cache) and the rules planner",
+    )  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="unison",
+        description="A local multimodal assistant: understands, creates and edits images and videos (Unison method).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[common])
+        module.add_arguments(p)
+        p.set_defaults(_module=module_name)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace):
+    from ..settings import Settings
+
+    flags = {k.removeprefix("setting_"): v for k, v in vars(args).items() if k.startswith("setting_")}
+    return Settings.resolve(flags)
+
+
+def make_console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    err = make_console(stderr=True)
+    try:
+        settings = settings_from_args(args)
+        module = importlib.import_module(args._module)
+        return int(module.run(args, settings, make_console()) or 0)
+    except UnisonError as exc:
+        from rich.markup import escape
+
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except BrokenPipeError:  # e.g. `unison plan ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The rule-based planner: deterministic, no model, all twelve tasks and their meta-information.
+
+It reads the user's words (never the files' paths) for intent — a question, a creation, an edit, an animation,
+a control signal, a reference — and the mentioned files' kinds and content (a binary single-channel image is a
+mask) for roles. Explicit values (size, duration, first/last frame, control kind, target) come from
+:mod:`unison_agent.planners.extract`; everything else takes the method's defaults (832x480, 81 frames, 16 fps).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..plan import (
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT,
+    DEFAULT_VIDEO_FRAMES,
+    DEFAULT_WIDTH,
+    InputRef,
+    Plan,
+    Task,
+)
+from .base import Request
+from .extract import (
+    Explicit,
+    find_control,
+    find_frame_anchor,
+    find_num_frames,
+    find_size,
+    find_target,
+    mask_mentions,
+)
+
+_QUESTION_RE = re.compile(
+    r"\?\s*$|^\s*(?:what|who|whom|whose|which|where|when|why|how|is|are|was|were|does|do|did|can|could|would|should|"
+    r"will|has|have|tell\s+me|describe|explain|summari[sz]e|caption|count|list|identify|read|translate|compare|"
+    r"analy[sz]e|name|give\s+me\s+(?:a\s+)?(?:description|summary|caption))\b",
+    re.I,
+)
+_UNDERSTAND_VERB_RE = re.compile(
+    r"\b(?:describe|explain|summari[sz]e|caption|what(?:'s| is| are| does| do)|who(?:'s| is)|how\s+many|count|identify|"
+    r"tell\s+me|analy[sz]e|compare|transcribe|read\s+(?:the\s+)?text|translate|what\s+happens)\b",
+    re.I,
+)
+_CREATE_RE = re.compile(
+    r"\b(?:generate|create|make|draw|paint|render|produce|design|illustrate|sketch\s+(?:a|an|me)|imagine|visuali[sz]e|"
+    r"compose|film|shoot|animate|show\s+me\s+(?:a|an|some)|give\s+me\s+(?:a|an)\s+(?:picture|image|photo|video|clip|"
+    r"drawing|painting|illustration|animation)|i\s+(?:want|need|would\s+like)\s+(?:a|an|to\s+see)|picture\s+of|"
+    r"image\s+of|photo\s+of|video\s+of|clip\s+of|footage\s+of)\b",
+    re.I,
+)
+_VIDEO_OUT_RE = re.compile(
+    r"\b(?:video|videos|clip|clips|animation|animated|animate|animating|movie|film|footage|gif|timelapse|time-lapse|"
+    r"slow[\s-]?motion|moving|in\s+motion|motion|frames|seconds?|secs?|\d+\s*s|minutes?|come\s+(?:to\s+)?(?:alive|life)|"
+    r"bring\s+(?:it|this|them)?\s*to\s+life|make\s+(?:it|this|them)\s+move)\b",
+    re.I,
+)
+_IMAGE_OUT_RE = re.compile(
+    r"\b(?:image|picture|photo|photograph|illustration|drawing|painting|poster|wallpaper|still|snapshot|artwork|"
+    r"logo|icon|render|portrait\s+of|selfie)\b",
+    re.I,
+)
+_EDIT_RE = re.compile(
+    r"\b(?:edit|replace|remove|erase|delete|recolou?r|inpaint|in-paint|fill|swap|get\s+rid\s+of|take\s+out|"
+    r"change\s+(?:the|his|her|its|their|all)|turn\s+(?:the|his|her|its|their)\s+\w+|make\s+(?:the|his|her|its|their)\s+\w+|"
+    r"paint\s+(?:the|his|her|its|their)|colou?r\s+(?:the|his|her|its|their)|add\s+(?:a|an|some)\s+\w+\s+(?:to|on|in)|"
+    r"put\s+(?:a|an|some)\s+\w+\s+on|hide\s+the|blur\s+(?:the|out)|fix\s+the|without\s+the|retouch|touch\s+up)\b",
+    re.I,
+)
+_REFERENCE_RE = re.compile(
+    r"\b(?:reference|this\s+(?:person|man|woman|girl|boy|guy|lady|character|subject|face|dog|cat|pet|animal|object|"
+    r"product|toy|car|creature|logo|outfit|style)|the\s+(?:person|man|woman|character|subject|face)\s+(?:in|from)|"
+    r"same\s+(?:person|character|face|subject|dog|cat|object|product)|featuring|starring|with\s+(?:him|her|them)|"
+    r"of\s+(?:him|her|them)|(?:him|her|them|it)\s+(?:riding|walking|running|sitting|standing|dancing|playing|"
+    r"wearing|holding|flying|swimming|surfing|eating|on|in|at)|as\s+(?:a|an)\s+\w+|identity|keep\s+(?:the|his|her)\s+"
+    r"(?:face|look|identity)|ip\b|subject[- ]driven|personali[sz]ed)\b",
+    re.I,
+)
+_STYLE_OF_SOURCE_RE = re.compile(
+    r"\b(?:following|follow|matching|match|same|copy(?:ing)?|mimic|like)\s+(?:the\s+)?(?:pose|poses|motion|movement|"
+    r"moves|depth|layout|structure|composition|edges|outline)\b|\b(?:guided|driven|controlled|conditioned)\s+by\b"
+    r"|\b(?:pose|poses|depth|edges|outlines?|skeleton|motion|movement|structure|layout|optical\s+flow|sketch|"
+    r"scribble)\s+(?:of|from|in)\b",
+    re.I,
+)
+
+
+class RulesPlanner:
+    """Deterministic planner: ``plan(request) -> Plan``."""
+
+    name = "rules"
+
+    def plan(self, request: Request) -> Plan:
+        task, roles = self._task_and_roles(request)
+        ex = explicit(request)
+        fields: dict[str, Any] = {}
+        if task.is_generation:
+            fields["width"] = ex.width or DEFAULT_WIDTH
+            fields["height"] = ex.height or DEFAULT_HEIGHT
+            if task.output == "image":
+                fields["num_frames"], fields["fps"] = 1, None
+            else:
+                fields["num_frames"], fields["fps"] = ex.num_frames or DEFAULT_VIDEO_FRAMES, DEFAULT_FPS
+        if task is Task.image_to_video:
+            frame_at = next(m.start for m, r in zip(request.mentions, roles) if r == "frame")
+            fields["frame_anchor"] = find_frame_anchor(request.text, near=frame_at) or "first"
+        if task in (Task.image_control, Task.video_control):
+            fields["control"] = ex.control or "ready"
+        if task in (Task.image_edit, Task.video_edit):
+            fields["target"] = ex.target
+        inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(request.mentions, roles)]
+        return Plan(task=task, prompt=request.prompt, inputs=inputs, planner=self.name, **fields)
+
+    # ------------------------------------------------------------------------------------------------------
+    def _task_and_roles(self, request: Request) -> tuple[Task, list[str]]:
+        words, mentions = request.words, request.mentions
+        images = [i for i, m in enumerate(mentions) if m.kind == "image"]
+        videos = [i for i, m in enumerate(mentions) if m.kind == "video"]
+        roles = ["context"] * len(mentions)
+
+        creates = bool(_CREATE_RE.search(words))
+        edits = bool(_EDIT_RE.search(words))
+        wants_video = bool(_VIDEO_OUT_RE.search(words)) or find_num_frames(words) is not None
+        wants_image = bool(_IMAGE_OUT_RE.search(words))
+        video_out = wants_video and not (wants_image and not _explicit_video(words))
+        control = find_control(words, [m.path for m in mentions])
+        guided = bool(_STYLE_OF_SOURCE_RE.search(words))
+        asks = bool(_QUESTION_RE.search(words) or _UNDERSTAND_VERB_RE.search(words)) and not (creates or edits)
+        generation_intent = creates or edits or guided or (control is not None and bool(mentions))
+        if not generation_intent and not mentions:
+            generation_intent = (wants_video or wants_image) and not asks
+
+        if asks or not generation_intent:
+            if videos:
+                return Task.video_understanding, roles
+            if images:
+                return Task.image_understanding, roles
+            return Task.text_understanding, roles
+
+        if not mentions:
+            return (Task.text_to_video if video_out else Task.text_to_image), roles
+
+        if videos:
+            src = videos[0]
+            if control and (guided or control == "ready" or not edits):
+                roles[src] = "control"
+                return (Task.image_control if wants_image and not wants_video else Task.video_control), roles
+            mask_idx, _ = mask_mentions(request.text, mentions)
+            if mask_idx is not None and mask_idx != src:
+                roles[mask_idx] = "mask"
+            roles[src] = "source"
+            return Task.video_edit, roles
+
+        # images only
+        mask_idx, _ = mask_mentions(request.text, mentions)
+        if mask_idx is not None and len(images) >= 2:
+            src = next(i for i in images if i != mask_idx)
+            roles[src], roles[mask_idx] = "source", "mask"
+            return Task.image_edit, roles
+        first = images[0]
+        if video_out:
+            if control and (guided or control == "ready"):
+                roles[first] = "control"
+                return Task.video_control, roles
+            if _REFERENCE_RE.search(words) and not find_frame_anchor(words):
+                for i in images:
+                    roles[i] = "reference"
+                return Task.video_reference, roles
+            roles[first] = "frame"
+            return Task.image_to_video, roles
+        if control and (guided or control == "ready" or not edits):
+            roles[first] = "control"
+            return Task.image_control, roles
+        if edits and not _creates_new_scene(words):
+            roles[first] = "source"
+            return Task.image_edit, roles
+        for i in images:
+            roles[i] = "reference"
+        return Task.image_reference, roles
+
+
+def _explicit_video(words: str) -> bool:
+    return bool(re.search(r"\b(?:video|clip|animation|animate|movie|footage|gif)\b", words, re.I))
+
+
+def _creates_new_scene(words: str) -> bool:
+    """'make a picture of this dog on a beach' creates; 'make the dog white' edits."""
+    return bool(
+        re.search(
+            r"\b(?:generate|create|draw|render|produce|design|illustrate|imagine)\b|\bmake\s+(?:a|an|me\s+a)\s+"
+            r"(?:new\s+)?(?:picture|image|photo|illustration|drawing|painting|poster|portrait)\b",
+            words,
+            re.I,
+        )
+    ) and not re.search(r"\b(?:replace|remove|erase|delete|inpaint|recolou?r)\b", words, re.I)
+
+
+def explicit(request: Request) -> Explicit:
+    """Everything the user stated explicitly (see :mod:`.extract`)."""
+    words = request.words
+    size = find_size(words)
+    mask_idx, mask_by = mask_mentions(request.text, request.mentions)
+    frame_at = next((m.start for m in request.mentions if m.kind == "image"), None)
+    return Explicit(
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+        num_frames=find_num_frames(words),
+        frame_anchor=find_frame_anchor(request.text, near=frame_at),
+        control=find_control(words, [m.path for m in request.mentions]),
+        target=find_target(words),
+        mask_index=mask_idx,
+        mask_by=mask_by,
+    )
+
+
+def explicit_values(request: Request) -> dict[str, Any]:
+    """The user's explicit values as a dict (only keys the user stated): width, height, num_frames,
+    frame_anchor, control, target, mask_index — for model planners to let them win."""
+    return explicit(request).as_dict()
