@@ -1,0 +1,140 @@
+"""Agent-area fixtures: scripted tools (no models), small media files, and a session factory.
+
+The scripted tools write real files (PNG / MP4 via unison_agent.media) so the graph, media registry and
+persistence are exercised end to end without weights; the tiny-model end-to-end test lives in test_e2e_tiny.py.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unison_agent.graphs.toolbox import Toolbox
+from unison_agent.media import write_image, write_video
+from unison_agent.settings import Settings
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("UNISON_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="needs real weights: set UNISON_RUN_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords and "tests/agent" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(skip)
+
+
+@dataclass
+class FakeResult:
+    outputs: list
+    sidecars: list
+    seed: int
+    notes: list
+    timings: dict
+
+
+@dataclass
+class Recorder:
+    """What the scripted tools were called with."""
+
+    plans: list = field(default_factory=list)
+    understood: list = field(default_factory=list)
+    generated: list = field(default_factory=list)
+    annotated: list = field(default_factory=list)
+    fail_on: set = field(default_factory=set)  # task names whose generation raises
+    interrupt_on: set = field(default_factory=set)  # task names whose generation raises KeyboardInterrupt
+
+
+def scripted_tools(rec: Recorder, plan_fn=None) -> Toolbox:
+    from unison_agent.errors import UnisonError
+    from unison_agent.planners.rules import RulesPlanner
+
+    def plan(request, settings):
+        p = plan_fn(request) if plan_fn else RulesPlanner().plan(request)
+        rec.plans.append(p)
+        return p
+
+    def understand(plan, settings, *, history=None, on_token=None):
+        rec.understood.append({"plan": plan, "history": history})
+        answer = f"answer about {len(plan.inputs)} file(s) with {len(history or [])} earlier message(s)"
+        for word in answer.split(" "):
+            if on_token:
+                on_token(word + " ")
+        return answer
+
+    def generate(plan, settings, *, out_dir, seed=None, on_step=None):
+        rec.generated.append({"plan": plan, "seed": seed, "steps": settings.steps, "out_dir": out_dir})
+        if plan.task.value in rec.interrupt_on:
+            raise KeyboardInterrupt
+        if plan.task.value in rec.fail_on:
+            raise UnisonError(f"scripted failure in {plan.task.value}")
+        for i in range(settings.steps):
+            if on_step:
+                on_step(i + 1, settings.steps)
+        seed = 1234 if seed is None else seed
+        name = f"{plan.task.value}-{time.time_ns()}-{seed}"
+        if plan.task.output == "image":
+            out = write_image(Path(out_dir) / f"{name}.png", np.zeros((plan.height, plan.width, 3), np.uint8))
+        else:
+            out = write_video(Path(out_dir) / f"{name}.mp4",
+                              np.zeros((plan.num_frames, plan.height, plan.width, 3), np.uint8), fps=plan.fps)
+        return FakeResult([out], [], seed, ["scripted"], {"total_s": 0.01})
+
+    def annotate(kind, input_path, out_path, settings, target=None):
+        rec.annotated.append({"kind": kind, "input": str(input_path), "target": target})
+        if Path(out_path).suffix == ".png":
+            return write_image(out_path, np.full((32, 32, 3), 128, np.uint8))
+        return write_video(out_path, np.full((5, 32, 32, 3), 128, np.uint8), fps=16)
+
+    return Toolbox(plan=plan, understand=understand, generate=generate, annotate=annotate, name="scripted")
+
+
+@pytest.fixture
+def agent_home(tmp_path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def settings(agent_home) -> Settings:
+    return Settings.resolve({"home": str(agent_home), "planner": "rules", "steps": 3}, env={})
+
+
+@pytest.fixture
+def rec() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def make_session(settings, rec):
+    from unison_agent.session import Session
+
+    made = []
+
+    def make(thread="t", tools=None, **kw):
+        s = Session(kw.pop("settings", settings), thread=thread, tools=tools or scripted_tools(rec), **kw)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    """A few small media files: an image, a mask, a video."""
+    d = tmp_path_factory.mktemp("agent_media")
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[16:48, 16:48] = (200, 50, 50)
+    write_image(d / "fox.png", img)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:48, 16:48] = 255
+    write_image(d / "mask.png", mask)
+    frames = np.zeros((9, 64, 64, 3), np.uint8)
+    frames[:, 20:40, 20:40] = 180
+    write_video(d / "clip.mp4", frames, fps=16)
+    return d

@@ -1,0 +1,80 @@
+"""Routing: the planner node sends each step to the right tool and loops back until the request is done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unison_agent.plan import Plan
+
+
+def test_understanding_routes_to_understand(make_session, rec):
+    s = make_session()
+    events = []
+    r = s.send("what is the capital of France?", on_event=events.append)
+    assert r.ok and r.task == "text_understanding"
+    assert r.answer.startswith("answer about 0 file(s)")
+    assert rec.generated == [] and len(rec.understood) == 1
+    nodes = [e["node"] for e in events if e["event"] == "node"]
+    assert nodes == ["intake", "planner", "understand", "planner", "finish"]
+    assert "".join(e["text"] for e in events if e["event"] == "token").strip() == r.answer
+
+
+def test_generation_routes_to_generate_with_progress(make_session, rec, settings):
+    s = make_session(thread="gen")
+    events = []
+    r = s.send("make a picture of a red fox", on_event=events.append)
+    assert r.ok and r.task == "text_to_image"
+    assert len(r.outputs) == 1 and Path(r.outputs[0]).is_file()
+    assert Path(r.outputs[0]).parent == settings.outputs_dir / "gen"
+    steps = [(e["step"], e["total"]) for e in events if e["event"] == "step"]
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+    assert s.media()[0]["id"] == 1 and s.media()[0]["origin"] == "output"
+
+
+def test_scripted_planner_plan_is_used(make_session, rec, media_dir):
+    def plan_fn(request):
+        return Plan(task="image_to_video", prompt=request.prompt, width=64, height=64, num_frames=9, fps=16,
+                    frame_anchor="last", inputs=[{"path": request.mentions[0].path, "kind": "image", "role": "frame"}])
+
+    from tests.agent.conftest import scripted_tools
+
+    s = make_session(tools=scripted_tools(rec, plan_fn))
+    r = s.send(f"anything ###{media_dir / 'fox.png'}###")
+    assert r.task == "image_to_video" and r.plan["frame_anchor"] == "last"
+    assert rec.generated[0]["plan"].num_frames == 9
+    assert s.media()[0]["origin"] == "input" and s.media()[1]["origin"] == "output"
+
+
+def test_annotation_request_routes_to_annotator(make_session, rec, media_dir):
+    s = make_session()
+    r = s.send(f"show me the depth of ###{media_dir / 'clip.mp4'}###")
+    assert r.ok and r.task == "annotate:depth"
+    assert rec.annotated[0]["kind"] == "depth" and rec.plans == []
+    assert r.outputs[0].endswith(".mp4") and Path(r.outputs[0]).is_file()
+    assert "saved as #2" in r.answer
+
+
+def test_control_from_plain_video_is_prepared_by_annotator(make_session, rec, media_dir):
+    s = make_session()
+    r = s.send(f"make a video of a robot dancing following the pose of ###{media_dir / 'clip.mp4'}###")
+    assert r.ok and r.task == "video_control", r.errors
+    assert rec.annotated[0]["kind"] == "pose"
+    plan = rec.generated[0]["plan"]
+    assert plan.control == "ready" and plan.first("control").path == r.results[0]["prepared"][0]
+
+
+def test_failing_step_records_error_and_keeps_earlier_results(make_session, rec):
+    rec.fail_on.add("image_to_video")
+    s = make_session()
+    r = s.send("make a picture of a red fox, then turn it into a 3-second video, then make the snow purple")
+    assert not r.ok and len(r.results) == 1 and r.results[0]["task"] == "text_to_image"
+    assert r.errors[0]["step"] == 1 and "scripted failure" in r.errors[0]["error"]
+    assert len(rec.generated) == 2  # the third step never ran
+    assert Path(r.outputs[0]).is_file()
+
+
+def test_missing_file_is_a_recorded_error(make_session):
+    s = make_session()
+    r = s.send("describe ###/nonexistent/x.png###")
+    assert not r.ok and "no such file" in r.errors[0]["error"]
+    assert r.errors[0]["type"] == "MediaError"

@@ -1,0 +1,281 @@
+"""``Session``: the one core behind the chat CLI, ``run``, ``chain`` and the LangChain tool.
+
+A session is a named conversation thread checkpointed in SQLite (``settings.threads_db``; ``UNISON_HOME`` moves
+it), so a new process resumes where the last one stopped::
+
+    from unison_agent import Session, Settings
+
+    s = Session(Settings.resolve({"demo": True}), thread="foxes")
+    r = s.send("make a picture of a red fox, then turn it into a 3-second video")
+    r.outputs          # ['/.../outputs/foxes/text_to_image-....png', '/.../outputs/foxes/image_to_video-....mp4']
+    s.send("what is in the last video?").answer
+
+With ``confirm=True`` a generation waits for a decision: ``r.pending`` holds the plan, and
+``s.resume("accept" | "cancel" | {"width": 480})`` continues. ``on_event`` receives progress events:
+``{"event": "node", "node": ...}``, ``{"event": "step", "step": i, "total": n}``, ``{"event": "token", "text": ...}``,
+``{"event": "status", "text": ...}``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UnisonError
+from .settings import Settings
+
+EventFn = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TurnResult:
+    """What one turn (or one resumption) produced."""
+
+    thread: str
+    request: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    pending: dict[str, Any] | None = None
+    """The confirmation request (plan, question) when the turn waits for ``Session.resume``."""
+    demo: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def answer(self) -> str:
+        """The answers of the steps, one per line (an error's message when a step failed)."""
+        parts = [r["answer"] for r in self.results if r.get("answer")]
+        parts += [f"error: {e['error']}" for e in self.errors]
+        return "\n".join(parts)
+
+    @property
+    def outputs(self) -> list[str]:
+        return [p for r in self.results for p in r.get("outputs", [])]
+
+    @property
+    def plan(self) -> dict[str, Any] | None:
+        if self.pending:
+            return self.pending.get("plan")
+        for r in reversed(self.results):
+            if r.get("plan"):
+                return r["plan"]
+        return None
+
+    @property
+    def task(self) -> str | None:
+        if self.pending:
+            return self.pending["plan"]["task"]
+        return self.results[-1]["task"] if self.results else None
+
+    def to_json(self) -> dict[str, Any]:
+        """{"task", "answer", "outputs", "plan", "thread", "steps", "errors", ["pending"], ["demo"]}."""
+        data: dict[str, Any] = {
+            "task": self.task,
+            "answer": self.answer,
+            "outputs": self.outputs,
+            "plan": self.plan,
+            "thread": self.thread,
+            "steps": self.results,
+            "errors": self.errors,
+        }
+        if self.pending:
+            data["pending"] = self.pending
+        if self.demo:
+            data["demo"] = True
+        return data
+
+
+def open_checkpointer(path: str | Path):
+    """A SqliteSaver on ``path`` (created with its folder if needed)."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False)
+    saver = SqliteSaver(conn)
+    saver.setup()
+    return saver
+
+
+def list_threads(path: str | Path) -> list[str]:
+    """Names of the threads stored in a threads database (most recently used last)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(str(path))
+    try:
+        rows = conn.execute(
+            "SELECT thread_id, MAX(checkpoint_id) AS last FROM checkpoints GROUP BY thread_id ORDER BY last"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+    return [r[0] for r in rows]
+
+
+class Session:
+    """A conversation thread over the agent graph, persisted in SQLite."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        thread: str = "default",
+        tools: Any = None,
+        confirm: bool | None = None,
+        checkpointer: Any = None,
+    ) -> None:
+        settings = settings or Settings.resolve()
+        if settings.demo:
+            from .demo import demo_settings
+
+            settings = demo_settings(settings)
+        self.settings = settings
+        self.thread = thread
+        self.confirm = settings.confirm if confirm is None else confirm
+        self._own_saver = checkpointer is None
+        self.checkpointer = checkpointer or open_checkpointer(settings.threads_db)
+        from unison_agent.graphs.graph import build_graph
+
+        self.graph = build_graph(settings, tools, self.checkpointer)
+
+    # -- running ---------------------------------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"configurable": {"thread_id": self.thread}}
+
+    def send(
+        self,
+        text: str,
+        *,
+        overrides: dict[str, Any] | None = None,
+        confirm: bool | None = None,
+        on_event: EventFn | None = None,
+    ) -> TurnResult:
+        """Run one turn (all its steps). A failing step is reported in ``errors``; earlier results stay."""
+        if not text or not text.strip():
+            raise UnisonError("empty request: type what you want (attach files with ###path### or @path)")
+        payload = {
+            "request": text,
+            "overrides": dict(overrides or {}),
+            "confirm": self.confirm if confirm is None else bool(confirm),
+        }
+        self._stream(payload, on_event)
+        return self._result(text)
+
+    def resume(self, decision: Any = "accept", *, on_event: EventFn | None = None) -> TurnResult:
+        """Answer a pending confirmation: "accept", "cancel", or changes ({"width": 480} or "num_frames=33")."""
+        if not self.pending():
+            raise UnisonError("nothing is waiting for confirmation on this thread")
+        from langgraph.types import Command
+
+        self._stream(Command(resume=decision), on_event)
+        return self._result(self.values().get("request", ""))
+
+    def _stream(self, payload: Any, on_event: EventFn | None) -> None:
+        for mode, chunk in self.graph.stream(payload, self.config, stream_mode=["updates", "custom"]):
+            if on_event is None:
+                continue
+            if mode == "custom":
+                on_event(chunk)
+            elif isinstance(chunk, dict):
+                for node in chunk:
+                    if node != "__interrupt__":
+                        on_event({"event": "node", "node": node})
+
+    def _result(self, request: str) -> TurnResult:
+        values = self.values()
+        return TurnResult(
+            thread=self.thread,
+            request=request,
+            results=list(values.get("results", [])),
+            errors=list(values.get("errors", [])),
+            pending=self.pending(),
+            demo=self.settings.demo,
+        )
+
+    # -- inspecting ------------------------------------------------------------------------------------------
+    def values(self) -> dict[str, Any]:
+        """The thread's current state values (empty for a new thread)."""
+        return dict(self.graph.get_state(self.config).values or {})
+
+    def pending(self) -> dict[str, Any] | None:
+        """The confirmation request the thread waits on, if any."""
+        snapshot = self.graph.get_state(self.config)
+        for intr in getattr(snapshot, "interrupts", ()) or ():
+            return dict(intr.value)
+        return None
+
+    def media(self) -> list[dict[str, Any]]:
+        return list(self.values().get("media", []))
+
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.values().get("messages", []))
+
+    def history(self) -> list[dict[str, Any]]:
+        """Finished turns: {"turn", "request", "results", "errors"}."""
+        return list(self.values().get("history", []))
+
+    def last_plan(self) -> dict[str, Any] | None:
+        pending = self.pending()
+        if pending:
+            return pending["plan"]
+        for turn in reversed(self.history()):
+            for r in reversed(turn["results"]):
+                if r.get("plan"):
+                    return r["plan"]
+        return None
+
+    # -- changing --------------------------------------------------------------------------------------------
+    def undo(self) -> bool:
+        """Forget the last turn (its messages, media ids and results; files stay on disk). False if none."""
+        values = self.values()
+        turn = int(values.get("turn", 0))
+        if turn <= 0:
+            return False
+        history = [h for h in values.get("history", []) if h["turn"] < turn]
+        last = history[-1] if history else {"request": "", "results": [], "errors": []}
+        restored = {
+            "turn": turn - 1,
+            "messages": [m for m in values.get("messages", []) if m.get("turn", 0) < turn],
+            "media": [m for m in values.get("media", []) if m.get("turn", 0) < turn],
+            "history": history,
+            "results": last["results"],
+            "errors": last["errors"],
+            "request": last["request"],
+            "steps": [],
+            "step_index": 0,
+            "plan": None,
+            "annotation": None,
+            "prepared": [],
+            "notice": None,
+            "done": True,
+        }
+        self.graph.update_state(self.config, restored, as_node="finish")
+        return True
+
+    def switch(self, thread: str) -> None:
+        """Continue on another (new or existing) thread."""
+        self.thread = thread
+
+    def threads(self) -> list[str]:
+        return list_threads(self.settings.threads_db)
+
+    def close(self) -> None:
+        if self._own_saver:
+            try:
+                self.checkpointer.conn.close()
+            except Exception:
+                pass
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
