@@ -26,14 +26,18 @@ def wan_negative_prompt() -> str:
 
 
 def encode_text(pipe, prompt: str, max_len: int = CONTEXT_LEN) -> "torch.Tensor":
-    """umT5 last hidden state of ``prompt`` trimmed to its real token count: (1, n, text_dim) in float32."""
+    """umT5 last hidden state of ``prompt`` trimmed to its real token count: (1, n, text_dim) in float32.
+
+    Encoded without padding: umT5 masks padded positions, so the real positions come out the same as with
+    diffusers' pad-to-max-length-then-trim, at a fraction of the cost for a 2048-position budget.
+    """
     import torch
     from diffusers.pipelines.wan.pipeline_wan_vace import prompt_clean
     from diffusers.utils.torch_utils import get_module_execution_device
 
     inputs = pipe.tokenizer(
         [prompt_clean(prompt)],
-        padding="max_length",
+        padding=False,
         max_length=max_len,
         truncation=True,
         add_special_tokens=True,

@@ -92,7 +92,6 @@ def _load(settings: "Settings") -> "WanVACEPipeline":
         pipe = WanVACEPipeline.from_pretrained(path, vae=vae, dtype=dtype)
     except (OSError, ValueError, KeyError) as exc:
         raise WeightsError(f"could not load Wan2.1-VACE from {path}: {exc.__class__.__name__}: {exc}") from None
-    pipe.vae.to(torch.float32)
     pipe.set_progress_bar_config(disable=True)
     offload = effective_offload(settings, device)
     if offload == "model":
