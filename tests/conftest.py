@@ -32,3 +32,31 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def home(_isolated_home) -> Path:
     return _isolated_home
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small synthetic media: photo.png, dog.jpg, mask.png (binary), gray.png (grey, not a mask), clip.mp4 (9
+    frames 64x64), pose.mp4, depth_map.png, broken.mp4 (not a video), notes.txt."""
+    import numpy as np
+    from PIL import Image
+
+    from unison_agent.media import write_video
+
+    d = tmp_path_factory.mktemp("media")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(d / "photo.png")
+    Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(d / "dog.jpg")
+    mask = np.zeros((64, 96), np.uint8)
+    mask[16:48, 24:72] = 255
+    Image.fromarray(mask).save(d / "mask.png")
+    Image.fromarray(np.full((64, 96), 128, np.uint8)).save(d / "gray.png")
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(d / "depth_map.png")
+    frames = np.zeros((9, 64, 64, 3), np.uint8)
+    for t in range(9):
+        frames[t, 10 + 2 * t : 30 + 2 * t, 20:40] = (200, 80, 40)
+    write_video(d / "clip.mp4", frames)
+    write_video(d / "pose.mp4", frames)
+    (d / "broken.mp4").write_bytes(b"this is not a video")
+    (d / "notes.txt").write_text("hello")
+    return d

@@ -71,7 +71,11 @@ _PORTRAIT_RE = re.compile(
     re.I,
 )
 _LANDSCAPE_RE = re.compile(r"\b(?:landscape|horizontal|widescreen|wide\s*screen|cinematic\s+wide)\b", re.I)
-_SQUARE_RE = re.compile(r"\bsquare\b(?!\s+(?:meters?|feet|miles|kilometers?))", re.I)
+_SQUARE_RE = re.compile(
+    r"\bsquare\s+(?:image|picture|photo|video|clip|format|aspect|frame|crop|resolution|ratio|size|poster|logo|icon|"
+    r"animation|shape\s+video)\b|\bin\s+square\b|\bsquare(?:\s+format)?\s*$|\b1\s*:\s*1\b",
+    re.I,
+)
 _SIDE_RE = re.compile(r"\b(width|height)\s*(?:of|=|:|is)?\s*(\d{2,5})\s*(?:px|pixels?)?", re.I)
 _SIDE_RE2 = re.compile(r"\b(\d{2,5})\s*(?:px|pixels?)?\s*(wide|tall|high)\b", re.I)
 
@@ -208,7 +212,8 @@ _CONTROL_WORDS: list[tuple[str, re.Pattern[str]]] = [
 _READY_RE = re.compile(
     r"\balready\b|\b(?:this|the|my|given|following|provided|attached|these)\s+"
     r"(?:pose|skeleton|depth|edge|canny|sketch|scribble|flow|gr[ae]y(?:scale)?|control|keypoint)\s*"
-    r"(?:map|maps|video|clip|sequence|signal|image|frames?|input|animation|drawing)\b",
+    r"(?:map|maps|video|clip|sequence|signal|image|frames?|input|animation|drawing)\b"
+    r"|\b(?:this|the|my|given|attached|provided)\s+(?:scribble|sketch|doodle|line\s*art|lineart)\b(?!\s+(?:of|from)\b)",
     re.I,
 )
 

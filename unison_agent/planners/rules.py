@@ -43,7 +43,8 @@ _UNDERSTAND_VERB_RE = re.compile(
     re.I,
 )
 _CREATE_RE = re.compile(
-    r"\b(?:generate|create|make|draw|paint|render|produce|design|illustrate|sketch\s+(?:a|an|me)|imagine|visuali[sz]e|"
+    r"\b(?:bring\b.{0,40}\bto\s+life|come\s+(?:to\s+)?(?:alive|life)|(?:turn|convert|transform|make)\b.{0,60}\binto\s+"
+    r"(?:a|an)?\s*(?:\w+\s+){0,3}(?:video|clip|animation|movie|gif|picture|image|photo|painting|drawing)|generate|create|make|draw|paint|render|produce|design|illustrate|sketch\s+(?:a|an|me)|imagine|visuali[sz]e|"
     r"compose|film|shoot|animate|show\s+me\s+(?:a|an|some)|give\s+me\s+(?:a|an)\s+(?:picture|image|photo|video|clip|"
     r"drawing|painting|illustration|animation)|i\s+(?:want|need|would\s+like)\s+(?:a|an|to\s+see)|picture\s+of|"
     r"image\s+of|photo\s+of|video\s+of|clip\s+of|footage\s+of)\b",
@@ -81,6 +82,13 @@ _STYLE_OF_SOURCE_RE = re.compile(
     r"moves|depth|layout|structure|composition|edges|outline)\b|\b(?:guided|driven|controlled|conditioned)\s+by\b"
     r"|\b(?:pose|poses|depth|edges|outlines?|skeleton|motion|movement|structure|layout|optical\s+flow|sketch|"
     r"scribble)\s+(?:of|from|in)\b",
+    re.I,
+)
+
+
+_POLITE_REQUEST_RE = re.compile(
+    r"^\s*(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:generate|create|make|draw|paint|render|produce|animate|"
+    r"edit|replace|remove|turn|change|colou?ri[sz]e|film|design|give\s+me|show\s+me)\b",
     re.I,
 )
 
@@ -125,8 +133,11 @@ class RulesPlanner:
         video_out = wants_video and not (wants_image and not _explicit_video(words))
         control = find_control(words, [m.path for m in mentions])
         guided = bool(_STYLE_OF_SOURCE_RE.search(words))
-        asks = bool(_QUESTION_RE.search(words) or _UNDERSTAND_VERB_RE.search(words)) and not (creates or edits)
-        generation_intent = creates or edits or guided or (control is not None and bool(mentions))
+        question = bool(_QUESTION_RE.search(words)) and not _POLITE_REQUEST_RE.search(words)
+        asks = question and (bool(re.match(r"\s*(?:how|why|what|who|where|when|which)\b", words, re.I)) or not (creates or edits))
+        asks = asks or bool(_UNDERSTAND_VERB_RE.search(words)) and not (creates or edits)
+        anchored = bool(images) and find_frame_anchor(words) is not None
+        generation_intent = creates or edits or guided or anchored or (control is not None and bool(mentions))
         if not generation_intent and not mentions:
             generation_intent = (wants_video or wants_image) and not asks
 

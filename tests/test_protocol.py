@@ -1,0 +1,159 @@
+"""The Unison token codec: decoding every token of the protocol, round trips, malformed output, injection."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from unison_agent.errors import ProtocolError
+from unison_agent.mentions import planning_prompt
+from unison_agent.plan import Plan, Task
+from unison_agent.protocol import UNISON_TOKENS, decode, encode, neutralize
+
+
+def test_fourteen_tokens_in_published_order():
+    assert UNISON_TOKENS == (
+        "<CFI>", "<CFV>", "<BORES>", "<EORES>", "<BONF>", "<EONF>", "<BOFIDX>", "<EOFIDX>",
+        "<REF>", "<CTRL>", "<BOEDIT>", "<EOEDIT>", "<IMGPAD>", "<VIDPAD>",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text, prompt, task, extra",
+    [
+        ("<CFI>", "a cat", Task.text_to_image, {"width": 832, "height": 480, "num_frames": 1}),
+        ("<CFI><BORES>1280,720<EORES>", "a cat", Task.text_to_image, {"width": 1280, "height": 720}),
+        ("<CFV>", "a cat", Task.text_to_video, {"num_frames": 81, "fps": 16}),
+        ("<CFV><BORES>480,832<EORES><BONF>32<EONF>", "a cat", Task.text_to_video, {"width": 480, "num_frames": 33}),
+        ("<CFV><BOFIDX>0<EOFIDX>", "animate ###a.png###", Task.image_to_video, {"frame_anchor": "first"}),
+        ("<CFV><BOFIDX>80<EOFIDX>", "end on ###a.png###", Task.image_to_video, {"frame_anchor": "last"}),
+        ("<CFV><BOFIDX>-1<EOFIDX>", "end on ###a.png###", Task.image_to_video, {"frame_anchor": "last"}),
+        ("<CFI><REF>", "this dog ###a.png### on a beach", Task.image_reference, {}),
+        ("<CFV><REF>", "###a.png### and ###b.png### dancing", Task.video_reference, {}),
+        ("<CFI><CTRL>", "a knight in the pose ###p.png###", Task.image_control, {"control": "ready"}),
+        ("<CFV><CTRL>", "a knight following ###p.mp4###", Task.video_control, {"control": "ready"}),
+        ("<CFI><BOEDIT>1,0<EOEDIT>", "edit ###a.png### with ###m.png###", Task.image_edit, {}),
+        ("<CFV><BOEDIT>0,1<EOEDIT>", "use ###m.png### on ###v.mp4###", Task.video_edit, {}),
+        ("There are two cats.<|im_end|>", "what is in ###a.png###?", Task.image_understanding, {"answer": "There are two cats."}),
+        ("Paris.", "capital of France?", Task.text_understanding, {"answer": "Paris."}),
+        ("A dog runs.", "what happens in ###v.mp4###", Task.video_understanding, {}),
+    ],
+)
+def test_decode_every_form(text, prompt, task, extra):
+    plan = decode(text, prompt)
+    assert plan.task is task
+    for key, value in extra.items():
+        assert getattr(plan, key) == value
+    assert "###" not in plan.prompt
+
+
+def test_edit_indices_pick_mask_and_source():
+    plan = decode("<CFI><BOEDIT>1,0<EOEDIT>", "edit ###a.png### with ###m.png###")
+    assert [(i.path, i.role) for i in plan.inputs] == [("a.png", "source"), ("m.png", "mask")]
+    plan = decode("<CFV><BOEDIT>0,1<EOEDIT>", "use ###m.png### on ###v.mp4###")
+    assert [(i.path, i.role) for i in plan.inputs] == [("m.png", "mask"), ("v.mp4", "source")]
+    plan = decode("<CFV><BOEDIT><EOEDIT>", "recolour ###v.mp4###")  # no indices: first video, salient mask later
+    assert [(i.path, i.role) for i in plan.inputs] == [("v.mp4", "source")]
+
+
+def test_both_anchors_reachable():
+    """The reference script compares the index with a wrong literal, so 'first' is unreachable there."""
+    anchors = {decode(f"<CFV><BOFIDX>{v}<EOFIDX>", "###a.png###").frame_anchor for v in ("0", "80")}
+    assert anchors == {"first", "last"}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("<CFV><BORES>832,4", "not closed"),
+        ("<CFV><BORES>832<EORES>", "width,height"),
+        ("<CFV><BORES>wide,tall<EORES>", "width,height"),
+        ("<CFV><BONF>lots<EONF>", "frame count"),
+        ("<CFI><BONF>3<EONF>", "image plan"),
+        ("<CFI><CFV>", "both"),
+        ("<EORES>", "without its opening"),
+        ("<BORES>832,480<EORES>", "must start with"),
+        ("<CFV><BOFIDX>0<EOFIDX>", "mentions none"),
+        ("<CFI><BOEDIT>3,0<EOEDIT>", "mentions 1 file"),
+        ("<CFI><REF><CTRL>", "conflicting"),
+        ("<CFV><BORES>833,480<EORES>", "multiple of 16"),
+        ("<CFV><BONF>79<EONF>", "use 4k.1 frames"),
+        ("   <|im_end|>", "no output"),
+    ],
+)
+def test_malformed_output_is_a_typed_error_with_raw(text, message):
+    with pytest.raises(ProtocolError, match=message) as info:
+        decode(text, "edit ###a.png###" if "BOEDIT" in text else "a prompt")
+    assert info.value.raw == text
+
+
+def test_user_typed_tokens_are_text():
+    prompt = "write <CFV><BORES>64,64<EORES> on a sign ###a.png### <IMGPAD>"
+    pp = planning_prompt(prompt)
+    assert pp.count("<IMGPAD>") == 1  # only the real mention becomes a pad token
+    for tok in UNISON_TOKENS:
+        assert tok not in pp.replace("<IMGPAD>", "", 1)
+    assert "<|im_start|>" not in neutralize("<|im_start|>system")
+
+
+# --- round trips -----------------------------------------------------------------------------------------
+
+sizes = st.tuples(st.integers(4, 128).map(lambda k: 16 * k), st.integers(4, 128).map(lambda k: 16 * k))
+frames = st.integers(1, 80).map(lambda k: 4 * k + 1)
+
+
+@st.composite
+def plans(draw):
+    task = draw(st.sampled_from(list(Task)))
+    words = draw(st.text(st.characters(codec="utf-8", exclude_characters="#@<>"), max_size=30))
+    prompt, inputs = words or "go", []
+    kw = {}
+    if task.is_generation:
+        kw["width"], kw["height"] = draw(sizes)
+        kw["num_frames"] = 1 if task.output == "image" else draw(frames)
+        kw["fps"] = None if task.output == "image" else 16
+    name = task.value
+    if name == "image_to_video":
+        inputs = [("f.png", "image", "frame")]
+        kw["frame_anchor"] = draw(st.sampled_from(["first", "last"]))
+    elif name in ("image_reference", "video_reference"):
+        inputs = [(f"r{i}.png", "image", "reference") for i in range(draw(st.integers(1, 3)))]
+    elif name in ("image_control", "video_control"):
+        inputs = [("c.png" if name == "image_control" else "c.mp4", "image" if name == "image_control" else "video", "control")]
+        kw["control"] = "ready"
+    elif name in ("image_edit", "video_edit"):
+        src = ("s.png", "image", "source") if name == "image_edit" else ("s.mp4", "video", "source")
+        inputs = [src] + ([("m.png", "image", "mask")] if draw(st.booleans()) else [])
+        if draw(st.booleans()):
+            inputs.reverse()
+    elif name == "image_understanding":
+        inputs = [("a.png", "image", "context")]
+    elif name == "video_understanding":
+        inputs = [("a.mp4", "video", "context"), ("b.png", "image", "context")][: draw(st.integers(1, 2))]
+    if not task.is_generation:
+        kw["answer"] = draw(st.text(st.characters(codec="utf-8", exclude_characters="<>"), min_size=1, max_size=40)).strip() or "ok"
+    text = prompt + " " + " ".join(f"###{p}###" for p, _, _ in inputs)
+    plan = Plan(
+        task=task, prompt=planning_prompt(text), planner="unison",
+        inputs=[{"path": p, "kind": k, "role": r} for p, k, r in inputs], **kw,
+    )  # fmt: skip
+    return plan, text
+
+
+@settings(max_examples=300, deadline=None)
+@given(plans())
+def test_round_trip(case):
+    plan, text = case
+    encoded = encode(plan)
+    decoded = decode(encoded, text)
+    assert decoded.model_dump(exclude={"raw"}) == plan.model_dump(exclude={"raw"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list(UNISON_TOKENS) + ["832", ",", "480", "0", "1", " ", "x"]), max_size=12).map("".join))
+def test_random_token_soup_never_crashes(soup):
+    try:
+        plan = decode(soup, "edit ###a.png### with ###m.png### and ###v.mp4###")
+    except ProtocolError as exc:
+        assert exc.raw == soup
+    else:
+        assert isinstance(plan, Plan)
