@@ -1,0 +1,67 @@
+"""Human in the loop: a generation waits for accept / change / cancel (LangGraph interrupt)."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphs.nodes import parse_decision
+from unison_agent.errors import UnisonError
+
+
+def test_accept(make_session, rec):
+    s = make_session(confirm=True)
+    r = s.send("make a picture of a red fox")
+    assert r.pending and r.pending["plan"]["task"] == "text_to_image" and rec.generated == []
+    assert r.task == "text_to_image" and r.outputs == []
+    r = s.resume("accept")
+    assert r.ok and r.pending is None and len(r.outputs) == 1 and len(rec.generated) == 1
+
+
+def test_change_then_accept(make_session, rec):
+    s = make_session(confirm=True)
+    s.send("make a picture of a red fox")
+    r = s.resume({"width": 256, "height": 128, "seed": 7})
+    assert r.pending and r.pending["plan"]["width"] == 256 and r.pending["notice"] == "changed"
+    r = s.resume("num_frames=5")  # not valid for an image: refused, plan unchanged
+    assert r.pending and "num_frames" in r.pending["notice"] and r.pending["plan"]["num_frames"] == 1
+    r = s.resume("colour=red")
+    assert "unknown field" in r.pending["notice"]
+    r = s.resume(True)
+    assert r.ok and rec.generated[0]["plan"].width == 256 and rec.generated[0]["seed"] == 7
+
+
+def test_cancel_stops_the_turn(make_session, rec):
+    s = make_session(confirm=True)
+    s.send("make a picture of a red fox, then turn it into a video")
+    r = s.resume("cancel")
+    assert r.pending is None and rec.generated == []
+    assert r.results[0]["status"] == "cancelled" and r.outputs == []
+    assert s.values()["done"] is True
+    with pytest.raises(UnisonError, match="nothing is waiting"):
+        s.resume("accept")
+
+
+def test_each_step_of_a_compound_request_is_confirmed(make_session, rec):
+    s = make_session(confirm=True)
+    r = s.send("make a picture of a red fox, then turn it into a video")
+    r = s.resume("yes")
+    assert r.pending and r.pending["plan"]["task"] == "image_to_video"
+    r = s.resume("yes")
+    assert r.ok and [x["task"] for x in r.results] == ["text_to_image", "image_to_video"]
+
+
+def test_new_request_while_waiting_starts_a_new_turn(make_session, rec):
+    s = make_session(confirm=True)
+    s.send("make a picture of a red fox")
+    r = s.send("what is a fox?", confirm=False)
+    assert r.ok and r.task == "text_understanding" and s.pending() is None
+
+
+def test_parse_decision():
+    assert parse_decision("accept") == ("accept", {})
+    assert parse_decision("") == ("accept", {})
+    assert parse_decision("no") == ("cancel", {})
+    assert parse_decision({"action": "cancel"}) == ("cancel", {})
+    assert parse_decision({"action": "change", "changes": {"width": 480}}) == ("change", {"width": 480})
+    assert parse_decision("width=480, steps=4 frame_anchor=last") == (
+        "change", {"width": 480, "steps": 4, "frame_anchor": "last"})
