@@ -53,7 +53,7 @@ def registry() -> ModelRegistry:
     return _REGISTRY
 
 
-def pick_device(settings: "Settings") -> "torch.device":
+def pick_device(settings: Settings) -> torch.device:
     """``settings.device`` or, for ``auto``, CUDA when available, else MPS, else CPU."""
     import torch
 
@@ -73,7 +73,7 @@ def pick_device(settings: "Settings") -> "torch.device":
     return device
 
 
-def pick_dtype(settings: "Settings", device: "torch.device") -> "torch.dtype":
+def pick_dtype(settings: Settings, device: torch.device) -> torch.dtype:
     """``settings.dtype`` or, for ``auto``: bfloat16 on CUDA (float16 where bf16 is unsupported), float32 elsewhere."""
     import torch
 
@@ -84,7 +84,7 @@ def pick_dtype(settings: "Settings", device: "torch.device") -> "torch.dtype":
     return torch.float32
 
 
-def pick_attention(settings: "Settings", device: "torch.device") -> str:
+def pick_attention(settings: Settings, device: torch.device) -> str:
     """flash_attention_2 when installed and on CUDA, else sdpa (unless the settings say otherwise)."""
     if settings.attn != "auto":
         return settings.attn

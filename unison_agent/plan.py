@@ -185,14 +185,14 @@ class Plan(BaseModel):
             raise PlanError(_explain(exc)) from None
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> "Plan":  # type: ignore[override]
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Plan:  # type: ignore[override]
         try:
             return super().model_validate(obj, *args, **kwargs)
         except ValidationError as exc:
             raise PlanError(_explain(exc)) from None
 
     @classmethod
-    def from_json(cls, data: str | dict[str, Any]) -> "Plan":
+    def from_json(cls, data: str | dict[str, Any]) -> Plan:
         """Read a plan from its contract JSON (string or parsed object)."""
         import json
 
@@ -209,7 +209,7 @@ class Plan(BaseModel):
         """The contract's JSON object (task as its name, enums as strings, missing values as null)."""
         return self.model_dump(mode="json")
 
-    def with_changes(self, **changes: Any) -> "Plan":
+    def with_changes(self, **changes: Any) -> Plan:
         """A validated copy with some fields changed (``model_copy`` does not validate)."""
         data = self.model_dump()
         data.update(changes)
@@ -229,7 +229,7 @@ class Plan(BaseModel):
 
     # -- validation ----------------------------------------------------------------------------------------
     @model_validator(mode="after")
-    def _check(self) -> "Plan":
+    def _check(self) -> Plan:
         task = self.task
         if task in UNDERSTANDING_TASKS:
             for name in ("width", "height", "num_frames", "fps", "frame_anchor", "control"):

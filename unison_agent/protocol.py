@@ -23,10 +23,10 @@ from .plan import (
     DEFAULT_HEIGHT,
     DEFAULT_VIDEO_FRAMES,
     DEFAULT_WIDTH,
+    UNDERSTANDING_TASKS,
     InputRef,
     Plan,
     Task,
-    UNDERSTANDING_TASKS,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,7 +72,7 @@ def is_token_plan(text: str) -> bool:
 # decode
 
 
-def decode(planner_text: str, prompt: str, *, mentions: list["Mention"] | None = None) -> Plan:
+def decode(planner_text: str, prompt: str, *, mentions: list[Mention] | None = None) -> Plan:
     """Turn planner output into a Plan.
 
     ``prompt`` is the user's request with its ``###path###``/``@path`` mentions (files are not opened unless
@@ -153,7 +153,7 @@ def decode(planner_text: str, prompt: str, *, mentions: list["Mention"] | None =
         roles[idx] = "control"
         control = "ready"
 
-    inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(mentions, roles)]
+    inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(mentions, roles, strict=True)]
     try:
         return Plan(
             task=task, prompt=plan_prompt, inputs=inputs, width=width, height=height, num_frames=num_frames,
@@ -163,7 +163,7 @@ def decode(planner_text: str, prompt: str, *, mentions: list["Mention"] | None =
         raise ProtocolError(str(exc), raw) from None
 
 
-def _understanding_task(mentions: list["Mention"]) -> Task:
+def _understanding_task(mentions: list[Mention]) -> Task:
     if any(m.kind == "video" for m in mentions):
         return Task.video_understanding
     if any(m.kind == "image" for m in mentions):
@@ -182,7 +182,6 @@ def _first_index(mentions, kind: str, raw: str, what: str, fallback_kind: str | 
 def _parse_tokens(text: str, raw: str) -> dict:
     """Walk the token stream; return the family and each marker's parsed value."""
     fields: dict = {}
-    pos = 0
     matches = list(_TOKEN_RE.finditer(text))
     i = 0
     while i < len(matches):
@@ -206,9 +205,7 @@ def _parse_tokens(text: str, raw: str) -> dict:
         elif tok in (EORES, EONF, EOFIDX, EOEDIT):
             raise ProtocolError(f"{tok} without its opening token", raw)
         # <IMGPAD>/<VIDPAD> echoed by the planner carry no meaning: ignore
-        pos = m.end()
         i += 1
-    del pos
     if "family" not in fields:
         raise ProtocolError("a token plan must start with <CFI> (image) or <CFV> (video)", raw)
     return fields

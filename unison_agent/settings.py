@@ -90,7 +90,7 @@ class Settings(BaseModel):
     allowed_dirs: tuple[Path, ...] = ()
 
     @classmethod
-    def resolve(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
+    def resolve(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings: flags that are not None win, then ``UNISON_*`` variables, then defaults."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -122,7 +122,7 @@ class Settings(BaseModel):
             )
             raise SettingsError(f"invalid settings: {problems}") from None
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A validated copy with some fields changed."""
         data = self.model_dump()
         data.update(changes)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from typing import TYPE_CHECKING
 
 from ..errors import SettingsError
@@ -14,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
 PLANNERS = ("auto", "unison", "qwen", "rules")
 
 
-def get_planner(name: str, settings: "Settings") -> "Planner":
+def get_planner(name: str, settings: Settings) -> Planner:
     """A planner backend by name. ``auto``: the Unison LoRA when its weights are present, else the base Qwen
     model when present, else the rules planner. Demo mode always uses the rules planner."""
     from .rules import RulesPlanner

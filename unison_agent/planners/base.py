@@ -18,7 +18,7 @@ class Request:
     mentions: list[Mention] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, text: str, *, check: bool = True, base_dir: str | Path | None = None) -> "Request":
+    def parse(cls, text: str, *, check: bool = True, base_dir: str | Path | None = None) -> Request:
         """Find and (with ``check``) verify the mentioned files; MediaError names a bad path."""
         return cls(text=text, mentions=find_mentions(text, check=check, base_dir=base_dir))
 

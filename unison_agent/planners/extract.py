@@ -227,7 +227,7 @@ def find_control(text: str, paths: list[str] | None = None) -> str | None:
             break
     stems = " ".join(Path(p).stem.lower() for p in (paths or []))
     if kind is None:
-        for name, pattern in _CONTROL_WORDS[:5]:
+        for _name, pattern in _CONTROL_WORDS[:5]:
             if pattern.search(stems.replace("_", " ").replace("-", " ")):
                 return "ready"  # a file named like a control signal (pose.mp4, depth_map.png...)
         return None

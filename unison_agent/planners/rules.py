@@ -110,13 +110,13 @@ class RulesPlanner:
             else:
                 fields["num_frames"], fields["fps"] = ex.num_frames or DEFAULT_VIDEO_FRAMES, DEFAULT_FPS
         if task is Task.image_to_video:
-            frame_at = next(m.start for m, r in zip(request.mentions, roles) if r == "frame")
+            frame_at = next(m.start for m, r in zip(request.mentions, roles, strict=True) if r == "frame")
             fields["frame_anchor"] = find_frame_anchor(request.text, near=frame_at) or "first"
         if task in (Task.image_control, Task.video_control):
             fields["control"] = ex.control or "ready"
         if task in (Task.image_edit, Task.video_edit):
             fields["target"] = ex.target
-        inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(request.mentions, roles)]
+        inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(request.mentions, roles, strict=True)]
         return Plan(task=task, prompt=request.prompt, inputs=inputs, planner=self.name, **fields)
 
     # ------------------------------------------------------------------------------------------------------
