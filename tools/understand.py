@@ -1,0 +1,175 @@
+"""Understanding: answer about text, one or several images, and videos (as video), across turns, streaming.
+
+``understand(plan, settings, history=..., on_token=...)`` builds a chat from the earlier turns and the current
+request. Every attached file is used: images through the image processor (pixel cap
+``settings.image_max_pixels``), videos as temporal input (frames sampled at ``settings.video_fps``, at most
+``settings.video_max_frames``, each frame capped at ``settings.video_max_pixels``, with video metadata so
+the temporal positions use the real sampling rate). Media go where their ``<IMGPAD>``/``<VIDPAD>`` stood in
+the prompt. Tokens stream to ``on_token`` as they are decoded.
+
+The model is the one the planner uses (``load_planner(settings)``): a merged planner as in the reference,
+or the base model (with the LoRA switched off when it is loaded as an adapter), so only one Qwen sits in
+memory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from unison_agent.errors import MediaError
+from unison_agent.media import kind_of, read_image, read_video
+from unison_agent.plan import Plan
+from unison_agent.protocol import IMGPAD, VIDPAD
+
+if TYPE_CHECKING:  # pragma: no cover
+    from unison_agent.qwen_loader import LoadedPlanner
+    from unison_agent.settings import Settings
+
+SYSTEM_PROMPT_FILE = "understanding_system.txt"
+_PAD_RE = re.compile(f"({re.escape(IMGPAD)}|{re.escape(VIDPAD)})")
+
+
+@dataclass
+class Media:
+    """Decoded media for one chat, in the order their placeholders appear."""
+
+    images: list[np.ndarray] = field(default_factory=list)
+    videos: list[np.ndarray] = field(default_factory=list)
+    video_metadata: list[Any] = field(default_factory=list)
+
+
+def _content(text: str, paths: list[str]) -> list[dict[str, Any]]:
+    """Chat content: media placed where their pad tokens stand (in order); otherwise media first, then text."""
+    kinds = [kind_of(p) for p in paths]
+    pads = _PAD_RE.findall(text)
+    if pads and [IMGPAD if k == "image" else VIDPAD for k in kinds] == pads:
+        out: list[dict[str, Any]] = []
+        parts = _PAD_RE.split(text)
+        media = iter(zip(paths, kinds))
+        for part in parts:
+            if part in (IMGPAD, VIDPAD):
+                path, kind = next(media)
+                out.append({"type": kind, kind: path})
+            elif part:
+                out.append({"type": "text", "text": part})
+        return out
+    text = _PAD_RE.sub("", text).strip()
+    return [{"type": k, k: p} for p, k in zip(paths, kinds)] + [{"type": "text", "text": text}]
+
+
+def build_messages(plan: Plan, history: list[dict] | None = None) -> list[dict[str, Any]]:
+    """System prompt, earlier turns ({"role", "content", "media"}), then the current request with all its files."""
+    from unison_agent.prompts import render_prompt
+
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": [{"type": "text", "text": render_prompt(SYSTEM_PROMPT_FILE).strip()}]}
+    ]
+    for i, turn in enumerate(history or []):
+        role = turn.get("role")
+        if role not in ("user", "assistant"):
+            raise ValueError(f"history[{i}].role must be 'user' or 'assistant', got {role!r}")
+        media = [str(p) for p in turn.get("media") or []]
+        if role == "assistant" or not media:
+            messages.append({"role": role, "content": [{"type": "text", "text": str(turn.get("content", ""))}]})
+        else:
+            messages.append({"role": role, "content": _content(str(turn.get("content", "")), media)})
+    messages.append({"role": "user", "content": _content(plan.prompt, [i.path for i in plan.inputs])})
+    return messages
+
+
+def sample_video(path: str, settings: "Settings") -> tuple[np.ndarray, Any]:
+    """Frames sampled uniformly at ``video_fps`` (2..video_max_frames, an even count) and their metadata."""
+    from transformers.video_utils import VideoMetadata
+
+    frames, fps = read_video(path)
+    total = int(frames.shape[0])
+    if total == 0:
+        raise MediaError(f"{path}: the video has no frames")
+    fps = float(fps) if fps and fps > 0 else 24.0
+    n = round(total / fps * settings.video_fps)
+    n = max(2, min(n, settings.video_max_frames))
+    n -= n % 2  # the vision tower packs frames in pairs
+    indices = np.linspace(0, total - 1, n).round().astype(int).tolist()
+    metadata = VideoMetadata(
+        total_num_frames=total, fps=fps, width=int(frames.shape[2]), height=int(frames.shape[1]),
+        duration=total / fps, frames_indices=indices,
+    )  # fmt: skip
+    return frames[indices], metadata
+
+
+def collect_media(messages: list[dict[str, Any]], settings: "Settings") -> Media:
+    """Read every image and video the messages name, in placeholder order."""
+    media = Media()
+    for message in messages:
+        for item in message["content"]:
+            if item["type"] == "image":
+                media.images.append(read_image(item["image"]))
+            elif item["type"] == "video":
+                frames, metadata = sample_video(item["video"], settings)
+                media.videos.append(frames)
+                media.video_metadata.append(metadata)
+    return media
+
+
+def prepare_inputs(planner: "LoadedPlanner", messages: list[dict[str, Any]], settings: "Settings"):
+    """Processor outputs (token ids with image/video placeholders expanded, pixel values, grids) on the device."""
+    processor = planner.processor
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    media = collect_media(messages, settings)
+    kwargs: dict[str, Any] = {}
+    if media.images:
+        low = int(processor.image_processor.size.get("shortest_edge", 56 * 56))
+        kwargs["images"] = media.images
+        kwargs["images_kwargs"] = {
+            "size": {"shortest_edge": min(low, settings.image_max_pixels), "longest_edge": settings.image_max_pixels}
+        }
+    if media.videos:
+        low = int(processor.video_processor.size.get("shortest_edge", 56 * 56))
+        kwargs["videos"] = media.videos
+        kwargs["video_metadata"] = media.video_metadata
+        kwargs["videos_kwargs"] = {
+            "size": {"shortest_edge": min(low, settings.video_max_pixels), "longest_edge": settings.video_max_pixels},
+            "do_sample_frames": False,
+        }
+    return processor(text=[text], return_tensors="pt", **kwargs).to(planner.device)
+
+
+def _streamer(tokenizer, on_token: Callable[[str], None]):
+    from transformers import TextStreamer
+
+    class _CallbackStreamer(TextStreamer):
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            if text:
+                on_token(text)
+
+    return _CallbackStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
+def understand(
+    plan: Plan,
+    settings: "Settings",
+    *,
+    history: list[dict] | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> str:
+    """Answer the request in ``plan`` (all its files), after the ``history`` turns; stream to ``on_token``."""
+    import torch
+
+    from unison_agent.qwen_loader import load_planner
+
+    planner = load_planner(settings)
+    messages = build_messages(plan, history)
+    inputs = prepare_inputs(planner, messages, settings)
+    streamer = _streamer(planner.tokenizer, on_token) if on_token is not None else None
+    model = planner.model
+    adapter_off = model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
+    with torch.no_grad(), adapter_off:
+        out = model.generate(**inputs, max_new_tokens=settings.max_new_tokens, do_sample=False, streamer=streamer)
+    new = out[0, inputs["input_ids"].shape[1] :]
+    return planner.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False).strip()
