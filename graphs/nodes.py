@@ -71,6 +71,7 @@ class Nodes:
             "request": request,
             "error": str(exc),
             "type": type(exc).__name__,
+            "plan": state.get("plan"),
         }]  # fmt: skip
         return Command(goto="finish", update={"errors": errors, "plan": None, "annotation": None})
 
@@ -308,7 +309,7 @@ class Nodes:
 
             notes.append(DEMO_NOTE)
         result = {"step": state.get("step_index", 0), "request": self.step_text(state), "task": plan.task.value,
-                  "answer": f"{plan.task.value}: {plan.width}x{plan.height}, {plan.num_frames} frame(s) -> {ids}",
+                  "answer": f"{plan.task.output} {ids} ({plan.width}x{plan.height})",
                   "outputs": outputs, "sidecars": [str(s) for s in res.sidecars], "plan": plan.to_json(),
                   "seed": int(res.seed), "notes": notes, "prepared": list(state.get("prepared", [])),
                   "timings": {k: float(v) for k, v in (res.timings or {}).items()}, "status": "ok"}  # fmt: skip

@@ -61,15 +61,18 @@ class TurnResult:
     def plan(self) -> dict[str, Any] | None:
         if self.pending:
             return self.pending.get("plan")
-        for r in reversed(self.results):
+        for r in [*reversed(self.errors), *reversed(self.results)]:
             if r.get("plan"):
                 return r["plan"]
         return None
 
     @property
     def task(self) -> str | None:
+        """The last step's task (the failed step's, when one failed after planning)."""
         if self.pending:
             return self.pending["plan"]["task"]
+        if self.errors and self.errors[-1].get("plan"):
+            return self.errors[-1]["plan"]["task"]
         return self.results[-1]["task"] if self.results else None
 
     def to_json(self) -> dict[str, Any]:

@@ -17,6 +17,11 @@ from ..errors import UnisonError
 COMMANDS: dict[str, str] = {
     "plan": "unison_agent.cli.plan_cmd",
     "annotate": "unison_agent.cli.annotate_cmd",
+    "run": "unison_agent.cli.run_cmd",
+    "chat": "unison_agent.cli.chat_cmd",
+    "chain": "unison_agent.cli.chain_cmd",
+    "download": "unison_agent.cli.download_cmd",
+    "doctor": "unison_agent.cli.doctor_cmd",
 }
 
 SETTING_FLAGS = (
