@@ -70,5 +70,11 @@ def test_wheel_installs_folders_inside_the_namespace(tmp_path):
     assert "unison_agent/prompts/__init__.py" in names
     assert any(n.startswith("unison_agent/prompts/") and n.endswith(".txt") for n in names), "prompt files missing"
     assert not any(n.split("/")[0] in ("tools", "graphs", "prompts", "tests") for n in names)
+    for init in (ROOT / "unison_agent").rglob("__init__.py"):  # every subpackage is declared in pyproject
+        assert init.relative_to(ROOT).as_posix() in names, f"{init} is not packaged"
+    for module in ROOT.glob("tools/*.py"):
+        assert f"unison_agent/tools/{module.name}" in names
+    for module in ROOT.glob("graphs/*.py"):
+        assert f"unison_agent/graphs/{module.name}" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "unison = unison_agent.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
