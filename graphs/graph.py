@@ -13,9 +13,9 @@ from langgraph.graph import START, StateGraph
 
 from unison_agent.settings import Settings
 
-from .nodes import Nodes
-from .state import AgentState, InputState
-from .toolbox import Toolbox
+from unison_agent.graphs.nodes import Nodes
+from unison_agent.graphs.state import AgentState, InputState
+from unison_agent.graphs.toolbox import Toolbox
 
 NODE_NAMES = ("intake", "planner", "understand", "annotate", "confirm", "generate", "finish")
 

@@ -24,9 +24,9 @@ from unison_agent import media_store
 from unison_agent.errors import PlanError, UnisonError
 from unison_agent.settings import Settings
 
-from .state import AgentState
-from .steps import annotation_request, split_steps
-from .toolbox import Toolbox
+from unison_agent.graphs.state import AgentState
+from unison_agent.graphs.steps import annotation_request, split_steps
+from unison_agent.graphs.toolbox import Toolbox
 
 PLAN_FIELDS = ("task", "width", "height", "num_frames", "fps", "frame_anchor", "control", "target", "prompt")
 GEN_FIELDS = ("seed", "steps", "guidance", "shift", "context_scale")

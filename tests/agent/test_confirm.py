@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphs.nodes import parse_decision
+from unison_agent.graphs.nodes import parse_decision
 from unison_agent.errors import UnisonError
 
 

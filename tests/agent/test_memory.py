@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphs.steps import split_steps
+from unison_agent.graphs.steps import split_steps
 from unison_agent import media_store
 from unison_agent.errors import MediaError
 
