@@ -40,12 +40,14 @@ _DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "his", "her"
 _STOP = {
     "to", "into", "in", "on", "at", "with", "by", "from", "for", "as", "so", "and", "or", "but", "then", "that",
     "which", "who", "while", "look", "looks", "looking", "appear", "is", "are", "be", "become", "please", "using",
-    "instead", "like", "of",
+    "instead", "like", "of", "wear", "wears", "wearing", "hold", "holds", "holding", "has", "have", "having",
 }  # fmt: skip
 _COMPLEMENTS = {
     "white", "black", "red", "green", "blue", "yellow", "orange", "purple", "pink", "brown", "grey", "gray",
     "golden", "gold", "silver", "transparent", "invisible", "bigger", "smaller", "larger", "brighter", "darker",
-    "happy", "sad", "older", "younger", "disappear", "vanish", "gone", "colorful", "colourful",
+    "happy", "sad", "older", "younger", "disappear", "vanish", "gone", "colorful", "colourful", "smile",
+    "smiling", "laugh", "laughing", "cry", "crying", "dance", "dancing", "run", "running", "jump", "jumping",
+    "fly", "flying", "wave", "waving", "move", "moving", "taller", "shorter", "wider", "thinner",
 }  # fmt: skip
 _ATTRIBUTES = {"color", "colour", "colours", "colors", "shape", "size", "texture", "style", "pattern", "material"}
 _NOT_TARGETS = {
@@ -92,14 +94,14 @@ def _noun_phrase(words: list[str], start: int) -> str | None:
     while i < len(words) and words[i] in _DETERMINERS:
         i += 1
     phrase: list[str] = []
-    while i < len(words) and len(phrase) < 4 and words[i] not in _STOP:
+    while i < len(words) and len(phrase) < 4 and words[i] not in _STOP and words[i] not in _DETERMINERS:
         phrase.append(words[i])
         i += 1
     if phrase and phrase[-1] in _ATTRIBUTES and i < len(words) and words[i] == "of":
         return _noun_phrase(words, i + 1)
     while len(phrase) > 1 and phrase[-1] in _COMPLEMENTS:
         phrase.pop()
-    if not phrase or phrase[0] in _COMPLEMENTS or set(phrase) & _NOT_TARGETS:
+    if not phrase or phrase == [phrase[0]] and phrase[0] in _COMPLEMENTS or set(phrase) & _NOT_TARGETS:
         return None
     return " ".join(phrase)
 
