@@ -63,3 +63,14 @@ def media(tmp_path_factory) -> dict[str, Path]:
         "mask": write_image(d / "mask.png", mask),
         "video": write_video(d / "clip.mp4", np.stack([_noise(64, 64, 10 + i) for i in range(16)]), fps=8),
     }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one thread (two threads on a shared 2-core machine spin on each op)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -96,12 +96,12 @@ def repair_roles(task: Task, kinds: list[str], roles: list[str]) -> list[str]:
                 roles[i] = "context"
             idx = idx[:hi]
         want = _ROLE_KINDS.get((task, role), {"image", "video"})
-        for i, k in enumerate(kinds):
-            if len(idx) >= lo:
-                break
-            if roles[i] == "context" and k in want:
-                roles[i] = role
-                idx.append(i)
+        optional = {r for (t2, r), (lo2, _) in _ROLE_COUNTS.items() if t2 is task and lo2 == 0}
+        for takeable in ({"context"}, optional):  # free files first, then ones holding an optional role
+            for i, k in enumerate(kinds):
+                if len(idx) < lo and roles[i] in takeable and k in want:
+                    roles[i] = role
+                    idx.append(i)
     return roles
 
 

@@ -26,7 +26,7 @@ TEXT_HIDDEN = 64
 PROJECTOR_HIDDEN = 64
 PROJECTOR_OUT = 32  # the tiny umT5 / tiny Wan text_dim
 MARKER = ".tiny-qwen-complete"
-VERSION = "1"
+VERSION = "3"
 
 # Qwen2.5-VL's special tokens, in the published order (ids follow the ordinary vocabulary).
 QWEN_SPECIALS: tuple[str, ...] = (
@@ -68,6 +68,17 @@ The quick brown fox jumps over the lazy dog. Hello, world! Yes, no, maybe. {"tas
 null, "path": "x.png", "kind": "image", "role": "source"} mask reference frame control context first last pose
 depth canny gray flow scribble ready true false null 0123456789 ,.;:!?()[]{}<>"'-_/\\ image video text
 """
+
+# Planner JSON, frequent enough that its keys and values become single tokens (short constrained answers).
+_JSON_CORPUS = " ".join(
+    '{"task": "%s", "width": 832, "height": 480, "num_frames": 81, "frame_anchor": null, "control": null, '
+    '"roles": ["source", "mask", "reference", "frame", "control", "context"]}' % t
+    for t in (
+        "text_understanding", "image_understanding", "video_understanding", "text_to_image", "image_reference",
+        "image_control", "image_edit", "text_to_video", "image_to_video", "video_reference", "video_control",
+        "video_edit",
+    )
+) + ' "first" "last" "pose" "depth" "canny" "gray" "flow" "scribble" "ready"'
 
 
 def build_tiny_qwen(root: Path) -> dict[str, str]:
@@ -120,9 +131,12 @@ def _build_tokenizer():
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=480, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        vocab_size=2048, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
     )
-    bpe.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    from ..prompts import read_prompt
+
+    prompts = [read_prompt("planner_qwen.txt"), read_prompt("understanding_system.txt")]
+    bpe.train_from_iterator([_CORPUS] * 4 + [_JSON_CORPUS] * 40 + prompts * 4, trainer=trainer)
     state = json.loads(bpe.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
     tok = Qwen2Tokenizer(vocab=state["vocab"], merges=merges, errors="replace")

@@ -1,0 +1,148 @@
+"""The unison and qwen planners: decoding, constrained JSON, explicit values win, fallback, backend choice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from unison_agent.errors import WeightsError
+from unison_agent.plan import Plan, Task
+from unison_agent.planners import get_planner
+from unison_agent.planners.base import Request
+from unison_agent.planners.overrides import apply_explicit, repair_roles
+from unison_agent.planners.qwen import QwenPlanner, build_plan, plan_from_json, plan_schema, possible_tasks
+from unison_agent.planners.rules import RulesPlanner
+from unison_agent.planners.unison import UnisonPlanner, plan_from_tokens
+
+
+@pytest.fixture(scope="module")
+def requests_(media):
+    img, img2, mask, vid = (str(media[k]) for k in ("image", "image2", "mask", "video"))
+    return {
+        "t2v": Request.parse("make a 2 second video of a cat at 640x360"),
+        "t2i": Request.parse("draw a red fox in the snow"),
+        "i2v": Request.parse(f"animate ###{img}### as the last frame, 3 seconds"),
+        "edit": Request.parse(f"replace the dog in ###{img}### using the mask ###{mask}###"),
+        "ctrl": Request.parse(f"follow the pose in ###{vid}### to make a robot dance"),
+        "ref": Request.parse(f"a portrait of the person in ###{img}### and ###{img2}### as a knight"),
+        "ask": Request.parse(f"what happens in ###{vid}###?"),
+    }
+
+
+# -- unison: token protocol --------------------------------------------------------------------------------
+
+
+def test_token_plan_with_explicit_values_winning(requests_):
+    plan = plan_from_tokens("<CFV><BORES>832,480<EORES><BONF>80<EONF><|im_end|>", requests_["t2v"])
+    assert plan.task is Task.text_to_video and plan.planner == "unison" and plan.fallback is None
+    assert (plan.width, plan.height, plan.num_frames) == (640, 368, 33)  # the user's 640x360, 2 s
+    assert plan.raw.startswith("<CFV>")
+
+
+def test_token_plan_frame_anchor_and_roles_from_the_user(requests_):
+    plan = plan_from_tokens("<CFV><BORES>832,480<EORES><BONF>80<EONF><BOFIDX>0<EOFIDX>", requests_["i2v"])
+    assert plan.task is Task.image_to_video
+    assert plan.frame_anchor == "last" and plan.num_frames == 49  # "as the last frame, 3 seconds"
+    # the model swapped mask and source; the user's wording names the mask
+    plan = plan_from_tokens("<CFI><BORES>832,480<EORES><BOEDIT>0,1<EOEDIT>", requests_["edit"])
+    assert [i.role for i in plan.inputs] == ["source", "mask"]
+    assert plan.target == "dog"
+    plan = plan_from_tokens("<CFV><BORES>832,480<EORES><CTRL>", requests_["ctrl"])
+    assert plan.task is Task.video_control and plan.control == "pose"
+
+
+@pytest.mark.parametrize("raw", ["<CFV><BORES>832", "<EORES>", "<CFI><BONF>4<EONF>", "", "\n\n"])
+def test_undecodable_output_falls_back_to_rules(requests_, raw):
+    request = requests_["t2v"]
+    plan = plan_from_tokens(raw, request)
+    rules = RulesPlanner().plan(request)
+    assert plan.planner == "unison" and plan.fallback and "could not be decoded" in plan.fallback
+    assert plan.raw == raw
+    assert plan.model_dump(exclude={"planner", "fallback", "raw"}) == rules.model_dump(
+        exclude={"planner", "fallback", "raw"}
+    )
+
+
+def test_plain_text_answer_is_understanding(requests_):
+    plan = plan_from_tokens("A cat walks across the room.<|im_end|>", requests_["ask"])
+    assert plan.task is Task.video_understanding and plan.answer == "A cat walks across the room."
+
+
+def test_unison_planner_on_the_tiny_model(s1_settings, requests_):
+    planner = UnisonPlanner(s1_settings, max_new_tokens=12)
+    for request in (requests_["t2v"], requests_["edit"], requests_["ask"]):
+        plan = planner.plan(request)
+        assert isinstance(plan, Plan) and plan.planner == "unison" and plan.raw is not None
+        assert [i.path for i in plan.inputs] == [m.path for m in request.mentions]
+
+
+def test_unison_planner_needs_its_weights(base_only, requests_):
+    with pytest.raises(WeightsError, match="adapter"):
+        UnisonPlanner(base_only).plan(requests_["t2i"])
+
+
+# -- qwen: JSON schema ---------------------------------------------------------------------------------------
+
+
+def test_schema_offers_only_possible_tasks():
+    assert possible_tasks([]) == ["text_understanding", "text_to_image", "text_to_video"]
+    assert "video_edit" not in possible_tasks(["image"]) and "image_edit" in possible_tasks(["image"])
+    assert "video_edit" in possible_tasks(["video"]) and "image_to_video" not in possible_tasks(["video"])
+    roles = plan_schema(["image", "image"])["properties"]["roles"]
+    assert roles["minItems"] == roles["maxItems"] == 2
+
+
+def test_constrained_decoding_turns_a_random_model_into_valid_plans(s1_settings, requests_):
+    planner = QwenPlanner(s1_settings)
+    for name in ("t2v", "edit", "ctrl", "ref"):
+        request = requests_[name]
+        plan = planner.plan(request)
+        answer = json.loads(plan.raw)  # the raw answer always is JSON of the schema
+        kinds = [m.kind for m in request.mentions]
+        assert set(answer) == set(plan_schema(kinds)["properties"])
+        assert answer["task"] in possible_tasks(kinds) and len(answer["roles"]) == len(kinds)
+        assert plan.planner == "qwen" and plan.fallback is None, (name, plan.fallback)
+
+
+def test_qwen_planner_uses_the_base_model_only(base_only, requests_):
+    plan = QwenPlanner(base_only).plan(requests_["edit"])
+    assert plan.planner == "qwen" and plan.fallback is None
+
+
+def test_build_plan_normalises_and_repairs():
+    request = Request(text="x")
+    plan = build_plan({"task": "text_to_video", "width": 650, "height": 350, "num_frames": 40, "roles": []}, request)
+    assert (plan.width, plan.height, plan.num_frames, plan.fps) == (656, 352, 41, 16)
+    plan = build_plan({"task": "text_to_image", "width": None, "height": None, "num_frames": 7, "roles": []}, request)
+    assert (plan.width, plan.height, plan.num_frames, plan.fps) == (832, 480, 1, None)
+    assert repair_roles(Task.image_edit, ["image", "image"], ["context", "context"]) == ["source", "context"]
+    assert repair_roles(Task.image_to_video, ["image", "image"], ["frame", "frame"]) == ["frame", "context"]
+    assert repair_roles(Task.video_edit, ["image", "video"], ["source", "mask"]) == ["context", "source"]
+
+
+def test_unusable_json_falls_back(requests_):
+    plan = plan_from_json('{"task": "image_edit", "roles": []', requests_["t2v"])
+    assert plan.fallback and plan.planner == "qwen" and plan.task is Task.text_to_video
+    plan = plan_from_json('{"task": "video_edit", "roles": []}', requests_["t2v"])  # impossible without a video
+    assert plan.fallback and "not a usable plan" in plan.fallback
+    plan = plan_from_json('{"task": "text_to_video", "width": 832, "height": 480, "num_frames": 81, "roles": []}',
+                          requests_["t2v"])
+    assert plan.fallback is None and plan.num_frames == 33 and plan.width == 640
+
+
+def test_apply_explicit_keeps_the_plan_when_nothing_was_said(requests_):
+    plan = RulesPlanner().plan(requests_["t2i"]).with_changes(width=512, height=512)
+    assert apply_explicit(plan, requests_["t2i"]) == plan
+
+
+# -- backend choice ------------------------------------------------------------------------------------------
+
+
+def test_get_planner_choice(s1_settings, base_only, tmp_path):
+    assert isinstance(get_planner("auto", s1_settings), UnisonPlanner)
+    assert isinstance(get_planner("auto", base_only), QwenPlanner)
+    nothing = s1_settings.replace(qwen=str(tmp_path / "a"), unison=str(tmp_path / "b"), planner_merged=None)
+    assert isinstance(get_planner("auto", nothing), RulesPlanner)
+    assert isinstance(get_planner("qwen", s1_settings), QwenPlanner)
+    assert get_planner("rules", s1_settings).name == "rules"
