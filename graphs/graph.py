@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.graph import START, StateGraph
-
-from unison_agent.settings import Settings
-
 from unison_agent.graphs.nodes import Nodes
 from unison_agent.graphs.state import AgentState, InputState
 from unison_agent.graphs.toolbox import Toolbox
+
+from unison_agent.settings import Settings
 
 NODE_NAMES = ("intake", "planner", "understand", "annotate", "confirm", "generate", "finish")
 

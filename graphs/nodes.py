@@ -19,14 +19,13 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END
 from langgraph.types import Command, interrupt
+from unison_agent.graphs.state import AgentState
+from unison_agent.graphs.steps import annotation_request, split_steps
+from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent import media_store
 from unison_agent.errors import PlanError, UnisonError
 from unison_agent.settings import Settings
-
-from unison_agent.graphs.state import AgentState
-from unison_agent.graphs.steps import annotation_request, split_steps
-from unison_agent.graphs.toolbox import Toolbox
 
 PLAN_FIELDS = ("task", "width", "height", "num_frames", "fps", "frame_anchor", "control", "target", "prompt")
 GEN_FIELDS = ("seed", "steps", "guidance", "shift", "context_scale")
@@ -124,9 +123,7 @@ class Nodes:
             },
         )
 
-    def planner(
-        self, state: AgentState
-    ) -> Command[Literal["understand", "annotate", "confirm", "generate", "finish"]]:
+    def planner(self, state: AgentState) -> Command[Literal["understand", "annotate", "confirm", "generate", "finish"]]:
         """Plan the current step (or finish) and route to the tool that runs it."""
         steps = state.get("steps") or []
         i = state.get("step_index", 0)
@@ -245,7 +242,9 @@ class Nodes:
                   "timings": {"total_s": round(time.perf_counter() - started, 3)}}  # fmt: skip
         return self.finish_step(state, result)
 
-    def annotate(self, state: AgentState, config: RunnableConfig) -> Command[Literal["planner", "confirm", "generate", "finish"]]:
+    def annotate(
+        self, state: AgentState, config: RunnableConfig
+    ) -> Command[Literal["planner", "confirm", "generate", "finish"]]:
         """Run an annotator: as the answer to a request ("the depth of ..."), or to prepare a control input."""
         job = state["annotation"]
         src = Path(job["input"])

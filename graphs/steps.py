@@ -54,7 +54,9 @@ _KIND_WORDS: dict[str, str] = {
     "segmentation": "mask", "mask": "mask",
 }  # fmt: skip
 _KINDS_RE = "|".join(re.escape(k) for k in sorted(_KIND_WORDS, key=len, reverse=True))
-_VERBS = r"(?:show(?:\s+me)?|give(?:\s+me)?|extract|get|compute|estimate|make|create|run|detect|find|draw|render|produce)"
+_VERBS = (
+    r"(?:show(?:\s+me)?|give(?:\s+me)?|extract|get|compute|estimate|make|create|run|detect|find|draw|render|produce)"
+)
 _ANNOTATE_RE = re.compile(
     rf"^\s*(?:please\s+)?(?:{_VERBS}\s+)?(?:me\s+)?(?:the\s+|a\s+|an\s+)?(?P<kind>{_KINDS_RE})"
     rf"(?:\s+(?:map|maps|video|image|frames|estimation|annotation))?"

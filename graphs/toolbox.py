@@ -45,14 +45,14 @@ class Toolbox:
     name: str = "default"
 
     @classmethod
-    def default(cls) -> "Toolbox":
+    def default(cls) -> Toolbox:
         return cls(plan=_plan, understand=_understand, generate=_generate, annotate=_annotate)
 
 
 _PLANNERS: dict[Any, Any] = {}
 
 
-def _plan(request: "Request", settings: "Settings") -> "Plan":
+def _plan(request: Request, settings: Settings) -> Plan:
     """Plan with the backend the settings name (cached per process: a model planner loads once)."""
     key = (settings.planner, settings.qwen, settings.unison, settings.planner_merged, settings.models_dir)
     if key not in _PLANNERS:
@@ -67,25 +67,27 @@ def _plan(request: "Request", settings: "Settings") -> "Plan":
     return _PLANNERS[key].plan(request)
 
 
-def _understand(plan: "Plan", settings: "Settings", *, history=None, on_token=None) -> str:
-    from unison_agent.demo import require_weights
+def _understand(plan: Plan, settings: Settings, *, history=None, on_token=None) -> str:
     from unison_agent.tools.understand import understand
+
+    from unison_agent.demo import require_weights
 
     require_weights(settings, "understanding")
     return understand(plan, settings, history=history, on_token=on_token)
 
 
-def _generate(plan: "Plan", settings: "Settings", *, out_dir: Path, seed: int | None = None, on_step=None):
+def _generate(plan: Plan, settings: Settings, *, out_dir: Path, seed: int | None = None, on_step=None):
+    from unison_agent.tools.generate import generate
+
     from unison_agent.demo import require_weights
     from unison_agent.projector import projector_tokens
-    from unison_agent.tools.generate import generate
 
     require_weights(settings, "generation")
     cond = projector_tokens(settings, plan.prompt)
     return generate(plan, settings, cond_tokens=cond, out_dir=out_dir, seed=seed, on_step=on_step)
 
 
-def _annotate(kind: str, input_path: Path, out_path: Path, settings: "Settings", target: str | None = None) -> Path:
+def _annotate(kind: str, input_path: Path, out_path: Path, settings: Settings, target: str | None = None) -> Path:
     from unison_agent.tools.annotate import run_annotator
 
     return run_annotator(kind, Path(input_path), Path(out_path), settings, target=target)

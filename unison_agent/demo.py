@@ -1,7 +1,7 @@
 """Demo mode and weight checks.
 
 ``demo_settings(settings)`` builds tiny randomly initialised models (Qwen2.5-VL planner + LoRA + projector,
-Wan2.1-VACE, annotators) once into ``settings.demo_dir`` and returns settings that point at them, with the rules
+Wan2.1-VACE; annotators under ``annotators/``) once into ``settings.demo_dir`` and returns settings that point at them, with the rules
 planner and fast generation defaults (2 steps; 128x128 unless the request gives a size). Demo outputs are noise:
 the point is to exercise the whole pipeline on any machine.
 
@@ -47,7 +47,7 @@ def demo_settings(settings: Settings) -> Settings:
     overrides: dict[str, object] = {}
     overrides.update(build_tiny_qwen(root))
     overrides.update(build_tiny_vace(root))
-    overrides.update(build_tiny_annotators(root))
+    overrides.update(build_tiny_annotators(root / "annotators"))
     overrides["planner"] = "rules"
     overrides["demo"] = True
     if settings.steps == Settings.model_fields["steps"].default:

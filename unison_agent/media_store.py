@@ -36,7 +36,16 @@ _KIND_WORDS = {
     "output": None, "result": None, "file": None,
 }  # fmt: skip
 _ORDINALS = {
-    "first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3, "fifth": 4, "5th": 4,
+    "first": 0,
+    "1st": 0,
+    "second": 1,
+    "2nd": 1,
+    "third": 2,
+    "3rd": 2,
+    "fourth": 3,
+    "4th": 3,
+    "fifth": 4,
+    "5th": 4,
 }
 _LAST_WORDS = ("last", "latest", "previous", "most recent", "newest")
 _KIND_RE = "|".join(sorted(_KIND_WORDS, key=len, reverse=True))

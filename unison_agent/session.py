@@ -277,7 +277,7 @@ class Session:
             except Exception:
                 pass
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:

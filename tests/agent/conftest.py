@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from unison_agent.graphs.toolbox import Toolbox
+
 from unison_agent.media import write_image, write_video
 from unison_agent.settings import Settings
 
@@ -80,8 +80,11 @@ def scripted_tools(rec: Recorder, plan_fn=None) -> Toolbox:
         if plan.task.output == "image":
             out = write_image(Path(out_dir) / f"{name}.png", np.zeros((plan.height, plan.width, 3), np.uint8))
         else:
-            out = write_video(Path(out_dir) / f"{name}.mp4",
-                              np.zeros((plan.num_frames, plan.height, plan.width, 3), np.uint8), fps=plan.fps)
+            out = write_video(
+                Path(out_dir) / f"{name}.mp4",
+                np.zeros((plan.num_frames, plan.height, plan.width, 3), np.uint8),
+                fps=plan.fps,
+            )
         return FakeResult([out], [], seed, ["scripted"], {"total_s": 0.01})
 
     def annotate(kind, input_path, out_path, settings, target=None):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.conftest import Recorder, scripted_tools
+from tests.agent.conftest import scripted_tools
 from unison_agent.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,9 @@ def cli_env(monkeypatch, agent_home, rec):
 
 
 def test_run_json(cli_env, capsys, rec):
-    rc = main(["run", "--json", "--seed", "5", "--steps", "2", "make a picture of a red fox, then turn it into a video"])
+    rc = main(
+        ["run", "--json", "--seed", "5", "--steps", "2", "make a picture of a red fox, then turn it into a video"]
+    )
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert {"task", "answer", "outputs", "plan"} <= set(out) and "demo" not in out
@@ -56,7 +58,8 @@ def test_run_size_overrides_are_validated(cli_env, capsys):
 
 def test_chain_yaml_summary_and_overrides(cli_env, capsys, rec, tmp_path):
     chain = tmp_path / "c.yaml"
-    chain.write_text(textwrap.dedent("""
+    chain.write_text(
+        textwrap.dedent("""
         thread: story
         defaults: {seed: 3}
         turns:
@@ -65,7 +68,8 @@ def test_chain_yaml_summary_and_overrides(cli_env, capsys, rec, tmp_path):
             seed: 9
             steps: 1
           - what is in the first image?
-    """))
+    """)
+    )
     rc = main(["chain", str(chain)])
     out = capsys.readouterr().out
     assert rc == 0 and "story" in out and "text_to_image" in out and "image_to_video" in out

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from unison_agent.graphs.nodes import parse_decision
+
 from unison_agent.errors import UnisonError
 
 
@@ -64,4 +64,6 @@ def test_parse_decision():
     assert parse_decision({"action": "cancel"}) == ("cancel", {})
     assert parse_decision({"action": "change", "changes": {"width": 480}}) == ("change", {"width": 480})
     assert parse_decision("width=480, steps=4 frame_anchor=last") == (
-        "change", {"width": 480, "steps": 4, "frame_anchor": "last"})
+        "change",
+        {"width": 480, "steps": 4, "frame_anchor": "last"},
+    )

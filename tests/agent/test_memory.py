@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import pytest
-
 from unison_agent.graphs.steps import split_steps
+
 from unison_agent import media_store
 from unison_agent.errors import MediaError
 
 
 def test_split_steps_separators_and_mentions():
-    assert split_steps("make a picture of a red fox, then turn it into a 3-second video, then make the snow purple") == [
-        "make a picture of a red fox", "turn it into a 3-second video", "make the snow purple"]
-    assert split_steps("draw a cat and then animate it; then describe ###a, then b.png###. After that, make it blue") == [
-        "draw a cat", "animate it", "describe ###a, then b.png###", "make it blue"]
+    assert split_steps(
+        "make a picture of a red fox, then turn it into a 3-second video, then make the snow purple"
+    ) == ["make a picture of a red fox", "turn it into a 3-second video", "make the snow purple"]
+    assert split_steps(
+        "draw a cat and then animate it; then describe ###a, then b.png###. After that, make it blue"
+    ) == ["draw a cat", "animate it", "describe ###a, then b.png###", "make it blue"]
     assert split_steps("a dog on a beach") == ["a dog on a beach"]
 
 

@@ -33,8 +33,16 @@ def test_generation_routes_to_generate_with_progress(make_session, rec, settings
 
 def test_scripted_planner_plan_is_used(make_session, rec, media_dir):
     def plan_fn(request):
-        return Plan(task="image_to_video", prompt=request.prompt, width=64, height=64, num_frames=9, fps=16,
-                    frame_anchor="last", inputs=[{"path": request.mentions[0].path, "kind": "image", "role": "frame"}])
+        return Plan(
+            task="image_to_video",
+            prompt=request.prompt,
+            width=64,
+            height=64,
+            num_frames=9,
+            fps=16,
+            frame_anchor="last",
+            inputs=[{"path": request.mentions[0].path, "kind": "image", "role": "frame"}],
+        )
 
     from tests.agent.conftest import scripted_tools
 

@@ -29,7 +29,9 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    return {k.removeprefix("override_"): v for k, v in vars(args).items() if k.startswith("override_") and v is not None}
+    return {
+        k.removeprefix("override_"): v for k, v in vars(args).items() if k.startswith("override_") and v is not None
+    }
 
 
 def default_thread(prefix: str) -> str:
@@ -61,9 +63,16 @@ class ProgressView:
         self.step_task = None
         self.streamed = False
 
-    def __enter__(self) -> "ProgressView":
+    def __enter__(self) -> ProgressView:
         if self.live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.progress = Progress(
                 SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

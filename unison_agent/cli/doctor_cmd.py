@@ -24,7 +24,9 @@ def collect(settings) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "demo": settings.demo,
-        "paths": {k: str(getattr(settings, k)) for k in ("home", "models_dir", "outputs_dir", "threads_db", "demo_dir")},
+        "paths": {
+            k: str(getattr(settings, k)) for k in ("home", "models_dir", "outputs_dir", "threads_db", "demo_dir")
+        },
     }
     try:
         import torch
@@ -55,7 +57,7 @@ def collect(settings) -> dict[str, Any]:
     from ..demo import NEEDS, is_present
 
     weights = {}
-    for need, fields in NEEDS.items():
+    for fields in NEEDS.values():
         for name, what in fields.items():
             weights[name] = {"what": what, "value": getattr(settings, name), "path": str(settings.checkpoint(name)),
                              "present": is_present(settings, name)}  # fmt: skip
@@ -94,7 +96,8 @@ def where(settings, report: dict[str, Any]) -> dict[str, str]:
     out["understanding"] = "Qwen2.5-VL" if w["qwen"]["present"] else "missing weights (unison download, or --demo)"
     out["generation"] = (
         ("Wan2.1-VACE" + (" + projector tokens" if stage1.get("projector") else " (text only: no projector)"))
-        if w["vace"]["present"] else "missing weights (unison download, or --demo)"
+        if w["vace"]["present"]
+        else "missing weights (unison download, or --demo)"
     )
     missing = [n for n in ("depth_model", "pose_model", "person_model", "grounding_model", "sam2_model")
                if not w[n]["present"]]  # fmt: skip
