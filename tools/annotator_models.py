@@ -41,6 +41,8 @@ def as_frames(frames: np.ndarray, name: str = "frames") -> np.ndarray:
         raise MediaError(f"{name}: expected (T, H, W, 3) or (H, W, 3) RGB frames, got shape {arr.shape}")
     if arr.dtype != np.uint8:
         raise MediaError(f"{name}: expected uint8 frames, got {arr.dtype}")
+    if not arr.flags.writeable:  # e.g. np.asarray(PIL image); torch warns on read-only arrays
+        arr = arr.copy()
     if arr.shape[1] < 2 or arr.shape[2] < 2:
         raise MediaError(f"{name}: frames of {arr.shape[2]}x{arr.shape[1]} pixels are too small to annotate")
     return arr

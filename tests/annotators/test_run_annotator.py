@@ -1,0 +1,104 @@
+"""run_annotator: files in, PNG/MP4 out (atomically), companions, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from unison_agent.tools.annotate import ANNOTATORS, annotate_file, run_annotator
+
+from unison_agent.errors import MediaError, WeightsError
+from unison_agent.media import read_image, read_mask, read_video
+
+
+def test_annotator_names():
+    assert set(ANNOTATORS) == {
+        "depth", "pose", "canny", "gray", "flow", "scribble", "mask", "salient", "outpaint",
+        "frameref-first", "frameref-last", "subject",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["depth", "pose", "canny", "scribble"])
+def test_image_in_png_out(ann_settings, ann_media, tmp_path, kind):
+    out = run_annotator(kind, ann_media / "scene.png", tmp_path / f"{kind}.png", ann_settings)
+    assert out == tmp_path / f"{kind}.png" and out.is_file()
+    assert read_image(out).shape == (64, 96, 3)
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary files left behind
+
+
+@pytest.mark.parametrize("kind", ["depth", "gray"])
+def test_video_in_mp4_out_same_frame_count(ann_settings, ann_media, tmp_path, kind):
+    out = run_annotator(kind, ann_media / "clip.mp4", tmp_path / "control.mp4", ann_settings)
+    frames, fps = read_video(out)
+    assert frames.shape == (4, 64, 64, 3) and fps == 16
+
+
+def test_missing_suffix_is_added(ann_settings, ann_media, tmp_path):
+    assert run_annotator("canny", ann_media / "scene.png", tmp_path / "edges", ann_settings) == tmp_path / "edges.png"
+
+
+def test_mask_files_are_binary_with_notes(ann_settings, ann_media, tmp_path):
+    result = annotate_file("mask", ann_media / "scene.png", tmp_path / "m.png", ann_settings, target="red box")
+    mask = read_image(result.path)[..., 0]
+    assert set(np.unique(mask)) <= {0, 255} and mask.any()
+    assert result.notes and "red box" in result.notes[0]
+    video = run_annotator("salient", ann_media / "clip.mp4", tmp_path / "s.mp4", ann_settings)
+    masks = read_mask(video)
+    assert masks.shape == (4, 64, 64) and set(np.unique(masks)) <= {0, 255}
+
+
+def test_outpaint_writes_canvas_and_mask(ann_settings, ann_media, tmp_path):
+    result = annotate_file("outpaint", ann_media / "scene.png", tmp_path / "wide.png", ann_settings)
+    canvas, mask = read_image(result.path), read_image(result.extra["mask"])
+    assert result.extra["mask"] == tmp_path / "wide.mask.png"
+    assert canvas.shape == (96, 144, 3) and mask.shape == (96, 144, 3)
+    assert (mask[0, 0] == 255).all() and (mask[48, 72] == 0).all() and (canvas[0, 0] == 127).all()
+
+
+@pytest.mark.parametrize("kind,index", [("frameref-first", 0), ("frameref-last", -1)])
+def test_frameref_expands_an_image_to_a_clip(ann_settings, ann_media, scene, tmp_path, kind, index):
+    result = annotate_file(kind, ann_media / "scene.png", tmp_path / "clip", ann_settings, num_frames=9)
+    assert result.path.suffix == ".mp4"
+    frames, _ = read_video(result.path)
+    masks = read_mask(result.extra["mask"])
+    assert frames.shape == (9, 64, 96, 3) and masks.shape == (9, 64, 96)
+    assert (masks[index] == 0).all() and (masks[1:-1] == 255).all()
+    assert np.abs(frames[index].astype(int) - scene).mean() < 8  # H.264 keeps the given frame
+    assert np.abs(frames[4].astype(int) - 127).max() < 4  # grey holes
+
+
+def test_frameref_of_a_video_is_refused(ann_settings, ann_media, tmp_path):
+    with pytest.raises(MediaError, match="give an image"):
+        run_annotator("frameref-first", ann_media / "clip.mp4", tmp_path / "x.mp4", ann_settings)
+
+
+def test_subject_crop_is_an_image_even_from_a_video(ann_settings, ann_media, tmp_path):
+    out = run_annotator("subject", ann_media / "clip.mp4", tmp_path / "ref.png", ann_settings, target="red box")
+    crop = read_image(out)
+    assert crop.ndim == 3 and crop.shape[0] <= 64 and crop.shape[1] <= 64
+
+
+def test_missing_input_is_a_clear_error(ann_settings, ann_media, tmp_path):
+    with pytest.raises(MediaError, match="no such file"):
+        run_annotator("depth", ann_media / "nope.png", tmp_path / "o.png", ann_settings)
+
+
+@pytest.mark.parametrize(
+    "name,message", [("broken.mp4", "not a readable video"), ("broken.png", "not a readable image")]
+)
+def test_corrupt_input_is_a_clear_error(ann_settings, ann_media, tmp_path, name, message):
+    with pytest.raises(MediaError, match=message):
+        run_annotator("canny", ann_media / name, tmp_path / "o", ann_settings)
+
+
+def test_wrong_output_suffix_and_unknown_kind(ann_settings, ann_media, tmp_path):
+    with pytest.raises(MediaError, match="must end in .mp4"):
+        run_annotator("canny", ann_media / "clip.mp4", tmp_path / "o.png", ann_settings)
+    with pytest.raises(ValueError, match="unknown annotator 'sketch'"):
+        run_annotator("sketch", ann_media / "scene.png", tmp_path / "o.png", ann_settings)
+
+
+def test_missing_weights_say_what_to_do(ann_settings, ann_media, tmp_path):
+    settings = ann_settings.replace(depth_model=str(tmp_path / "no-depth-model"))
+    with pytest.raises(WeightsError, match="UNISON_DEPTH_MODEL"):
+        run_annotator("depth", ann_media / "scene.png", tmp_path / "o.png", settings)
+    assert not (tmp_path / "o.png").exists()
