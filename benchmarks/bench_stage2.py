@@ -43,12 +43,12 @@ def _rss_peak_gb() -> float:
 def bench_tiny(args: argparse.Namespace) -> list[dict]:
     import numpy as np
     import torch
+    from unison_agent.tools.generate import generate
 
     from unison_agent.media import write_image
     from unison_agent.plan import Plan
     from unison_agent.settings import Settings
     from unison_agent.tiny.wan import build_tiny_vace
-    from unison_agent.tools.generate import generate
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_stage2_"))
     overrides = build_tiny_vace(tmp / "tiny")
@@ -151,7 +151,7 @@ def bench_real(args: argparse.Namespace) -> list[dict]:
         step_times: list[float] = []
         last = [0.0]
 
-        def callback(_p, i, _t, _kw):
+        def callback(_p, i, _t, _kw, step_times=step_times, last=last):
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             now = time.perf_counter()

@@ -25,7 +25,7 @@ def wan_negative_prompt() -> str:
     return read_prompt("wan_negative.txt").strip()
 
 
-def encode_text(pipe, prompt: str, max_len: int = CONTEXT_LEN) -> "torch.Tensor":
+def encode_text(pipe, prompt: str, max_len: int = CONTEXT_LEN) -> torch.Tensor:
     """umT5 last hidden state of ``prompt`` trimmed to its real token count: (1, n, text_dim) in float32.
 
     Encoded without padding: umT5 masks padded positions, so the real positions come out the same as with
@@ -52,7 +52,7 @@ def encode_text(pipe, prompt: str, max_len: int = CONTEXT_LEN) -> "torch.Tensor"
     return hidden[:, :n].float()
 
 
-def _pad(rows: "torch.Tensor", max_len: int) -> "torch.Tensor":
+def _pad(rows: torch.Tensor, max_len: int) -> torch.Tensor:
     import torch
 
     n = rows.shape[1]
@@ -62,7 +62,7 @@ def _pad(rows: "torch.Tensor", max_len: int) -> "torch.Tensor":
     return torch.cat([rows, rows.new_zeros(rows.shape[0], max_len - n, rows.shape[2])], dim=1)
 
 
-def _as_rows(cond_tokens: "torch.Tensor", text_dim: int) -> "torch.Tensor":
+def _as_rows(cond_tokens: torch.Tensor, text_dim: int) -> torch.Tensor:
     """Projector output as (1, k, text_dim); a clear error for any other shape or width."""
     t = cond_tokens
     if t.dim() == 2:
@@ -79,7 +79,7 @@ def _as_rows(cond_tokens: "torch.Tensor", text_dim: int) -> "torch.Tensor":
     return t.float()
 
 
-def build_prompt_embeds(pipe, prompt: str, cond_tokens: "torch.Tensor | None", max_len: int = CONTEXT_LEN) -> "torch.Tensor":
+def build_prompt_embeds(pipe, prompt: str, cond_tokens: torch.Tensor | None, max_len: int = CONTEXT_LEN) -> torch.Tensor:
     """(1, max_len, text_dim): umT5(prompt) trimmed to its real length, then ``cond_tokens`` rows, then zeros.
 
     ``cond_tokens`` is the projector output (1, 4, text_dim) or (4, text_dim); ``None`` gives the text encoding
@@ -95,7 +95,7 @@ def build_prompt_embeds(pipe, prompt: str, cond_tokens: "torch.Tensor | None", m
     return _pad(text, max_len).to(_transformer_dtype(pipe))
 
 
-def build_negative_embeds(pipe, negative_prompt: str | None = None, max_len: int = CONTEXT_LEN) -> "torch.Tensor":
+def build_negative_embeds(pipe, negative_prompt: str | None = None, max_len: int = CONTEXT_LEN) -> torch.Tensor:
     """(1, max_len, text_dim): the negative prompt (Wan's default when ``None``) encoded and zero-padded."""
     text = encode_text(pipe, wan_negative_prompt() if negative_prompt is None else negative_prompt, max_len=max_len)
     return _pad(text, max_len).to(_transformer_dtype(pipe))
@@ -109,13 +109,13 @@ def prompt_token_count(pipe, prompt: str, max_len: int = CONTEXT_LEN) -> int:
     return len(ids["input_ids"][0])
 
 
-def torch_cat(a: "torch.Tensor", b: "torch.Tensor") -> "torch.Tensor":
+def torch_cat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     import torch
 
     return torch.cat([a, b.to(a.dtype)], dim=1)
 
 
-def _transformer_dtype(pipe) -> "torch.dtype":
+def _transformer_dtype(pipe) -> torch.dtype:
     import torch
 
     model = pipe.transformer if pipe.transformer is not None else pipe.transformer_2

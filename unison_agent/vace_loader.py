@@ -62,24 +62,24 @@ def check_vace_dir(path: Path) -> None:
         raise WeightsError(f"Wan2.1-VACE directory {path} is incomplete: missing {', '.join(missing)}; {hint}")
 
 
-def vace_key(settings: "Settings") -> tuple[Any, ...]:
+def vace_key(settings: Settings) -> tuple[Any, ...]:
     """The registry key: path, device, dtype and offload mode (VAE tiling is switched per call)."""
     device = pick_device(settings)
     dtype = pick_dtype(settings, device)
     return ("vace", str(settings.checkpoint("vace")), str(device), str(dtype), effective_offload(settings, device))
 
 
-def effective_offload(settings: "Settings", device: Any) -> str:
+def effective_offload(settings: Settings, device: Any) -> str:
     """Offloading moves weights between CPU and an accelerator; on a CPU device it is meaningless ('none')."""
     return settings.offload if getattr(device, "type", str(device)) != "cpu" else "none"
 
 
-def load_vace(settings: "Settings") -> "WanVACEPipeline":
+def load_vace(settings: Settings) -> WanVACEPipeline:
     """The Wan2.1-VACE pipeline for ``settings`` (loaded once per process and cached)."""
     return registry().get(vace_key(settings), lambda: _load(settings))
 
 
-def _load(settings: "Settings") -> "WanVACEPipeline":
+def _load(settings: Settings) -> WanVACEPipeline:
     import torch
     from diffusers import AutoencoderKLWan, WanVACEPipeline
 

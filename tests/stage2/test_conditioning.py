@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from unison_agent.tools.generate import generate
 
 from unison_agent.conditioning import (
     CONTEXT_LEN,
@@ -14,7 +15,6 @@ from unison_agent.conditioning import (
     wan_negative_prompt,
 )
 from unison_agent.errors import UnisonError
-from unison_agent.tools.generate import generate
 
 from .plans import make_plan
 

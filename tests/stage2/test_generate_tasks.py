@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from unison_agent.tools.generate import NO_PROJECTOR_NOTE, generate, prepare_inputs
 
 from unison_agent.media import read_image, read_video
-from unison_agent.tools.generate import NO_PROJECTOR_NOTE, generate, prepare_inputs
 
 from .plans import make_plan
 

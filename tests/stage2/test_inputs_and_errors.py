@@ -8,11 +8,11 @@ import types
 
 import numpy as np
 import pytest
+from unison_agent.tools.generate import generate, prepare_inputs
 
 from unison_agent.errors import MediaError, PlanError, UnisonError
 from unison_agent.media import read_image, read_video
 from unison_agent.plan import Plan
-from unison_agent.tools.generate import generate, prepare_inputs
 from unison_agent.vace_inputs import (
     check_budget,
     cover_resize,

@@ -57,9 +57,10 @@ def test_missing_directory_and_missing_parts_are_named(tiny_vace, s2_settings, t
 @pytest.mark.slow
 def test_real_checkpoint_text_to_image(tmp_path):
     """With the published Wan2.1-VACE-1.3B under UNISON_HOME: a 4-step 832x480 image."""
+    from unison_agent.tools.generate import generate
+
     from unison_agent.plan import Plan
     from unison_agent.settings import Settings
-    from unison_agent.tools.generate import generate
 
     settings = Settings.resolve({"steps": 4})
     plan = Plan(task="text_to_image", prompt="a red bird on a branch", width=832, height=480, num_frames=1)
