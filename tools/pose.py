@@ -155,6 +155,8 @@ class PoseModels:
         coco_boxes[:, 2:] = boxes[:, 2:] - boxes[:, :2]  # ViTPose takes COCO [x, y, w, h]
         inputs = self.estimator_processor(images=[frame], boxes=[coco_boxes.tolist()], return_tensors="pt")
         inputs = inputs.to(self.device)
+        if getattr(self.estimator.config.backbone_config, "num_experts", 1) > 1:  # ViTPose+: COCO is expert 0
+            inputs["dataset_index"] = torch.zeros(len(boxes), dtype=torch.long, device=self.device)
         with torch.inference_mode():
             outputs = self.estimator(**inputs)
         results = self.estimator_processor.post_process_pose_estimation(outputs, boxes=[coco_boxes.tolist()])[0]
