@@ -28,6 +28,8 @@ from unison_agent.errors import PlanError, UnisonError
 from unison_agent.settings import Settings
 
 PLAN_FIELDS = ("task", "width", "height", "num_frames", "fps", "frame_anchor", "control", "target", "prompt")
+HISTORY_LIMIT = 20
+"""At most this many earlier messages are shown to the understanding model (the newest ones)."""
 GEN_FIELDS = ("seed", "steps", "guidance", "shift", "context_scale")
 _ACCEPT = {"accept", "yes", "y", "ok", "go", "run", ""}
 _CANCEL = {"cancel", "no", "n", "stop", "abort", "quit"}
@@ -223,7 +225,7 @@ class Nodes:
         write = _writer()
         turn = state["turn"]
         history = [{"role": m["role"], "content": m["content"], "media": list(m.get("media", []))}
-                   for m in state.get("messages", []) if m.get("turn", 0) < turn]  # fmt: skip
+                   for m in state.get("messages", []) if m.get("turn", 0) < turn][-HISTORY_LIMIT:]  # fmt: skip
         started = time.perf_counter()
         try:
             if plan.answer and not plan.inputs and not history:

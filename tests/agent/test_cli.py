@@ -221,3 +221,37 @@ def test_langgraph_json_points_at_a_factory():
     spec.loader.exec_module(module)
     graph = getattr(module, attr)()
     assert {"planner", "understand", "annotate", "generate", "confirm"} <= set(graph.get_graph().nodes)
+
+
+def test_progress_view_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from unison_agent.cli.agent_view import ProgressView
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=100)
+    with ProgressView(console) as view:
+        view({"event": "node", "node": "planner"})
+        view({"event": "status", "text": "loading the generation models"})
+        for i in range(1, 4):
+            view({"event": "step", "step": i, "total": 3, "task": "text_to_image"})
+        view({"event": "token", "text": "hello "})
+        view({"event": "token", "text": "world"})
+    out = buf.getvalue()
+    assert view.streamed and out.rstrip().endswith("hello world")
+    quiet = Console(file=io.StringIO(), force_terminal=False)
+    with ProgressView(quiet) as view:
+        view({"event": "step", "step": 1, "total": 2})
+        view({"event": "token", "text": "x"})
+    assert quiet.file.getvalue() == "" and not view.streamed
+
+
+def test_history_given_to_understanding_is_capped(make_session, rec):
+    from unison_agent.graphs.nodes import HISTORY_LIMIT
+
+    s = make_session()
+    for i in range(HISTORY_LIMIT // 2 + 2):
+        s.send(f"question number {i}?")
+    assert len(rec.understood[-1]["history"]) == HISTORY_LIMIT

@@ -124,7 +124,7 @@ def _slash(line: str, session, console) -> str | None:
             console.print(table)
     elif cmd == "/media":
         lines = media_store.describe(session.media())
-        console.print("\n".join(lines) if lines else "no media yet", markup=False, highlight=False)
+        console.print("\n".join(lines) if lines else "no media yet", markup=False, highlight=False, soft_wrap=True)
     elif cmd == "/undo":
         console.print("forgot the last turn" if session.undo() else "nothing to undo")
     elif cmd == "/new":
