@@ -109,7 +109,7 @@ def collect_media(messages: list[dict[str, Any]], settings: "Settings") -> Media
     for message in messages:
         for item in message["content"]:
             if item["type"] == "image":
-                media.images.append(read_image(item["image"]))
+                media.images.append(np.array(read_image(item["image"])))  # a writable copy for torch
             elif item["type"] == "video":
                 frames, metadata = sample_video(item["video"], settings)
                 media.videos.append(frames)

@@ -26,7 +26,7 @@ TEXT_HIDDEN = 64
 PROJECTOR_HIDDEN = 64
 PROJECTOR_OUT = 32  # the tiny umT5 / tiny Wan text_dim
 MARKER = ".tiny-qwen-complete"
-VERSION = "3"
+VERSION = "4"
 
 # Qwen2.5-VL's special tokens, in the published order (ids follow the ordinary vocabulary).
 QWEN_SPECIALS: tuple[str, ...] = (
@@ -165,7 +165,7 @@ def _config(tokenizer):
     ids = tokenizer.convert_tokens_to_ids
     text = dict(
         vocab_size=len(tokenizer), hidden_size=TEXT_HIDDEN, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, initializer_range=0.2,
         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
         bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"),
     )  # fmt: skip
