@@ -51,7 +51,7 @@ def _content(text: str, paths: list[str]) -> list[dict[str, Any]]:
     if pads and [IMGPAD if k == "image" else VIDPAD for k in kinds] == pads:
         out: list[dict[str, Any]] = []
         parts = _PAD_RE.split(text)
-        media = iter(zip(paths, kinds))
+        media = iter(zip(paths, kinds, strict=True))
         for part in parts:
             if part in (IMGPAD, VIDPAD):
                 path, kind = next(media)
@@ -60,7 +60,7 @@ def _content(text: str, paths: list[str]) -> list[dict[str, Any]]:
                 out.append({"type": "text", "text": part})
         return out
     text = _PAD_RE.sub("", text).strip()
-    return [{"type": k, k: p} for p, k in zip(paths, kinds)] + [{"type": "text", "text": text}]
+    return [{"type": k, k: p} for p, k in zip(paths, kinds, strict=True)] + [{"type": "text", "text": text}]
 
 
 def build_messages(plan: Plan, history: list[dict] | None = None) -> list[dict[str, Any]]:
@@ -83,7 +83,7 @@ def build_messages(plan: Plan, history: list[dict] | None = None) -> list[dict[s
     return messages
 
 
-def sample_video(path: str, settings: "Settings") -> tuple[np.ndarray, Any]:
+def sample_video(path: str, settings: Settings) -> tuple[np.ndarray, Any]:
     """Frames sampled uniformly at ``video_fps`` (2..video_max_frames, an even count) and their metadata."""
     from transformers.video_utils import VideoMetadata
 
@@ -103,7 +103,7 @@ def sample_video(path: str, settings: "Settings") -> tuple[np.ndarray, Any]:
     return frames[indices], metadata
 
 
-def collect_media(messages: list[dict[str, Any]], settings: "Settings") -> Media:
+def collect_media(messages: list[dict[str, Any]], settings: Settings) -> Media:
     """Read every image and video the messages name, in placeholder order."""
     media = Media()
     for message in messages:
@@ -117,7 +117,7 @@ def collect_media(messages: list[dict[str, Any]], settings: "Settings") -> Media
     return media
 
 
-def prepare_inputs(planner: "LoadedPlanner", messages: list[dict[str, Any]], settings: "Settings"):
+def prepare_inputs(planner: LoadedPlanner, messages: list[dict[str, Any]], settings: Settings):
     """Processor outputs (token ids with image/video placeholders expanded, pixel values, grids) on the device."""
     processor = planner.processor
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -153,7 +153,7 @@ def _streamer(tokenizer, on_token: Callable[[str], None]):
 
 def understand(
     plan: Plan,
-    settings: "Settings",
+    settings: Settings,
     *,
     history: list[dict] | None = None,
     on_token: Callable[[str], None] | None = None,

@@ -111,7 +111,9 @@ def load_projector(path_or_state_dict: str | Path | Mapping[str, Any], input_dim
         path = Path(path_or_state_dict).expanduser()
         source = str(path)
         if not path.is_file():
-            raise WeightsError(f"projector weights not found: {path} (expected the file projector.pth from ali-vilab/Unison)")
+            raise WeightsError(
+                f"projector weights not found: {path} (expected the file projector.pth from ali-vilab/Unison)"
+            )
         try:
             raw = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is a weights problem
@@ -143,7 +145,7 @@ def load_projector(path_or_state_dict: str | Path | Mapping[str, Any], input_dim
     return proj.float().eval()
 
 
-def projector_tokens(settings: "Settings", prompt: str) -> "torch.Tensor | None":
+def projector_tokens(settings: Settings, prompt: str) -> torch.Tensor | None:
     """The four conditioning tokens (1, 4, out) for a planning prompt (pads in place of paths), or None.
 
     None when no projector weights exist, so generation can run from the text alone. The planner is the one
@@ -168,7 +170,7 @@ def projector_tokens(settings: "Settings", prompt: str) -> "torch.Tensor | None"
         return proj(hidden.float())
 
 
-def planner_hidden_states(planner, prompt: str) -> "torch.Tensor":
+def planner_hidden_states(planner, prompt: str) -> torch.Tensor:
     """Last hidden state (1, L-1, d) over the chat-templated user message, no generation prompt, first position dropped."""
     import torch
 

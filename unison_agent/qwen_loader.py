@@ -41,8 +41,8 @@ class LoadedPlanner:
     model: Any
     processor: Any
     tokenizer: Any
-    device: "torch.device"
-    dtype: "torch.dtype"
+    device: torch.device
+    dtype: torch.dtype
     kind: Literal["merged", "adapter", "base"]
     path: str
     """Where it came from (for messages): one directory, or ``base + adapter``."""
@@ -95,14 +95,14 @@ def _require(path: Path, kind: Literal["model", "adapter"], what: str, setting: 
         )
 
 
-def _path(settings: "Settings", name: str) -> Path | None:
+def _path(settings: Settings, name: str) -> Path | None:
     value = getattr(settings, name)
     if not value:
         return None
     return settings.checkpoint(name)
 
 
-def weights_status(settings: "Settings") -> dict[str, Any]:
+def weights_status(settings: Settings) -> dict[str, Any]:
     """What stage-one weights are present (used by ``doctor`` and the planner choice).
 
     Booleans: ``qwen`` (base model complete), ``adapter`` (LoRA adapter complete), ``planner_merged`` (merged
@@ -164,7 +164,7 @@ def add_unison_tokens(tokenizer) -> list[int]:
     return ids
 
 
-def load_base_model(path: Path, *, device: "torch.device", dtype: "torch.dtype", attn: str):
+def load_base_model(path: Path, *, device: torch.device, dtype: torch.dtype, attn: str):
     """``Qwen2_5_VLForConditionalGeneration.from_pretrained`` on ``device`` in ``dtype``, eval mode."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
@@ -233,7 +233,7 @@ def _load_processor(path: Path):
 # the entry point
 
 
-def load_planner(settings: "Settings", mode: Mode = "auto", *, merge: bool = False) -> LoadedPlanner:
+def load_planner(settings: Settings, mode: Mode = "auto", *, merge: bool = False) -> LoadedPlanner:
     """Load the planner once per process (cached in the model registry).
 
     ``auto``: the merged planner when ``planner_merged`` is set and present, else base + adapter when both

@@ -126,8 +126,9 @@ def test_unusable_json_falls_back(requests_):
     assert plan.fallback and plan.planner == "qwen" and plan.task is Task.text_to_video
     plan = plan_from_json('{"task": "video_edit", "roles": []}', requests_["t2v"])  # impossible without a video
     assert plan.fallback and "not a usable plan" in plan.fallback
-    plan = plan_from_json('{"task": "text_to_video", "width": 832, "height": 480, "num_frames": 81, "roles": []}',
-                          requests_["t2v"])
+    plan = plan_from_json(
+        '{"task": "text_to_video", "width": 832, "height": 480, "num_frames": 81, "roles": []}', requests_["t2v"]
+    )
     assert plan.fallback is None and plan.num_frames == 33 and plan.width == 640
 
 

@@ -93,8 +93,9 @@ def test_tokens_follow_the_reference_convention(s1_settings):
     assert tokens.shape == (1, 4, 32) and tokens.dtype == torch.float32
     planner = load_planner(s1_settings)
     messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
-    ids = planner.processor.apply_chat_template(messages, tokenize=True, add_generation_prompt=False,
-                                                return_tensors="pt", return_dict=True)["input_ids"]
+    ids = planner.processor.apply_chat_template(
+        messages, tokenize=True, add_generation_prompt=False, return_tensors="pt", return_dict=True
+    )["input_ids"]
     assert not planner.tokenizer.decode(ids[0]).endswith("<|im_start|>assistant\n")  # no generation prompt
     hidden = planner_hidden_states(planner, prompt)
     assert hidden.shape == (1, ids.shape[1] - 1, 64)  # first position dropped

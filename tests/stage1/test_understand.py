@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from unison_agent.tools.understand import build_messages, prepare_inputs, sample_video, understand
 
 from unison_agent.planners.base import Request
 from unison_agent.planners.rules import RulesPlanner
 from unison_agent.qwen_loader import load_planner
-from unison_agent.tools.understand import build_messages, prepare_inputs, sample_video, understand
 
 
 def _plan(text: str):

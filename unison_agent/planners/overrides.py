@@ -61,7 +61,7 @@ def apply_explicit(plan: Plan, request: Request) -> Plan:
                 other = next((i for i, ref in enumerate(plan.inputs) if i != mask_index and ref.kind == kind), None)
                 if other is not None:
                     roles[other] = "source"
-            changes["inputs"] = [ref.model_copy(update={"role": r}) for ref, r in zip(plan.inputs, roles)]
+            changes["inputs"] = [ref.model_copy(update={"role": r}) for ref, r in zip(plan.inputs, roles, strict=True)]
     if not changes:
         return plan
     try:

@@ -104,7 +104,7 @@ def build_plan(answer: dict[str, Any], request: Request, backend: str = "qwen", 
         fields["frame_anchor"] = answer.get("frame_anchor") or "first"
     if task in (Task.image_control, Task.video_control):
         fields["control"] = answer.get("control") or "ready"
-    inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(request.mentions, roles)]
+    inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(request.mentions, roles, strict=True)]
     return Plan(task=task, prompt=request.prompt, inputs=inputs, planner=backend, raw=raw, **fields)
 
 
@@ -124,11 +124,11 @@ class QwenPlanner:
 
     name = "qwen"
 
-    def __init__(self, settings: "Settings", *, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
+    def __init__(self, settings: Settings, *, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
         self.settings = settings
         self.max_new_tokens = max_new_tokens
 
-    def load(self) -> "LoadedPlanner":
+    def load(self) -> LoadedPlanner:
         from ..qwen_loader import load_planner
 
         return load_planner(self.settings, "base")
@@ -176,7 +176,7 @@ def plan_from_json(raw: str, request: Request, backend: str = "qwen") -> Plan:
 # constrained decoding
 
 
-def _compiler(planner: "LoadedPlanner"):
+def _compiler(planner: LoadedPlanner):
     """An xgrammar GrammarCompiler for the planner's tokenizer (built once per planner)."""
     from ..models import registry
 
@@ -194,7 +194,7 @@ def _compiler(planner: "LoadedPlanner"):
     return registry().get(("xgrammar-compiler", planner.path, planner.vocab_size), make)
 
 
-def json_logits_processor(planner: "LoadedPlanner", schema: dict[str, Any]):
+def json_logits_processor(planner: LoadedPlanner, schema: dict[str, Any]):
     """A fresh (single-use) logits processor constraining generation to ``schema``."""
     from xgrammar.contrib.hf import LogitsProcessor
 

@@ -27,11 +27,11 @@ class UnisonPlanner:
 
     name = "unison"
 
-    def __init__(self, settings: "Settings", *, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
+    def __init__(self, settings: Settings, *, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
         self.settings = settings
         self.max_new_tokens = max_new_tokens
 
-    def load(self) -> "LoadedPlanner":
+    def load(self) -> LoadedPlanner:
         """The merged planner if present, else base + adapter (cached per process)."""
         from ..qwen_loader import load_planner, weights_status
 

@@ -70,15 +70,27 @@ depth canny gray flow scribble ready true false null 0123456789 ,.;:!?()[]{}<>"'
 """
 
 # Planner JSON, frequent enough that its keys and values become single tokens (short constrained answers).
-_JSON_CORPUS = " ".join(
-    '{"task": "%s", "width": 832, "height": 480, "num_frames": 81, "frame_anchor": null, "control": null, '
-    '"roles": ["source", "mask", "reference", "frame", "control", "context"]}' % t
-    for t in (
-        "text_understanding", "image_understanding", "video_understanding", "text_to_image", "image_reference",
-        "image_control", "image_edit", "text_to_video", "image_to_video", "video_reference", "video_control",
-        "video_edit",
+_JSON_CORPUS = (
+    " ".join(
+        f'{{"task": "{t}", "width": 832, "height": 480, "num_frames": 81, "frame_anchor": null, "control": null, '
+        '"roles": ["source", "mask", "reference", "frame", "control", "context"]}'
+        for t in (
+            "text_understanding",
+            "image_understanding",
+            "video_understanding",
+            "text_to_image",
+            "image_reference",
+            "image_control",
+            "image_edit",
+            "text_to_video",
+            "image_to_video",
+            "video_reference",
+            "video_control",
+            "video_edit",
+        )
     )
-) + ' "first" "last" "pose" "depth" "canny" "gray" "flow" "scribble" "ready"'
+    + ' "first" "last" "pose" "depth" "canny" "gray" "flow" "scribble" "ready"'
+)
 
 
 def build_tiny_qwen(root: Path) -> dict[str, str]:
@@ -236,9 +248,9 @@ def _untie_config(config) -> None:
 
 def _projector_state_dict() -> dict:
     """A tiny projector state dict with the released keys (saved with the ``module.`` prefix, as DDP does)."""
-    from ..projector import ProjMLP
-
     import torch
+
+    from ..projector import ProjMLP
 
     torch.manual_seed(2)
     proj = ProjMLP(input_dim=TEXT_HIDDEN, hidden_dim=PROJECTOR_HIDDEN, out_dim=PROJECTOR_OUT)
