@@ -66,3 +66,8 @@ def test_models_load_once_per_process(ann_settings, scene):
     new = [k for k in registry().loads[len(before) :] if k[1] not in ("pose", "person-detector")]
     assert new == []
     assert len(registry().loads) == len(set(registry().loads))
+
+
+def test_control_frames_flow_of_an_image(ann_settings, scene):
+    out = control_frames(scene, "flow", ann_settings)
+    assert out.shape == (1, 64, 96, 3) and (out == 255).all()

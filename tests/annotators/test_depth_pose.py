@@ -59,3 +59,13 @@ def test_pose_frames_draw_people_on_black(ann_settings, scene, clip):
 def test_pose_frames_nobody_found_is_black(ann_settings, clip):
     out = pose_frames(clip, ann_settings, person_threshold=1.0)
     assert out.shape == clip.shape and not out.any()
+
+
+def test_several_people_per_frame(ann_settings, scene):
+    from unison_agent.tools.pose import PoseModels
+
+    models = PoseModels.from_settings(ann_settings)
+    boxes = models.detect_people(scene[None])[0]
+    assert boxes.shape[1] == 4 and len(boxes) >= 2  # the tiny detector's queries are all confident people
+    people = models.keypoints(scene, boxes)
+    assert len(people) == len(boxes) and all(k.shape == (17, 2) and s.shape == (17,) for k, s in people)
