@@ -107,15 +107,18 @@ def run(args: argparse.Namespace, settings, console) -> int:
         return 1 if failed else 0
     table = Table(title=f"chain {escape(str(args.file))} on thread {escape(thread)}", title_justify="left")
     for col in ("#", "request", "task", "result", "s", "status"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for row in rows:
-        result = "\n".join(row["outputs"]) or (row["answer"] or "")[:80]
+        result = "\n".join(Path(p).name for p in row["outputs"]) or (row["answer"] or "")[:80]
         if row.get("errors"):
             result = row["errors"][0]["error"]
         style = {"ok": "green", "failed": "red", "skipped": "yellow"}[row["status"]]
         table.add_row(str(row["turn"]), escape(row["request"]), escape(str(row["task"] or "-")), escape(result),
                       f"{row['seconds']:.2f}", f"[{style}]{row['status']}[/]")  # fmt: skip
     console.print(table)
+    out_dirs = sorted({str(Path(p).parent) for row in rows for p in row["outputs"]})
+    if out_dirs:
+        console.print(f"outputs in {escape(', '.join(out_dirs))}", soft_wrap=True)
     if session.settings.demo:
         console.print("[dim](demo: tiny random-weight models; outputs are noise)[/]")
     return 1 if failed else 0
