@@ -24,7 +24,7 @@ from unison_agent.graphs.steps import annotation_request, split_steps
 from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent import media_store
-from unison_agent.errors import PlanError, UnisonError
+from unison_agent.errors import PlanError
 from unison_agent.settings import Settings
 
 PLAN_FIELDS = ("task", "width", "height", "num_frames", "fps", "frame_anchor", "control", "target", "prompt")
@@ -154,7 +154,7 @@ class Nodes:
                 return Command(goto="annotate", update={"annotation": annotation, "media": media, "messages": messages})
             plan = self.tools.plan(request, self.settings)
             plan = self.adjust(plan, request, state.get("overrides") or {})
-        except UnisonError as exc:
+        except Exception as exc:  # a planner bug or a bad file: recorded, the thread stays usable
             return self.fail({**state, "media": media}, exc, raw)
         update: dict[str, Any] = {"plan": plan.to_json(), "media": media, "messages": messages}
         update["steps"] = [*steps[:i], text, *steps[i + 1 :]]

@@ -86,3 +86,17 @@ def test_missing_file_is_a_recorded_error(make_session):
     r = s.send("describe ###/nonexistent/x.png###")
     assert not r.ok and "no such file" in r.errors[0]["error"]
     assert r.errors[0]["type"] == "MediaError"
+
+
+def test_planner_crash_is_recorded_and_thread_stays_usable(make_session, rec):
+    from tests.agent.conftest import scripted_tools
+
+    def broken(request):
+        raise RuntimeError("planner exploded")
+
+    s = make_session(tools=scripted_tools(rec, broken))
+    r = s.send("make a picture of a red fox")
+    assert not r.ok and r.errors[0]["type"] == "RuntimeError" and "planner exploded" in r.errors[0]["error"]
+    s2 = make_session()  # same thread, working tools
+    assert s2.send("make a picture of a red fox").ok
+    assert [h["turn"] for h in s2.history()] == [1, 2]
