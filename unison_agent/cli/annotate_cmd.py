@@ -20,24 +20,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings, console) -> int:
     from ..errors import UnisonError
     from ..media import check_file
-    from ..tools.annotate import ANNOTATORS, run_annotator
+    from ..tools.annotate import ANNOTATORS, annotate_file
 
     if args.list or not args.kind:
-        for kind in ANNOTATORS:
-            console.print(kind)
+        for kind, description in ANNOTATORS.items():
+            console.print(f"{kind:15} {description}", highlight=False, markup=False)
         return 0 if args.list else 2
     if args.kind not in ANNOTATORS:
         raise UnisonError(f"unknown annotator {args.kind!r}; choose one of {', '.join(ANNOTATORS)}")
     if not args.input:
         raise UnisonError("annotate needs an INPUT image or video")
-    info = check_file(args.input)
-    out = Path(args.output) if args.output else Path(args.input).with_name(
-        f"{Path(args.input).stem}.{args.kind}{'.png' if info.kind == 'image' else '.mp4'}"
-    )
+    check_file(args.input)
+    # without -o: "<input>_<kind>" beside the input, the extension (.png / .mp4) chosen by the annotator
+    out = Path(args.output) if args.output else Path(args.input).with_name(f"{Path(args.input).stem}_{args.kind}")
     if settings.demo:
         from ..demo import demo_settings
 
         settings = demo_settings(settings)
-    path = run_annotator(args.kind, Path(args.input), out, settings, target=args.target)
-    console.print(f"wrote {path}" + (" (demo weights: random tiny models)" if settings.demo else ""))
+    result = annotate_file(args.kind, Path(args.input), out, settings, target=args.target)
+    demo = " (demo weights: random tiny models)" if settings.demo else ""
+    console.print(f"wrote {result.path}{demo}", highlight=False, markup=False)
+    for name, path in result.extra.items():
+        console.print(f"wrote {path} ({name})", highlight=False, markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
     return 0
