@@ -67,7 +67,22 @@ def make_console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+def quiet_libraries() -> None:
+    """The CLI shows its own progress: keep the libraries' loading bars and deprecation chatter off stderr
+    (set HF_HUB_DISABLE_PROGRESS_BARS=0 / TRANSFORMERS_VERBOSITY=info to see them again)."""
+    import os
+    import warnings
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     err = make_console(stderr=True)
