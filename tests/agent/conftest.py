@@ -6,7 +6,6 @@ persistence are exercised end to end without weights; the tiny-model end-to-end 
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +16,6 @@ from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent.media import write_image, write_video
 from unison_agent.settings import Settings
-
-
-def pytest_collection_modifyitems(config, items):
-    if os.environ.get("UNISON_RUN_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="needs real weights: set UNISON_RUN_SLOW=1")
-    for item in items:
-        if "slow" in item.keywords and "tests/agent" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(skip)
 
 
 @dataclass
