@@ -147,3 +147,14 @@ def test_get_planner_choice(s1_settings, base_only, tmp_path):
     assert isinstance(get_planner("auto", nothing), RulesPlanner)
     assert isinstance(get_planner("qwen", s1_settings), QwenPlanner)
     assert get_planner("rules", s1_settings).name == "rules"
+
+
+@pytest.mark.parametrize("n", [0, 1, 4])
+def test_token_budget_covers_the_longest_answer(n):
+    from unison_agent.planners.qwen import token_budget
+
+    longest = {
+        "task": "video_understanding", "width": 2048, "height": 2048, "num_frames": 321, "frame_anchor": "first",
+        "control": "scribble", "roles": ["reference"] * n,
+    }  # fmt: skip
+    assert len(json.dumps(longest)) + 1 <= token_budget(n)  # + the end token; at least one character per token

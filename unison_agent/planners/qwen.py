@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..qwen_loader import LoadedPlanner
     from ..settings import Settings
 
-MAX_NEW_TOKENS = 160
+MAX_NEW_TOKENS = None  # None: enough for the longest answer the schema allows, even one character per token
 PROMPT_FILE = "planner_qwen.txt"
 
 
@@ -78,6 +78,12 @@ def plan_schema(kinds: list[str]) -> dict[str, Any]:
         "required": ["task", "width", "height", "num_frames", "frame_anchor", "control", "roles"],
         "additionalProperties": False,
     }
+
+
+def token_budget(n_files: int) -> int:
+    """New tokens that always suffice for a schema-valid answer (its longest form is ~150 characters plus
+    at most 13 per role; every token carries at least one character), so the answer is never cut off."""
+    return 192 + 16 * n_files
 
 
 def build_plan(answer: dict[str, Any], request: Request, backend: str = "qwen", raw: str | None = None) -> Plan:
@@ -124,7 +130,7 @@ class QwenPlanner:
 
     name = "qwen"
 
-    def __init__(self, settings: Settings, *, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
+    def __init__(self, settings: Settings, *, max_new_tokens: int | None = MAX_NEW_TOKENS) -> None:
         self.settings = settings
         self.max_new_tokens = max_new_tokens
 
@@ -148,10 +154,9 @@ class QwenPlanner:
         inputs = {k: v.to(planner.device) for k, v in inputs.items()}
         schema = plan_schema([m.kind for m in request.mentions])
         processor = json_logits_processor(planner, schema)
+        budget = self.max_new_tokens or token_budget(len(request.mentions))
         with torch.no_grad():
-            out = planner.model.generate(
-                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, logits_processor=[processor]
-            )
+            out = planner.model.generate(**inputs, max_new_tokens=budget, do_sample=False, logits_processor=[processor])
         new = out[0, inputs["input_ids"].shape[1] :]
         return planner.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
