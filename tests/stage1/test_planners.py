@@ -158,3 +158,23 @@ def test_token_budget_covers_the_longest_answer(n):
         "control": "scribble", "roles": ["reference"] * n,
     }  # fmt: skip
     assert len(json.dumps(longest)) + 1 <= token_budget(n)  # + the end token; at least one character per token
+
+
+def test_constrained_answer_ends_at_the_first_stop_token(s1_settings, requests_, monkeypatch):
+    from unison_agent.planners.qwen import stop_ids
+
+    planner = QwenPlanner(s1_settings)
+    loaded = planner.load()
+    outputs = []
+    original = loaded.model.generate
+
+    def capture(*args, **kwargs):
+        out = original(*args, **kwargs)
+        outputs.append(out[0, kwargs["input_ids"].shape[1] :].tolist())
+        return out
+
+    monkeypatch.setattr(loaded.model, "generate", capture)
+    planner.plan(requests_["edit"])
+    new = outputs[-1]
+    stops = set(stop_ids(loaded))
+    assert new[-1] in stops and not stops & set(new[:-1])

@@ -181,6 +181,13 @@ def plan_from_json(raw: str, request: Request, backend: str = "qwen") -> Plan:
 # constrained decoding
 
 
+def stop_ids(planner: LoadedPlanner) -> list[int]:
+    """The chat's end tokens: generation stops at whichever the grammar lets the model choose."""
+    ids = planner.tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
+    unk = planner.tokenizer.unk_token_id
+    return [int(i) for i in ids if isinstance(i, int) and i != unk]
+
+
 def _compiler(planner: LoadedPlanner):
     """An xgrammar GrammarCompiler for the planner's tokenizer (built once per planner)."""
     from ..models import registry
@@ -188,11 +195,8 @@ def _compiler(planner: LoadedPlanner):
     def make():
         import xgrammar as xgr
 
-        stop = [
-            i for i in planner.tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"]) if isinstance(i, int)
-        ]
         info = xgr.TokenizerInfo.from_huggingface(
-            planner.tokenizer, vocab_size=planner.vocab_size, stop_token_ids=stop or None
+            planner.tokenizer, vocab_size=planner.vocab_size, stop_token_ids=stop_ids(planner) or None
         )
         return xgr.GrammarCompiler(info)
 
