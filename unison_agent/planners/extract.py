@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import PlanError
 from ..plan import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, MAX_FRAMES, MAX_SIDE, MIN_SIDE, snap_frames
+from .targets import target_from_request as find_target  # noqa: F401  (one implementation)
 
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -234,43 +235,6 @@ def find_control(text: str, paths: list[str] | None = None) -> str | None:
     if _READY_RE.search(text):
         return "ready"
     return kind
-
-
-# ----------------------------------------------------------------------------------------------------------
-# edit target
-
-_EDIT_VERB = r"(?:make|turn|change|replace|remove|erase|delete|recolou?r|paint|swap|edit|colou?r|transform|convert|fix|hide|get\s+rid\s+of|take\s+out|inpaint|blur|brighten|darken)"
-_DETERMINER = r"(?:the|a|an|his|her|its|their|that|this|those|these|my|all\s+the)"
-_STOP = {
-    "into", "to", "with", "as", "so", "in", "on", "at", "that", "which", "for", "from", "by", "and", "but", "look",
-    "appear", "be", "become", "seem", "please", "instead", "of", "is", "are", "using", "then", "entirely", "completely",
-}  # fmt: skip
-_ADJECTIVES = {
-    "white", "black", "red", "green", "blue", "yellow", "purple", "pink", "orange", "brown", "gray", "grey", "golden",
-    "silver", "bigger", "smaller", "larger", "brighter", "darker", "invisible", "transparent", "disappear", "vanish",
-    "glow", "shiny", "wet", "dry", "older", "younger", "happy", "sad", "blurry", "sharp", "colorful", "colourful",
-    "gone", "blurred", "smile", "cartoon", "realistic", "taller", "shorter", "snowy", "sunny", "rainy", "night",
-}  # fmt: skip
-_TARGET_RE = re.compile(rf"\b{_EDIT_VERB}\s+(?:{_DETERMINER}\s+)?([a-z][a-z\- ]{{0,60}})", re.I)
-
-
-def find_target(text: str) -> str | None:
-    """The thing an edit is about: "make the bird white" -> "bird"; "replace the red car with a bus" -> "red car"."""
-    for m in _TARGET_RE.finditer(text):
-        words: list[str] = []
-        for word in m.group(1).split():
-            low = word.lower().strip(",.;:!?")
-            if low in _STOP or low in _ADJECTIVES and words:
-                break
-            if low in ("it", "this", "that", "image", "picture", "photo", "video", "clip", "frame", "one"):
-                words = []
-                break
-            words.append(low)
-            if word.endswith((",", ".", ";", ":", "!", "?")):
-                break
-        if words:
-            return " ".join(words[-3:])
-    return None
 
 
 # ----------------------------------------------------------------------------------------------------------
