@@ -6,8 +6,8 @@ where the target is found gets the box, and SAM 2 video propagation (``Sam2Video
 forward through the rest of the clip; frames before that one stay 0 (the target was not seen there). If
 SAM 2 segments nothing inside a found box, the box itself is the mask.
 
-Masks are uint8 0/255, white = edit. ``target_from_request`` picks the edit target out of a request
-("make **the bird** white" -> "bird") lives with the planners (unison_agent.planners.targets).
+Masks are uint8 0/255, white = edit. The target text comes from the request ("make **the bird** white" ->
+"bird") through ``target_from_request``, which lives with the planners (unison_agent.planners.targets).
 """
 
 from __future__ import annotations
