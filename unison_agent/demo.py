@@ -19,6 +19,7 @@ from .settings import Settings
 DEMO_STEPS = 2
 DEMO_WIDTH = 128
 DEMO_HEIGHT = 128
+DEMO_MAX_NEW_TOKENS = 48
 DEMO_NOTE = "demo mode: tiny random-weight models (outputs are noise), 2 steps, 128x128 unless a size was given"
 
 # What each kind of work needs: settings field -> what it is for.
@@ -52,6 +53,8 @@ def demo_settings(settings: Settings) -> Settings:
     overrides["demo"] = True
     if settings.steps == Settings.model_fields["steps"].default:
         overrides["steps"] = DEMO_STEPS
+    if settings.max_new_tokens == Settings.model_fields["max_new_tokens"].default:
+        overrides["max_new_tokens"] = DEMO_MAX_NEW_TOKENS  # a random model's answer is noise: keep it short
     if settings.device == "auto":
         overrides["device"] = "cpu"  # tiny models: a GPU only adds start-up time
     return settings.replace(**overrides)

@@ -8,6 +8,8 @@ as Wan does. The pipeline is cached in :func:`unison_agent.models.registry`, so 
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +87,10 @@ def _load(settings: Settings) -> WanVACEPipeline:
 
     path = settings.checkpoint("vace")
     check_vace_dir(path)
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") == "1":  # the CLI shows its own progress
+        from diffusers.utils import logging as diffusers_logging
+
+        diffusers_logging.disable_progress_bar()
     device = pick_device(settings)
     dtype = pick_dtype(settings, device)
     try:
