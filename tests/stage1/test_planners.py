@@ -174,6 +174,8 @@ def test_constrained_answer_ends_at_the_first_stop_token(s1_settings, requests_,
         return out
 
     monkeypatch.setattr(loaded.model, "generate", capture)
+    # a checkpoint whose generation config names only <|im_end|> must still stop at <|endoftext|>
+    monkeypatch.setattr(loaded.model.generation_config, "eos_token_id", loaded.tokenizer.eos_token_id)
     planner.plan(requests_["edit"])
     new = outputs[-1]
     stops = set(stop_ids(loaded))

@@ -156,7 +156,13 @@ class QwenPlanner:
         processor = json_logits_processor(planner, schema)
         budget = self.max_new_tokens or token_budget(len(request.mentions))
         with torch.no_grad():
-            out = planner.model.generate(**inputs, max_new_tokens=budget, do_sample=False, logits_processor=[processor])
+            out = planner.model.generate(
+                **inputs,
+                max_new_tokens=budget,
+                do_sample=False,
+                logits_processor=[processor],
+                eos_token_id=stop_ids(planner),  # the grammar may end with either
+            )
         new = out[0, inputs["input_ids"].shape[1] :]
         return planner.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
@@ -183,9 +189,8 @@ def plan_from_json(raw: str, request: Request, backend: str = "qwen") -> Plan:
 
 def stop_ids(planner: LoadedPlanner) -> list[int]:
     """The chat's end tokens: generation stops at whichever the grammar lets the model choose."""
-    ids = planner.tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
-    unk = planner.tokenizer.unk_token_id
-    return [int(i) for i in ids if isinstance(i, int) and i != unk]
+    vocab = planner.tokenizer.get_vocab()
+    return [int(vocab[t]) for t in ("<|im_end|>", "<|endoftext|>") if t in vocab]
 
 
 def _compiler(planner: LoadedPlanner):
