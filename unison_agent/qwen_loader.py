@@ -185,14 +185,17 @@ def untie_embeddings(model) -> None:
             config.tie_word_embeddings = False
 
 
-def resize_embeddings(model, rows: int) -> None:
-    """Grow the (tied) embeddings to ``rows``; new rows are the mean of the old ones (deterministic)."""
+def resize_embeddings(model, rows: int, *, shrink: bool = False) -> None:
+    """Resize the (tied) embeddings to ``rows`` (only growing unless ``shrink``); new rows are the mean of the
+    old ones (deterministic, never random)."""
     import torch
 
     old = model.get_input_embeddings().weight.shape[0]
-    if rows <= old:
+    if rows == old or (rows < old and not shrink):
         return
     model.resize_token_embeddings(rows, mean_resizing=False)
+    if rows < old:
+        return
     with torch.no_grad():
         emb = model.get_input_embeddings().weight
         emb[old:] = emb[:old].mean(dim=0, keepdim=True)
@@ -202,8 +205,15 @@ def resize_embeddings(model, rows: int) -> None:
 
 
 def prepare_for_adapter(model, tokenizer_len: int, adapter_rows: int | None = None) -> None:
-    """Resize to fit the tokenizer (or the adapter's saved embedding rows, if larger), then untie."""
-    resize_embeddings(model, max(tokenizer_len, adapter_rows or 0))
+    """Size the embeddings for the adapter, then untie.
+
+    When the adapter saved full embedding / lm_head matrices, their row count wins (the training run may have
+    padded the vocabulary differently); otherwise the embeddings grow to fit the tokenizer.
+    """
+    if adapter_rows is not None and adapter_rows >= tokenizer_len:
+        resize_embeddings(model, adapter_rows, shrink=True)
+    else:
+        resize_embeddings(model, tokenizer_len)
     untie_embeddings(model)
 
 

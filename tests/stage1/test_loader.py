@@ -182,3 +182,16 @@ def test_partial_unison_tokens_are_refused(tiny_qwen):
     tok.add_tokens(["<CFV>"], special_tokens=True)
     with pytest.raises(WeightsError, match="<CFI>"):
         add_unison_tokens(tok)
+
+
+def test_adapter_row_count_wins(tiny_qwen):
+    from unison_agent.qwen_loader import resize_embeddings
+
+    model = load_base_model(Path(tiny_qwen["qwen"]), device=CPU, dtype=torch.float32, attn="sdpa")
+    rows = model.get_input_embeddings().weight.shape[0]
+    resize_embeddings(model, rows + 30)
+    prepare_for_adapter(model, rows + 14, adapter_rows=rows + 20)  # a training run that padded to another size
+    assert model.get_input_embeddings().weight.shape[0] == rows + 20
+    assert model.get_output_embeddings().weight.shape[0] == rows + 20
+    resize_embeddings(model, rows)  # never shrinks unless asked
+    assert model.get_input_embeddings().weight.shape[0] == rows + 20
