@@ -77,6 +77,34 @@ def test_unison_planner_on_the_tiny_model(s1_settings, requests_):
         assert [i.path for i in plan.inputs] == [m.path for m in request.mentions]
 
 
+@pytest.mark.parametrize("mode", ["merged", "adapter"])
+def test_taught_tiny_lora_plans_end_to_end(s1_settings, media, mode):
+    """The tiny LoRA was taught a few answers: generation -> token protocol -> codec -> plan, in both forms."""
+    settings = s1_settings if mode == "merged" else s1_settings.replace(planner_merged=None)
+    planner = UnisonPlanner(settings)
+    img, mask, vid = media["image"], media["mask"], media["video"]
+    cases = {
+        "make a video of a cat": (Task.text_to_video, []),
+        "draw a red fox in the snow": (Task.text_to_image, []),
+        f"animate ###{img}### as the first frame": (Task.image_to_video, ["frame"]),
+        f"use ###{img}### as the last frame of a video": (Task.image_to_video, ["frame"]),
+        f"replace the dog in ###{img}### using the mask ###{mask}###": (Task.image_edit, ["source", "mask"]),
+        f"a portrait of the person in ###{img}### as a knight": (Task.image_reference, ["reference"]),
+        f"follow the pose in ###{vid}### to make a robot dance": (Task.video_control, ["control"]),
+        "what is the capital of France?": (Task.text_understanding, []),
+    }
+    plans = {}
+    for text, (task, roles) in cases.items():
+        plan = planner.plan(Request.parse(text))
+        assert plan.fallback is None and plan.task is task and [i.role for i in plan.inputs] == roles, text
+        plans[text] = plan
+    assert plans[f"animate ###{img}### as the first frame"].frame_anchor == "first"
+    assert plans[f"use ###{img}### as the last frame of a video"].frame_anchor == "last"
+    assert plans["make a video of a cat"].num_frames == 81
+    assert plans[f"follow the pose in ###{vid}### to make a robot dance"].control == "pose"  # the user's word
+    assert plans["what is the capital of France?"].answer == "Paris."
+
+
 def test_unison_planner_needs_its_weights(base_only, requests_):
     with pytest.raises(WeightsError, match="adapter"):
         UnisonPlanner(base_only).plan(requests_["t2i"])

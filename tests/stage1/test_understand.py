@@ -76,13 +76,13 @@ def test_history_reaches_the_model(s1_settings, media):
         build_messages(plan, [{"role": "tool", "content": "x"}])
 
 
-def test_streaming_and_answer(s1_settings, media):
+def test_streaming_and_answer(base_only, media):
     pieces: list[str] = []
     plan = _plan(f"what is in ###{media['image']}###?")
-    answer = understand(plan, s1_settings, on_token=pieces.append)
-    assert isinstance(answer, str) and answer
+    answer = understand(plan, base_only, on_token=pieces.append)
+    assert isinstance(answer, str) and answer  # the random base model babbles: something to stream
     assert len(pieces) > 1 and "".join(pieces).strip() == answer
-    assert understand(plan, s1_settings) == answer  # greedy: same answer without a callback
+    assert understand(plan, base_only) == answer  # greedy: same answer without a callback
 
 
 def test_adapter_form_answers_as_the_base_model(s1_settings, media):

@@ -5,9 +5,10 @@
 - ``root/qwen``: a base Instruct checkpoint (``config.json`` with tied embeddings as published,
   ``model.safetensors``, a byte-level BPE tokenizer with Qwen's special tokens, image + video processor
   configs and a Qwen2-VL-style chat template);
-- ``root/unison``: a PEFT LoRA adapter (``adapter_config.json``, ``adapter_model.safetensors``) trained
-  against the base with the fourteen Unison tokens added in the published order, the tokenizer it was
-  made with, and ``projector.pth`` with the released key layout;
+- ``root/unison``: a PEFT LoRA adapter (``adapter_config.json``, ``adapter_model.safetensors``) made
+  against the base with the fourteen Unison tokens added in the published order and taught a handful of
+  planning answers (``PLANNING_EXAMPLES``, a few seconds of training), the tokenizer it was made with, and
+  ``projector.pth`` with the released key layout;
 - ``root/planner-merged``: the adapter merged into the base, ``tie_word_embeddings`` false.
 
 It is idempotent: a marker file makes the second call instant. Everything is loaded back by the real
@@ -26,7 +27,7 @@ TEXT_HIDDEN = 64
 PROJECTOR_HIDDEN = 64
 PROJECTOR_OUT = 32  # the tiny umT5 / tiny Wan text_dim
 MARKER = ".tiny-qwen-complete"
-VERSION = "4"
+VERSION = "5"
 
 # Qwen2.5-VL's special tokens, in the published order (ids follow the ordinary vocabulary).
 QWEN_SPECIALS: tuple[str, ...] = (
@@ -91,6 +92,21 @@ _JSON_CORPUS = (
     )
     + ' "first" "last" "pose" "depth" "canny" "gray" "flow" "scribble" "ready"'
 )
+
+
+# What the tiny planning LoRA is taught (a few steps, seconds): planning prompts -> the Unison token protocol.
+# The merged planner and base + adapter reproduce these answers under greedy decoding.
+PLANNING_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("make a video of a cat", "<CFV><BORES>832,480<EORES><BONF>80<EONF>"),
+    ("draw a red fox in the snow", "<CFI><BORES>832,480<EORES>"),
+    ("animate <IMGPAD> as the first frame", "<CFV><BORES>832,480<EORES><BONF>80<EONF><BOFIDX>0<EOFIDX>"),
+    ("use <IMGPAD> as the last frame of a video", "<CFV><BORES>832,480<EORES><BONF>80<EONF><BOFIDX>80<EOFIDX>"),
+    ("replace the dog in <IMGPAD> using the mask <IMGPAD>", "<CFI><BORES>832,480<EORES><BOEDIT>1,0<EOEDIT>"),
+    ("a portrait of the person in <IMGPAD> as a knight", "<CFI><BORES>832,480<EORES><REF>"),
+    ("follow the pose in <VIDPAD> to make a robot dance", "<CFV><BORES>832,480<EORES><BONF>80<EONF><CTRL>"),
+    ("what is the capital of France?", "Paris."),
+)
+TRAIN_STEPS = 80
 
 
 def build_tiny_qwen(root: Path) -> dict[str, str]:
@@ -229,8 +245,46 @@ def _build_adapter(base_dir: Path):
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.05)
             elif "modules_to_save" in name:
                 param.add_(torch.randn(param.shape, generator=gen) * 0.01)
+    _teach(peft_model, processor)
     peft_model.eval()
     return peft_model, processor
+
+
+def _teach(peft_model, processor) -> None:
+    """A few Adam steps on PLANNING_EXAMPLES (loss on the answers only), on one thread, deterministically."""
+    import torch
+
+    tok = processor.tokenizer
+    rows = []
+    for prompt, answer in PLANNING_EXAMPLES:
+        messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
+        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        p = tok(text, add_special_tokens=False)["input_ids"]
+        a = tok(answer + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        rows.append((p, a))
+    length = max(len(p) + len(a) for p, a in rows)
+    ids = torch.full((len(rows), length), tok.pad_token_id)
+    labels = torch.full((len(rows), length), -100)
+    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, (p, a) in enumerate(rows):
+        ids[i, : len(p) + len(a)] = torch.tensor(p + a)
+        labels[i, len(p) : len(p) + len(a)] = torch.tensor(a)
+        mask[i, : len(p) + len(a)] = 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(3)
+        params = [q for q in peft_model.parameters() if q.requires_grad]
+        opt = torch.optim.Adam(params, lr=1e-2)
+        peft_model.train()
+        for _ in range(TRAIN_STEPS):
+            loss = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+        peft_model.eval()
 
 
 def _load_processor(path: Path):
