@@ -111,3 +111,9 @@ def test_tokens_follow_the_reference_convention(s1_settings):
 
 def test_no_projector_means_none(s1_settings, tmp_path):
     assert projector_tokens(s1_settings.replace(projector=str(tmp_path / "absent.pth")), "x") is None
+
+
+def test_adapter_form_gives_the_same_tokens(s1_settings):
+    merged = projector_tokens(s1_settings, "a fox <VIDPAD> in the snow")
+    adapter = projector_tokens(s1_settings.replace(planner_merged=None), "a fox <VIDPAD> in the snow")
+    torch.testing.assert_close(adapter, merged, atol=1e-4, rtol=1e-4)
