@@ -60,3 +60,48 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "broken.mp4").write_bytes(b"this is not a video")
     (d / "notes.txt").write_text("hello")
     return d
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` need the real published weights: they run only with UNISON_RUN_SLOW=1."""
+    if os.environ.get("UNISON_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="needs real weights: set UNISON_RUN_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models gain nothing from threads; on a shared 2-core machine spinning threads cost 10-40x."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tiny_root: Path) -> dict[str, str]:
+    """The tiny Qwen2.5-VL kit: base, Unison LoRA + projector.pth, merged planner (settings overrides)."""
+    from unison_agent.tiny.qwen import build_tiny_qwen
+
+    return build_tiny_qwen(tiny_root)
+
+
+@pytest.fixture(scope="session")
+def tiny_vace(tiny_root: Path) -> dict[str, str]:
+    """The tiny Wan2.1-VACE pipeline in the diffusers layout (settings overrides)."""
+    from unison_agent.tiny.wan import build_tiny_vace
+
+    return build_tiny_vace(tiny_root)
+
+
+@pytest.fixture(scope="session")
+def tiny_annotators(tiny_root: Path) -> dict[str, str]:
+    """The tiny annotator kit: depth, pose + person detector, Grounding DINO, SAM 2 (settings overrides)."""
+    from unison_agent.tiny.annotators import build_tiny_annotators
+
+    return build_tiny_annotators(tiny_root / "annotators")

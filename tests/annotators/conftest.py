@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-HERE = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(config, items):
-    """Skip this area's slow (real-weight) tests unless UNISON_RUN_SLOW=1."""
-    if os.environ.get("UNISON_RUN_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="needs real weights: set UNISON_RUN_SLOW=1")
-    for item in items:
-        if "slow" in item.keywords and HERE in Path(str(item.fspath)).parents:
-            item.add_marker(skip)
-
-
-@pytest.fixture(scope="session")
-def tiny_annotators(tiny_root: Path) -> dict[str, str]:
-    from unison_agent.tiny.annotators import build_tiny_annotators
-
-    return build_tiny_annotators(tiny_root / "annotators")
 
 
 @pytest.fixture(scope="session")

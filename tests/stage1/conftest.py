@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-HERE = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(config, items):
-    """Skip this area's slow (real-weight) tests unless UNISON_RUN_SLOW=1."""
-    if os.environ.get("UNISON_RUN_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="needs real weights: set UNISON_RUN_SLOW=1")
-    for item in items:
-        if "slow" in item.keywords and HERE in Path(str(item.fspath)).parents:
-            item.add_marker(skip)
-
-
-@pytest.fixture(scope="session")
-def tiny_qwen(tiny_root: Path) -> dict[str, str]:
-    from unison_agent.tiny.qwen import build_tiny_qwen
-
-    return build_tiny_qwen(tiny_root)
 
 
 @pytest.fixture(scope="session")
@@ -63,14 +43,3 @@ def media(tmp_path_factory) -> dict[str, Path]:
         "mask": write_image(d / "mask.png", mask),
         "video": write_video(d / "clip.mp4", np.stack([_noise(64, 64, 10 + i) for i in range(16)]), fps=8),
     }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (two threads on a shared 2-core machine spin on each op)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)

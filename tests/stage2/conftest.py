@@ -2,41 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-HERE = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(config, items):
-    """Skip this area's slow (real-weight) tests unless UNISON_RUN_SLOW=1."""
-    if os.environ.get("UNISON_RUN_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="needs real weights: set UNISON_RUN_SLOW=1")
-    for item in items:
-        if "slow" in item.keywords and HERE in Path(str(item.fspath)).parents:
-            item.add_marker(skip)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models gain nothing from threads; on a shared 2-core machine spinning threads cost 10-40x."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_vace(tiny_root: Path) -> dict[str, str]:
-    from unison_agent.tiny.wan import build_tiny_vace
-
-    return build_tiny_vace(tiny_root)
 
 
 @pytest.fixture(scope="session")
