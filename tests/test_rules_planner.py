@@ -80,6 +80,8 @@ CASES = [
     ("create a 720p clip that begins with ###{P}###", "image_to_video", {"frame_anchor": "first", "width": 1280}),
     ("make a video of a flower blooming that finishes on ###{P}###", "image_to_video", {"frame_anchor": "last"}),
     ("turn ###{P}### into a video", "image_to_video", {"frame_anchor": "first"}),
+    ("Show me ###{P}### as a 3 second clip", "image_to_video", {"num_frames": 49}),
+    ("turn ###{P}### into an anime video", "image_to_video", {}),
     # --- image edit: by wording and by content
     ("Make the cat in ###{P}### white", "image_edit", {"target": "cat", "roles": ["source"]}),
     ("Replace the dog in ###{D}### with a tiger", "image_edit", {"target": "dog"}),
@@ -91,6 +93,8 @@ CASES = [
     ("###{G}### is the mask for ###{P}###; paint a window there, edit it", "image_edit", {"roles": ["mask", "source"]}),
     ("change the sky in ###{P}### to a sunset", "image_edit", {"target": "sky"}),
     ("erase the text on ###{P}###", "image_edit", {"target": "text"}),
+    ("Put a hat on the dog in ###{D}###", "image_edit", {"target": "dog"}),
+    ("add a scarf to the snowman in ###{P}###", "image_edit", {"target": "snowman"}),
     # --- image reference
     ("Generate an image of this dog ###{D}### surfing on a wave", "image_reference", {"roles": ["reference"]}),
     ("create a picture of the person in ###{P}### as an astronaut", "image_reference", {}),
@@ -104,6 +108,7 @@ CASES = [
     ("turn this scribble ###{P}### into a photo of a house", "image_control", {"control": "ready"}),
     ("render a city from the depth map ###{DM}###", "image_control", {"control": "ready"}),
     ("make an image of a robot from this sketch ###{P}###", "image_control", {"control": "ready"}),
+    ("Make ###{P}### into a painting in the style of van gogh", "image_control", {"control": "depth"}),
     # --- video reference
     ("Make a video of this person ###{P}### dancing on the moon", "video_reference", {"roles": ["reference"]}),
     ("create a clip featuring ###{D}### playing fetch, 2 seconds", "video_reference", {"num_frames": 33}),
@@ -118,6 +123,8 @@ CASES = [
     ("make a video of a car driven by the optical flow of ###{V}###", "video_control", {"control": "flow"}),
     ("a clay animation that matches the motion of ###{V}###, scribble style", "video_control", {"control": "scribble"}),
     ("generate a video of a dancer with the same skeleton as ###{V}###", "video_control", {"control": "pose"}),
+    ("make ###{V}### look like a watercolor", "video_control", {"control": "depth"}),
+    ("restyle @{V} as a claymation", "video_control", {"control": "depth"}),
     # --- video edit
     ("Remove the car from ###{V}###", "video_edit", {"target": "car", "roles": ["source"]}),
     ("Make the sky in ###{V}### purple", "video_edit", {"target": "sky"}),

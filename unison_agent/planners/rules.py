@@ -47,7 +47,8 @@ _CREATE_RE = re.compile(
     r"(?:a|an)?\s*(?:\w+\s+){0,3}(?:video|clip|animation|movie|gif|picture|image|photo|painting|drawing)|generate|create|make|draw|paint|render|produce|design|illustrate|sketch\s+(?:a|an|me)|imagine|visuali[sz]e|"
     r"compose|film|shoot|animate|show\s+me\s+(?:a|an|some)|give\s+me\s+(?:a|an)\s+(?:picture|image|photo|video|clip|"
     r"drawing|painting|illustration|animation)|i\s+(?:want|need|would\s+like)\s+(?:a|an|to\s+see)|picture\s+of|"
-    r"image\s+of|photo\s+of|video\s+of|clip\s+of|footage\s+of)\b",
+    r"image\s+of|photo\s+of|video\s+of|clip\s+of|footage\s+of|as\s+(?:a|an)\s+(?:[\w-]+\s+){0,3}(?:video|clip|"
+    r"animation|movie|gif|picture|image|photo|painting|drawing|illustration))\b",
     re.I,
 )
 _VIDEO_OUT_RE = re.compile(
@@ -73,7 +74,8 @@ _REFERENCE_RE = re.compile(
     r"product|toy|car|creature|logo|outfit|style)|the\s+(?:person|man|woman|character|subject|face)\s+(?:in|from)|"
     r"same\s+(?:person|character|face|subject|dog|cat|object|product)|featuring|starring|with\s+(?:him|her|them)|"
     r"of\s+(?:him|her|them)|(?:him|her|them|it)\s+(?:riding|walking|running|sitting|standing|dancing|playing|"
-    r"wearing|holding|flying|swimming|surfing|eating|on|in|at)|as\s+(?:a|an)\s+\w+|identity|keep\s+(?:the|his|her)\s+"
+    r"wearing|holding|flying|swimming|surfing|eating|on|in|at)|"
+    r"as\s+(?:a|an)\s+(?!(?:[\w-]+\s+){0,3}(?:video|clip|animation|movie|gif|picture|image|photo)\b)\w+|identity|keep\s+(?:the|his|her)\s+"
     r"(?:face|look|identity)|ip\b|subject[- ]driven|personali[sz]ed)\b",
     re.I,
 )
@@ -93,13 +95,21 @@ _POLITE_REQUEST_RE = re.compile(
 )
 
 
+_RESTYLE_RE = re.compile(
+    r"\b(?:in\s+the\s+style\s+of|look(?:s|ing)?\s+like\s+(?:a|an)?|restyle|re-style|style\s+transfer|"
+    r"(?:into|as)\s+(?:a|an)?\s*(?:[\w-]+\s+)?(?:watercolou?r|oil\s+painting|painting|cartoon|anime|comic|pixel\s+art|"
+    r"claymation|sketch|pencil\s+drawing|illustration|van\s+gogh|ghibli|cyberpunk|lego))\b",
+    re.I,
+)
+
+
 class RulesPlanner:
     """Deterministic planner: ``plan(request) -> Plan``."""
 
     name = "rules"
 
     def plan(self, request: Request) -> Plan:
-        task, roles = self._task_and_roles(request)
+        task, roles, control = self._task_and_roles(request)
         ex = explicit(request)
         fields: dict[str, Any] = {}
         if task.is_generation:
@@ -113,14 +123,14 @@ class RulesPlanner:
             frame_at = next(m.start for m, r in zip(request.mentions, roles, strict=True) if r == "frame")
             fields["frame_anchor"] = find_frame_anchor(request.text, near=frame_at) or "first"
         if task in (Task.image_control, Task.video_control):
-            fields["control"] = ex.control or "ready"
+            fields["control"] = control or "ready"
         if task in (Task.image_edit, Task.video_edit):
             fields["target"] = ex.target
         inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(request.mentions, roles, strict=True)]
         return Plan(task=task, prompt=request.prompt, inputs=inputs, planner=self.name, **fields)
 
     # ------------------------------------------------------------------------------------------------------
-    def _task_and_roles(self, request: Request) -> tuple[Task, list[str]]:
+    def _task_and_roles(self, request: Request) -> tuple[Task, list[str], str | None]:
         words, mentions = request.words, request.mentions
         images = [i for i, m in enumerate(mentions) if m.kind == "image"]
         videos = [i for i, m in enumerate(mentions) if m.kind == "video"]
@@ -133,6 +143,10 @@ class RulesPlanner:
         video_out = wants_video and not (wants_image and not _explicit_video(words))
         control = find_control(words, [m.path for m in mentions])
         guided = bool(_STYLE_OF_SOURCE_RE.search(words))
+        restyles = bool(mentions) and (bool(videos) or not video_out)
+        if control is None and restyles and _RESTYLE_RE.search(words) and find_target(words) is None:
+            control = "depth"  # restyle the whole frame, keep its structure
+            guided = True
         question = bool(_QUESTION_RE.search(words)) and not _POLITE_REQUEST_RE.search(words)
         asks = question and (bool(re.match(r"\s*(?:how|why|what|who|where|when|which)\b", words, re.I)) or not (creates or edits))
         asks = asks or bool(_UNDERSTAND_VERB_RE.search(words)) and not (creates or edits)
@@ -143,51 +157,51 @@ class RulesPlanner:
 
         if asks or not generation_intent:
             if videos:
-                return Task.video_understanding, roles
+                return Task.video_understanding, roles, control
             if images:
-                return Task.image_understanding, roles
-            return Task.text_understanding, roles
+                return Task.image_understanding, roles, control
+            return Task.text_understanding, roles, control
 
         if not mentions:
-            return (Task.text_to_video if video_out else Task.text_to_image), roles
+            return (Task.text_to_video if video_out else Task.text_to_image), roles, control
 
         if videos:
             src = videos[0]
             if control and (guided or control == "ready" or not edits):
                 roles[src] = "control"
-                return (Task.image_control if wants_image and not wants_video else Task.video_control), roles
+                return (Task.image_control if wants_image and not wants_video else Task.video_control), roles, control
             mask_idx, _ = mask_mentions(request.text, mentions)
             if mask_idx is not None and mask_idx != src:
                 roles[mask_idx] = "mask"
             roles[src] = "source"
-            return Task.video_edit, roles
+            return Task.video_edit, roles, control
 
         # images only
         mask_idx, _ = mask_mentions(request.text, mentions)
         if mask_idx is not None and len(images) >= 2:
             src = next(i for i in images if i != mask_idx)
             roles[src], roles[mask_idx] = "source", "mask"
-            return Task.image_edit, roles
+            return Task.image_edit, roles, control
         first = images[0]
         if video_out:
             if control and (guided or control == "ready"):
                 roles[first] = "control"
-                return Task.video_control, roles
+                return Task.video_control, roles, control
             if _REFERENCE_RE.search(words) and not find_frame_anchor(words):
                 for i in images:
                     roles[i] = "reference"
-                return Task.video_reference, roles
+                return Task.video_reference, roles, control
             roles[first] = "frame"
-            return Task.image_to_video, roles
+            return Task.image_to_video, roles, control
         if control and (guided or control == "ready" or not edits):
             roles[first] = "control"
-            return Task.image_control, roles
+            return Task.image_control, roles, control
         if edits and not _creates_new_scene(words):
             roles[first] = "source"
-            return Task.image_edit, roles
+            return Task.image_edit, roles, control
         for i in images:
             roles[i] = "reference"
-        return Task.image_reference, roles
+        return Task.image_reference, roles, control
 
 
 def _explicit_video(words: str) -> bool:

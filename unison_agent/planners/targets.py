@@ -55,9 +55,25 @@ def target_from_request(text: str) -> str | None:
     verb = re.compile(rf"^(?:{_VERBS})$")
     for i, word in enumerate(words):
         if verb.match(word):
+            if word in _PLACING_VERBS:  # "put a hat on the dog": the place, not the new thing, is edited
+                place = _placement(words, i + 1)
+                if place:
+                    return place
             phrase = _noun_phrase(words, i + 1)
             if phrase:
                 return phrase
+    return None
+
+
+_PLACING_VERBS = {"put", "add", "place"}
+_PLACES = {"on", "onto", "to", "in", "into", "over", "around", "at"}
+
+
+def _placement(words: list[str], start: int) -> str | None:
+    """For "put X on the Y" / "add X to the Y": the noun phrase Y (None when there is no such place)."""
+    for j in range(start, min(len(words), start + 6)):
+        if words[j] in _PLACES:
+            return _noun_phrase(words, j + 1)
     return None
 
 
