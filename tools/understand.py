@@ -136,6 +136,8 @@ def prepare_inputs(planner: LoadedPlanner, messages: list[dict[str, Any]], setti
         kwargs["videos_kwargs"] = {
             "size": {"shortest_edge": min(low, settings.video_max_pixels), "longest_edge": settings.video_max_pixels},
             "do_sample_frames": False,
+            # qwen-vl-utils' behaviour (the reference): each frame also gets an even share of a total-video budget
+            "cap_pixels_per_frame": True,
         }
     return processor(text=[text], return_tensors="pt", **kwargs).to(planner.device)
 
