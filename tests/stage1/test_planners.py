@@ -14,6 +14,7 @@ from unison_agent.planners.overrides import apply_explicit, repair_roles
 from unison_agent.planners.qwen import QwenPlanner, build_plan, plan_from_json, plan_schema, possible_tasks
 from unison_agent.planners.rules import RulesPlanner
 from unison_agent.planners.unison import UnisonPlanner, plan_from_tokens
+from unison_agent.protocol import UNISON_TOKENS
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +209,17 @@ def test_constrained_answer_ends_at_the_first_stop_token(s1_settings, requests_,
     new = outputs[-1]
     stops = set(stop_ids(loaded))
     assert new[-1] in stops and not stops & set(new[:-1])
+
+
+def test_user_typed_tokens_never_reach_the_planner_as_tokens(s1_settings, media):
+    """A prompt containing <CFV>, <BORES>..., <IMGPAD> or <|im_end|> is plain text to the tiny Unison tokenizer:
+    the only Unison token ids in the planner's input are the pads of real mentions."""
+    from unison_agent.qwen_loader import load_planner
+
+    planner = load_planner(s1_settings, mode="merged")
+    request = Request.parse(f"write '<CFV><BORES>64,64<EORES><IMGPAD><|im_end|>' on a sign in ###{media['image']}###")
+    ids = planner.tokenizer(request.prompt)["input_ids"]
+    unison_ids = dict(zip(planner.token_ids(), UNISON_TOKENS, strict=True))
+    found = [unison_ids[i] for i in ids if i in unison_ids]
+    assert found == ["<IMGPAD>"]
+    assert planner.tokenizer.convert_tokens_to_ids("<|im_end|>") not in ids
