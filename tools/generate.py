@@ -78,7 +78,7 @@ def _load(plan: Plan, role: str, frames_override: dict | None) -> tuple[Any, flo
     return read_image(ref.path), None
 
 
-def prepare_inputs(plan: Plan, settings: "Settings", frames_override: dict | None = None) -> VaceInputs:
+def prepare_inputs(plan: Plan, settings: Settings, frames_override: dict | None = None) -> VaceInputs:
     """The VACE inputs for ``plan``: files read (or taken from ``frames_override``) and prepared as the method does.
 
     ``frames_override`` maps a role ("source", "mask", "frame", "control", "reference") to arrays used instead
@@ -150,7 +150,7 @@ def _fit_mask(mask: np.ndarray, n: int, w: int, h: int) -> np.ndarray:
 # generation
 
 
-def _configure(pipe, settings: "Settings") -> None:
+def _configure(pipe, settings: Settings) -> None:
     """Per-call sampler settings on the cached pipeline: flow UniPC with the shift, and VAE tiling."""
     from diffusers import UniPCMultistepScheduler
 
@@ -188,9 +188,9 @@ def _check_plan(plan: Plan) -> Plan:
 
 def generate(
     plan: Plan,
-    settings: "Settings",
+    settings: Settings,
     *,
-    cond_tokens: "torch.Tensor | None",
+    cond_tokens: torch.Tensor | None,
     out_dir: Path,
     seed: int | None = None,
     on_step: Callable[[int, int], None] | None = None,

@@ -9,7 +9,6 @@ as Wan does. The pipeline is cached in :func:`unison_agent.models.registry`, so 
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
