@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, settings, console) -> int:
 
     if args.list or not args.kind:
         for kind, description in ANNOTATORS.items():
-            console.print(f"{kind:15} {description}", highlight=False, markup=False)
+            print(f"{kind:15} {description}")
         return 0 if args.list else 2
     if args.kind not in ANNOTATORS:
         raise UnisonError(f"unknown annotator {args.kind!r}; choose one of {', '.join(ANNOTATORS)}")
