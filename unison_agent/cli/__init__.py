@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnisonError as exc:
         from rich.markup import escape
 
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # one line, greppable
         return 2
     except KeyboardInterrupt:
         err.print("interrupted")
