@@ -309,8 +309,12 @@ class Nodes:
             from unison_agent.demo import DEMO_NOTE
 
             notes.append(DEMO_NOTE)
+        # what was made (generation keeps a source's aspect ratio and never upscales, so it may differ from the plan)
+        width, height = getattr(res, "width", plan.width), getattr(res, "height", plan.height)
+        frames = getattr(res, "num_frames", plan.num_frames)
+        made = f"{width}x{height}" + (f", {frames} frames" if plan.task.output == "video" else "")
         result = {"step": state.get("step_index", 0), "request": self.step_text(state), "task": plan.task.value,
-                  "answer": f"{plan.task.output} {ids} ({plan.width}x{plan.height})",
+                  "answer": f"{plan.task.output} {ids} ({made})",
                   "outputs": outputs, "sidecars": [str(s) for s in res.sidecars], "plan": plan.to_json(),
                   "seed": int(res.seed), "notes": notes, "prepared": list(state.get("prepared", [])),
                   "timings": {k: float(v) for k, v in (res.timings or {}).items()}, "status": "ok"}  # fmt: skip
