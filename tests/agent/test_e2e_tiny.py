@@ -80,6 +80,7 @@ def test_compound_request_and_history_on_tiny_models(demo_session):
     frames, _ = read_video(r.outputs[1])
     first = read_image(r.outputs[0]).astype(np.int16)
     assert frames.shape == (17, 64, 64, 3) and first.shape == (64, 64, 3)
+    assert r.results[1]["answer"].endswith("(64x64, 17 frames)")  # what was made, as made
     r = demo_session.send("what is in the last video?")
     assert r.ok and r.task == "video_understanding"
 
