@@ -128,6 +128,8 @@ def _context(prompt_len: int, dtype, device):
 def bench_real(args: argparse.Namespace) -> list[dict]:
     import torch
 
+    from unison_agent.vace_loader import place
+
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--real-size needs a CUDA GPU (or pass --device cpu with a small --size to smoke-test)")
@@ -139,12 +141,7 @@ def bench_real(args: argparse.Namespace) -> list[dict]:
         modes = ["none"]  # offloading moves weights between CPU and a GPU; on a CPU there is nothing to time
     for mode in modes:
         pipe, params = _real_pipeline(args.num_layers, dtype)
-        if mode == "model":
-            pipe.enable_model_cpu_offload(device=device)
-        elif mode == "sequential":
-            pipe.enable_sequential_cpu_offload(device=device)
-        else:
-            pipe.to(device)
+        place(pipe, mode, device)
         if args.vae_tiling:
             pipe.vae.enable_tiling()
         cond, neg = _context(60, dtype, device)

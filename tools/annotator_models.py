@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from unison_agent.errors import MediaError, WeightsError
+from unison_agent.media import as_frames as media_frames
 from unison_agent.models import pick_device, registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,15 +35,7 @@ _SETTING_HINT = {
 
 def as_frames(frames: np.ndarray, name: str = "frames") -> np.ndarray:
     """Check and return frames as (T, H, W, 3) uint8; an image (H, W, 3) becomes one frame."""
-    arr = np.asarray(frames)
-    if arr.ndim == 3 and arr.shape[-1] == 3:
-        arr = arr[None]
-    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[0] < 1:
-        raise MediaError(f"{name}: expected (T, H, W, 3) or (H, W, 3) RGB frames, got shape {arr.shape}")
-    if arr.dtype != np.uint8:
-        raise MediaError(f"{name}: expected uint8 frames, got {arr.dtype}")
-    if not arr.flags.writeable:  # e.g. np.asarray(PIL image); torch warns on read-only arrays
-        arr = arr.copy()
+    arr = media_frames(frames, name)
     if arr.shape[1] < 2 or arr.shape[2] < 2:
         raise MediaError(f"{name}: frames of {arr.shape[2]}x{arr.shape[1]} pixels are too small to annotate")
     return arr

@@ -90,6 +90,27 @@ def _looks_like_mask(img) -> bool:
     return len(values) <= 2 and values.min() <= 8 and (len(values) == 1 or values.max() >= 200)
 
 
+def as_frames(arr: np.ndarray, what: str = "frames", *, convert: bool = False) -> np.ndarray:
+    """(H, W, 3) or (T, H, W, 3) RGB -> (T, H, W, 3) uint8, writable; a MediaError for any other shape.
+
+    With ``convert``, float frames in [0, 1] (or other numeric types) are turned into uint8; without it a
+    non-uint8 array is an error.
+    """
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[-1] == 3:
+        a = a[None]
+    if a.ndim != 4 or a.shape[-1] != 3 or a.shape[0] < 1:
+        raise MediaError(f"{what}: expected (H, W, 3) or (T, H, W, 3) RGB frames, got an array of shape {a.shape}")
+    if a.dtype != np.uint8:
+        if not convert:
+            raise MediaError(f"{what}: expected uint8 frames, got {a.dtype}")
+        scaled = a * 255.0 if np.issubdtype(a.dtype, np.floating) and a.max() <= 1.0 else a
+        a = np.clip(scaled, 0, 255).astype(np.uint8)
+    if not a.flags.writeable:  # e.g. np.asarray(PIL image); torch warns on read-only arrays
+        a = a.copy()
+    return a
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """(H, W, 3) uint8 RGB."""
     return np.asarray(_open_image(Path(path)).convert("RGB"))

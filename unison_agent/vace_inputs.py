@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MediaError, UnisonError
+from .media import as_frames
 from .plan import MAX_SIDE, MIN_SIDE
 
 UNIT = 16
@@ -184,15 +185,8 @@ def uniform_indices(n_src: int, n: int) -> np.ndarray:
 
 
 def as_video(arr: np.ndarray, what: str) -> np.ndarray:
-    """(H, W, 3) or (T, H, W, 3) uint8 -> (T, H, W, 3) uint8 (a MediaError for anything else)."""
-    a = np.asarray(arr)
-    if a.ndim == 3 and a.shape[-1] == 3:
-        a = a[None]
-    if a.ndim != 4 or a.shape[-1] != 3 or a.shape[0] < 1:
-        raise MediaError(f"{what}: expected (H, W, 3) or (T, H, W, 3) RGB frames, got an array of shape {a.shape}")
-    if a.dtype != np.uint8:
-        a = np.clip(a * 255.0 if np.issubdtype(a.dtype, np.floating) and a.max() <= 1.0 else a, 0, 255).astype(np.uint8)
-    return a
+    """(H, W, 3) or (T, H, W, 3) -> (T, H, W, 3) uint8 (float frames in [0, 1] are converted)."""
+    return as_frames(arr, what, convert=True)
 
 
 def as_mask(arr: np.ndarray, what: str = "mask") -> np.ndarray:

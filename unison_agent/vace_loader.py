@@ -98,7 +98,12 @@ def _load(settings: Settings) -> WanVACEPipeline:
     except (OSError, ValueError, KeyError) as exc:
         raise WeightsError(f"could not load Wan2.1-VACE from {path}: {exc.__class__.__name__}: {exc}") from None
     pipe.set_progress_bar_config(disable=True)
-    offload = effective_offload(settings, device)
+    return place(pipe, effective_offload(settings, device), device)
+
+
+def place(pipe, offload: str, device):
+    """Put a pipeline on ``device`` under an offload mode: none (all on the device), model (whole components
+    moved to the device in turn) or sequential (layer by layer; least memory, slowest)."""
     if offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     elif offload == "sequential":
