@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_MENTION_RE = re.compile(r"###.+?###|(?:(?<=^)|(?<=[\s(\[{\"']))@\S+\.[A-Za-z0-9]{2,5}")
+from unison_agent.mentions import MENTION_RE, mention_path
+
 _SPLIT_RE = re.compile(
     r"\s*(?:[,;]\s*(?:and\s+)?then\b|\band\s+then\b|\.\s+then\b|[,;.]?\s*\bafter\s+that\b)[\s,]*",
     re.I,
@@ -29,7 +30,7 @@ def split_steps(text: str) -> list[str]:
         hidden.append(m.group(0))
         return f"\x00{len(hidden) - 1}\x00"
 
-    masked = _MENTION_RE.sub(hide, text)
+    masked = MENTION_RE.sub(hide, text)
     parts = [p.strip(" ,;") for p in _SPLIT_RE.split(masked)]
     steps = []
     for part in parts:
@@ -86,18 +87,11 @@ def annotation_request(text: str) -> AnnotationRequest | None:
     if m:
         kind = _KIND_WORDS[m.group("kind").lower()]
         target = _clean_target(m.group("target"))
-        return AnnotationRequest(kind=kind, file=_unwrap(m.group("file")), target=target if kind == "mask" else None)
+        return AnnotationRequest(kind=kind, file=mention_path(m.group("file")), target=target if kind == "mask" else None)
     m = _MASK_VERB_RE.match(text)
     if m:
-        return AnnotationRequest(kind="mask", file=_unwrap(m.group("file")), target=_clean_target(m.group("target")))
+        return AnnotationRequest(kind="mask", file=mention_path(m.group("file")), target=_clean_target(m.group("target")))
     return None
-
-
-def _unwrap(file: str) -> str:
-    file = file.strip()
-    if file.startswith("###") and file.endswith("###"):
-        return file[3:-3].strip()
-    return file.removeprefix("@")
 
 
 def _clean_target(target: str | None) -> str | None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MediaError
+from .mentions import has_mentions
 
 MediaItem = dict[str, Any]
 
@@ -61,7 +62,6 @@ _THAT_RE = re.compile(
     r"darker|bigger|smaller|longer|shorter|black|white|red|blue|green|purple|yellow)\b))",
     re.I,
 )
-_MENTION_RE = re.compile(r"###.+?###|(?:(?<=^)|(?<=[\s(\[{\"']))@\S+\.[A-Za-z0-9]{2,5}")
 
 
 def register(
@@ -125,10 +125,6 @@ def mention(item: MediaItem) -> str:
 def spoken(item: MediaItem) -> str:
     """A pronoun's replacement: "the image ###path###" (the kind word helps the planner read the sentence)."""
     return f"the {item['kind']} {mention(item)}"
-
-
-def has_mentions(text: str) -> bool:
-    return bool(_MENTION_RE.search(text))
 
 
 def resolve_references(text: str, media: Sequence[MediaItem]) -> str:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 from .errors import MediaError
 from .media import MediaInfo, check_file, kind_of
-from .protocol import IMGPAD, VIDPAD, neutralize
+from .tokens import IMGPAD, VIDPAD, neutralize
 
 _HASH = r"###(?P<hash>.+?)###"
 # @path: at the start or after whitespace/opening punctuation; ends before whitespace or closing punctuation.
 _AT = r"(?:(?<=^)|(?<=[\s(\[{\"']))@(?P<at>[^\s\"'()\[\]{}]+?\.[A-Za-z0-9]{2,5})(?=$|[\s,;:!?)\]}\"']|\.(?:\s|$))"
-_MENTION_RE = re.compile(f"{_HASH}|{_AT}")
+MENTION_RE = re.compile(f"{_HASH}|{_AT}")
+"""The one mention grammar: every module that looks for file mentions uses this pattern."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Mention:
 def find_mentions(text: str, *, check: bool = True, base_dir: str | Path | None = None) -> list[Mention]:
     """All mentions in order. With ``check``, each file must exist and its content must match its kind."""
     mentions = []
-    for m in _MENTION_RE.finditer(text):
+    for m in MENTION_RE.finditer(text):
         raw = (m.group("hash") if m.group("hash") is not None else m.group("at")).strip()
         if not raw:
             raise MediaError("an empty ###...### mention; put a file path between the ### marks")
@@ -58,6 +59,19 @@ def find_mentions(text: str, *, check: bool = True, base_dir: str | Path | None 
                 raise MediaError(f"{raw}: its content is a {info.kind}, but its extension says {kind}")
         mentions.append(Mention(path=path, kind=kind, start=m.start(), end=m.end(), info=info))
     return mentions
+
+
+def has_mentions(text: str) -> bool:
+    """True when ``text`` names at least one file."""
+    return MENTION_RE.search(text) is not None
+
+
+def mention_path(written: str) -> str:
+    """The path inside one mention as written (``###a b.png###`` -> ``a b.png``, ``@x.mp4`` -> ``x.mp4``)."""
+    m = MENTION_RE.fullmatch(written.strip())
+    if m is None:
+        return written.strip()
+    return (m.group("hash") if m.group("hash") is not None else m.group("at")).strip()
 
 
 def planning_prompt(text: str, mentions: list[Mention] | None = None) -> str:

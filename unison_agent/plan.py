@@ -7,6 +7,7 @@ whose message names the field and the allowed values. ``plan.to_json()`` (an ali
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from typing import Any, Literal
 
@@ -133,9 +134,11 @@ def snap_frames(n: int) -> int:
     return min(4 * k + 1, MAX_FRAMES)
 
 
-def snap16(n: float) -> int:
-    """Round to the nearest multiple of 16 within the allowed side bounds."""
-    return int(min(MAX_SIDE, max(MIN_SIDE, 16 * round(n / 16))))
+def snap16(n: float, *, bounded: bool = True) -> int:
+    """The project's one rounding rule for sides: down to a multiple of 16, as diffusers' Wan examples do
+    (``h // 16 * 16``; 1080 -> 1072, 72 -> 64), then held within [MIN_SIDE, MAX_SIDE] unless ``bounded`` is False."""
+    side = 16 * int(math.floor(float(n) / 16))
+    return int(min(MAX_SIDE, max(MIN_SIDE, side))) if bounded else side
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .errors import PlanError, ProtocolError
+from .mentions import find_mentions, planning_prompt
 from .plan import (
     DEFAULT_FPS,
     DEFAULT_HEIGHT,
@@ -28,44 +29,46 @@ from .plan import (
     Plan,
     Task,
 )
+from .tokens import (
+    BOEDIT,
+    BOFIDX,
+    BONF,
+    BORES,
+    CFI,
+    CFV,
+    CONTROL_TOKENS,
+    CTRL,
+    END_MARKERS,
+    EOEDIT,
+    EOFIDX,
+    EONF,
+    EORES,
+    IMGPAD,
+    REF,
+    TOKEN_RE,
+    UNISON_TOKENS,
+    VIDPAD,
+    neutralize,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mentions import Mention
 
-# The fourteen tokens, in the published order: the order fixes their ids.
-UNISON_TOKENS: tuple[str, ...] = (
-    "<CFI>", "<CFV>", "<BORES>", "<EORES>", "<BONF>", "<EONF>", "<BOFIDX>", "<EOFIDX>",
-    "<REF>", "<CTRL>", "<BOEDIT>", "<EOEDIT>", "<IMGPAD>", "<VIDPAD>",
-)  # fmt: skip
-CFI, CFV, BORES, EORES, BONF, EONF, BOFIDX, EOFIDX, REF, CTRL, BOEDIT, EOEDIT, IMGPAD, VIDPAD = UNISON_TOKENS
+__all__ = ["UNISON_TOKENS", "IMGPAD", "VIDPAD", "neutralize", "decode", "encode", "clean_output", "is_token_plan"]
 
 _PAIRS = {BORES: EORES, BONF: EONF, BOFIDX: EOFIDX, BOEDIT: EOEDIT}
-_TOKEN_RE = re.compile("|".join(re.escape(t) for t in UNISON_TOKENS))
-_CONTROL_TOKENS = tuple(t for t in UNISON_TOKENS if t not in (IMGPAD, VIDPAD))
-_QWEN_SPECIAL_RE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
-_END_MARKERS = ("<|im_end|>", "<|endoftext|>")
-
-
-def neutralize(text: str) -> str:
-    """Make user-typed text safe for a planner: any Unison or chat-template token loses its angle bracket.
-
-    ``"<CFV>"`` becomes ``"‹CFV>"``: it reads the same to a person but is ordinary text to every tokenizer,
-    so a user cannot inject control tokens (pad tokens included: only mentions produce pad tokens).
-    """
-    text = _TOKEN_RE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
-    return _QWEN_SPECIAL_RE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
 
 
 def clean_output(text: str) -> str:
     """Planner output without end markers and surrounding whitespace."""
-    for marker in _END_MARKERS:
+    for marker in END_MARKERS:
         text = text.replace(marker, "")
     return text.strip()
 
 
 def is_token_plan(text: str) -> bool:
     """True when planner output contains any generation control token."""
-    return any(t in text for t in _CONTROL_TOKENS)
+    return any(t in text for t in CONTROL_TOKENS)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -79,8 +82,6 @@ def decode(planner_text: str, prompt: str, *, mentions: list[Mention] | None = N
     ``mentions`` is None and ... never: pass checked ``mentions`` to carry content information).
     Raises ProtocolError (with ``.raw``) for malformed or truncated output.
     """
-    from .mentions import find_mentions, planning_prompt
-
     raw = planner_text
     if mentions is None:
         mentions = find_mentions(prompt, check=False)
@@ -182,7 +183,7 @@ def _first_index(mentions, kind: str, raw: str, what: str, fallback_kind: str | 
 def _parse_tokens(text: str, raw: str) -> dict:
     """Walk the token stream; return the family and each marker's parsed value."""
     fields: dict = {}
-    matches = list(_TOKEN_RE.finditer(text))
+    matches = list(TOKEN_RE.finditer(text))
     i = 0
     while i < len(matches):
         m = matches[i]

@@ -37,7 +37,7 @@ def requests_(media):
 def test_token_plan_with_explicit_values_winning(requests_):
     plan = plan_from_tokens("<CFV><BORES>832,480<EORES><BONF>80<EONF><|im_end|>", requests_["t2v"])
     assert plan.task is Task.text_to_video and plan.planner == "unison" and plan.fallback is None
-    assert (plan.width, plan.height, plan.num_frames) == (640, 368, 33)  # the user's 640x360, 2 s
+    assert (plan.width, plan.height, plan.num_frames) == (640, 352, 33)  # the user's 640x360 snapped down, 2 s
     assert plan.raw.startswith("<CFV>")
 
 
@@ -142,7 +142,7 @@ def test_qwen_planner_uses_the_base_model_only(base_only, requests_):
 def test_build_plan_normalises_and_repairs():
     request = Request(text="x")
     plan = build_plan({"task": "text_to_video", "width": 650, "height": 350, "num_frames": 40, "roles": []}, request)
-    assert (plan.width, plan.height, plan.num_frames, plan.fps) == (656, 352, 41, 16)
+    assert (plan.width, plan.height, plan.num_frames, plan.fps) == (640, 336, 41, 16)
     plan = build_plan({"task": "text_to_image", "width": None, "height": None, "num_frames": 7, "roles": []}, request)
     assert (plan.width, plan.height, plan.num_frames, plan.fps) == (832, 480, 1, None)
     assert repair_roles(Task.image_edit, ["image", "image"], ["context", "context"]) == ["source", "context"]

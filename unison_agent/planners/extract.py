@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PlanError
-from ..plan import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, MAX_FRAMES, MAX_SIDE, MIN_SIDE, snap_frames
+from ..plan import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, MAX_FRAMES, MAX_SIDE, MIN_SIDE, snap16, snap_frames
 from .targets import target_from_request as find_target  # noqa: F401  (one implementation)
 
 _NUMBER_WORDS = {
@@ -36,13 +36,9 @@ def _num(token: str) -> float:
     return float(token)
 
 
-def _round16(value: float) -> int:
-    return int(16 * math.floor(value / 16 + 0.5))
-
-
 def _checked_size(w: float, h: float, said: str) -> tuple[int, int]:
     """Snap to multiples of 16 (a documented correction); sizes out of bounds are a clear error."""
-    w16, h16 = _round16(w), _round16(h)
+    w16, h16 = snap16(w, bounded=False), snap16(h, bounded=False)
     for side, name in ((w16, "width"), (h16, "height")):
         if not MIN_SIDE <= side <= MAX_SIDE:
             raise PlanError(
@@ -124,7 +120,7 @@ def find_size(text: str) -> tuple[int, int] | None:
     if portrait:
         return DEFAULT_HEIGHT, DEFAULT_WIDTH
     if _SQUARE_RE.search(text):
-        side = _round16(math.sqrt(DEFAULT_AREA))
+        side = snap16(math.sqrt(DEFAULT_AREA))
         return side, side
     if _LANDSCAPE_RE.search(text):
         return DEFAULT_WIDTH, DEFAULT_HEIGHT

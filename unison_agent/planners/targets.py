@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import re
 
-_MENTION = re.compile(r"###.*?###|<IMGPAD>|<VIDPAD>", re.S)
+from ..mentions import MENTION_RE
+from ..tokens import IMGPAD, VIDPAD
+
+_MENTION = re.compile(f"{MENTION_RE.pattern}|{re.escape(IMGPAD)}|{re.escape(VIDPAD)}")
 _EMPHASIS = re.compile(r"\*\*(.+?)\*\*|__(.+?)__|[\"“”](.+?)[\"“”]|'([^']+?)'(?!\w)")
 _VERBS = (
     "make|turn|paint|colou?r|recolou?r|change|replace|remove|erase|delete|swap|transform|convert|edit|modify|"

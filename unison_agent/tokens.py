@@ -1,0 +1,34 @@
+"""The Unison tokens and how user text is kept from forging them (one module: the codec, the mention parser,
+the loaders and the understanding tool all read it).
+
+The fourteen tokens are added to the planner's tokenizer in this order; the order fixes their ids, and so the
+embedding rows the planning LoRA was trained with.
+"""
+
+from __future__ import annotations
+
+import re
+
+UNISON_TOKENS: tuple[str, ...] = (
+    "<CFI>", "<CFV>", "<BORES>", "<EORES>", "<BONF>", "<EONF>", "<BOFIDX>", "<EOFIDX>",
+    "<REF>", "<CTRL>", "<BOEDIT>", "<EOEDIT>", "<IMGPAD>", "<VIDPAD>",
+)  # fmt: skip
+CFI, CFV, BORES, EORES, BONF, EONF, BOFIDX, EOFIDX, REF, CTRL, BOEDIT, EOEDIT, IMGPAD, VIDPAD = UNISON_TOKENS
+
+PADS: tuple[str, ...] = (IMGPAD, VIDPAD)
+CONTROL_TOKENS: tuple[str, ...] = tuple(t for t in UNISON_TOKENS if t not in PADS)
+"""The tokens that make a plan (everything but the two pads)."""
+END_MARKERS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>")
+
+TOKEN_RE = re.compile("|".join(re.escape(t) for t in UNISON_TOKENS))
+_QWEN_SPECIAL_RE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+
+
+def neutralize(text: str) -> str:
+    """Make user-typed text safe for a planner: any Unison or chat-template token loses its angle bracket.
+
+    ``"<CFV>"`` becomes ``"‹CFV>"``: it reads the same to a person but is ordinary text to every tokenizer,
+    so a user cannot inject control tokens (pad tokens included: only mentions produce pad tokens).
+    """
+    text = TOKEN_RE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
+    return _QWEN_SPECIAL_RE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
