@@ -1,31 +1,47 @@
-"""The agent graph: ``intake -> planner <-> {understand, annotate, confirm, generate} -> finish``.
+"""The agent graph::
 
-``build_graph(settings, tools=None, checkpointer=None)`` compiles it; routing is done by the nodes themselves
-with ``Command(goto=...)``. ``make_graph(config)`` is the module-level factory ``langgraph.json`` points at
-(``langgraph dev`` supplies its own checkpointer).
+    intake ─▶ prepare ─▶ annotate ─▶ confirm ─▶ generate ─┐
+                │  ▲         │          ▲                   │
+                │  └─────────┴──────────┴── understand ◀────┤   (next step of a compound request)
+                └──────────────────────────────────────────▶ finish
+
+``prepare`` resolves and plans one step; typed routers (``graphs.nodes.route_*``) send it to ``annotate`` (an
+annotator answer, or a control map / edit mask the step needs), ``confirm`` (plan review, when asked for),
+``generate`` or ``understand``; a finished step goes back to ``prepare`` for the next one, or to ``finish``.
+
+``build_graph(settings, tools=None, checkpointer=None)`` compiles it. ``make_graph(config)`` is the factory
+``langgraph.json`` points at (``langgraph dev`` supplies its own checkpointer).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from langgraph.graph import START, StateGraph
-from unison_agent.graphs.nodes import Nodes
+from langgraph.graph import END, START, StateGraph
+from unison_agent.graphs import toolbox as toolbox_module
+from unison_agent.graphs.nodes import Nodes, route_after_annotate, route_after_confirm, route_start, route_step
 from unison_agent.graphs.state import AgentState, InputState
 from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent.settings import Settings
 
-NODE_NAMES = ("intake", "planner", "understand", "annotate", "confirm", "generate", "finish")
+NODE_NAMES = ("intake", "prepare", "annotate", "confirm", "understand", "generate", "finish")
 
 
 def build_graph(settings: Settings, tools: Toolbox | None = None, checkpointer: Any = None):
     """Compile the agent graph for these settings (tools default to the real ones, loaded lazily)."""
-    nodes = Nodes(settings=settings, tools=tools or Toolbox.default())
+    nodes = Nodes(settings=settings, tools=tools or toolbox_module.default_tools())
     graph = StateGraph(AgentState, input_schema=InputState)
     for name in NODE_NAMES:
         graph.add_node(name, getattr(nodes, name))
     graph.add_edge(START, "intake")
+    graph.add_conditional_edges("intake", route_start)
+    graph.add_conditional_edges("prepare", route_step)
+    graph.add_conditional_edges("annotate", route_after_annotate)
+    graph.add_conditional_edges("confirm", route_after_confirm)
+    graph.add_conditional_edges("understand", route_start)
+    graph.add_conditional_edges("generate", route_start)
+    graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name="unison-agent")
 
 

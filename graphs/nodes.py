@@ -1,41 +1,52 @@
-"""The graph's nodes. ``planner`` is the router: it plans the current step and sends control (``Command``) to
-``understand``, ``annotate``, ``confirm`` or ``generate``; each of those returns control to ``planner``, which
-moves on to the next step or to ``finish``.
+"""The graph's nodes, one job each, and the typed routers between them.
 
-Nodes receive only serialisable state; settings, tools and the thread's output folder come from the closure
-(:class:`Nodes`) and the run's config. Progress goes out through LangGraph's custom stream
-(``get_stream_writer``): ``{"event": "step", ...}`` per denoising step, ``{"event": "token", ...}`` per answer
-token, ``{"event": "status", ...}`` for loading.
+``intake`` starts a turn; ``prepare`` resolves and plans the current step (:func:`unison_agent.prepare.prepare_step`,
+the same function ``unison plan`` calls); ``annotate`` runs an annotator (the step's answer, or a control map /
+edit mask the step needs); ``confirm`` lets a person review the plan (a LangGraph interrupt); ``generate`` and
+``understand`` run the step; ``finish`` closes the turn. Nodes return state updates; the routers decide where
+control goes next from the state alone.
+
+Errors: a :class:`~unison_agent.errors.UnisonError` is the person's problem (a bad file, an impossible plan) and is
+recorded with its message; any other exception is a bug: the step fails with "internal error (logged to <file>)"
+and the traceback goes to the error log under ``UNISON_HOME/logs``. Either way the thread stays usable.
+
+Progress goes out through LangGraph's custom stream: ``{"event": "step", ...}`` per denoising step,
+``{"event": "token", ...}`` per answer token, ``{"event": "status", ...}`` for loading and annotating.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
-from langgraph.graph import END
-from langgraph.types import Command, interrupt
-from unison_agent.graphs.state import AgentState
-from unison_agent.graphs.steps import annotation_request, split_steps
+from langgraph.errors import GraphBubbleUp
+from langgraph.types import interrupt
+from unison_agent.graphs.state import AgentState, StepResult, clear_step, reset_turn
 from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent import media_store
-from unison_agent.errors import PlanError
+from unison_agent.errors import PlanError, UnisonError, log_internal_error
+from unison_agent.media import kind_of
+from unison_agent.mentions import find_mentions
+from unison_agent.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
+from unison_agent.prepare import Job, apply_changes, jobs_for, prepare_step
 from unison_agent.settings import Settings
+from unison_agent.steps import split_steps
 
-PLAN_FIELDS = ("task", "width", "height", "num_frames", "fps", "frame_anchor", "control", "target", "prompt")
 HISTORY_LIMIT = 20
 """At most this many earlier messages are shown to the understanding model (the newest ones)."""
-GEN_FIELDS = ("seed", "steps", "guidance", "shift", "context_scale")
 _ACCEPT = {"accept", "yes", "y", "ok", "go", "run", ""}
 _CANCEL = {"cancel", "no", "n", "stop", "abort", "quit"}
 
+Update = dict[str, Any]
 
-def _writer():
+
+def _writer() -> Callable[[dict[str, Any]], None]:
     try:
         return get_stream_writer()
     except Exception:  # called outside a run (direct unit use)
@@ -50,6 +61,53 @@ def _safe_dir(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
 
 
+# ----------------------------------------------------------------------------------------------------------
+# routers
+
+
+def route_start(state: AgentState) -> Literal["prepare", "finish"]:
+    """After intake, and after a finished step: the next step, or the end of the turn."""
+    if state.get("errors") or state.get("step_index", 0) >= len(state.get("steps") or []):
+        return "finish"
+    return "prepare"
+
+
+def route_step(state: AgentState) -> Literal["annotate", "understand", "confirm", "generate", "finish"]:
+    """After prepare / annotate: what the prepared step needs next."""
+    if state.get("errors"):
+        return "finish"
+    if state.get("jobs"):
+        return "annotate"
+    plan = state.get("plan")
+    if plan is None:  # nothing to run (an annotator answer already finished the step)
+        return "finish"
+    if not Plan.from_json(plan).task.is_generation:
+        return "understand"
+    return "confirm" if state.get("confirm") else "generate"
+
+
+def route_after_annotate(
+    state: AgentState,
+) -> Literal["prepare", "annotate", "understand", "confirm", "generate", "finish"]:
+    """An annotator answer finished its step (go on with the next one); a prepared map leads to the step."""
+    if not state.get("errors") and state.get("step_text") is None:
+        return route_start(state)
+    return route_step(state)
+
+
+def route_after_confirm(state: AgentState) -> Literal["annotate", "confirm", "generate", "finish"]:
+    decision = state.get("decision")
+    if decision == "accept":
+        return "generate"
+    if decision == "cancel":
+        return "finish"
+    return "annotate" if state.get("jobs") else "confirm"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# nodes
+
+
 @dataclass
 class Nodes:
     """The node functions, closed over the settings and tools."""
@@ -62,276 +120,220 @@ class Nodes:
         return Path(self.settings.outputs_dir) / _safe_dir(thread_of(config))
 
     def step_settings(self, overrides: dict[str, Any]) -> Settings:
-        changes = {k: overrides[k] for k in ("steps", "guidance", "shift", "context_scale") if k in overrides}
+        changes = {k: overrides[k] for k in GENERATION_FIELDS if k != "seed" and overrides.get(k) is not None}
         return self.settings.replace(**changes) if changes else self.settings
 
-    @staticmethod
-    def fail(state: AgentState, exc: BaseException, request: str) -> Command:
-        errors = [*state.get("errors", []), {
-            "step": state.get("step_index", 0),
-            "request": request,
-            "error": str(exc),
-            "type": type(exc).__name__,
-            "plan": state.get("plan"),
-        }]  # fmt: skip
-        return Command(goto="finish", update={"errors": errors, "plan": None, "annotation": None})
+    def failure(self, state: AgentState, exc: BaseException, update: Update | None = None) -> Update:
+        """Record a failed step: the person's problem as its message, a bug as 'internal error' + log file."""
+        if isinstance(exc, UnisonError):
+            message, internal = str(exc), False
+        else:
+            log = log_internal_error(self.settings, exc)
+            message, internal = f"internal error: {type(exc).__name__} (logged to {log})", True
+        error = {"step": state.get("step_index", 0), "request": state.get("step_text") or _current(state),
+                 "error": message, "type": type(exc).__name__, "plan": state.get("plan"), "internal": internal}  # fmt: skip
+        return {**(update or {}), "errors": [error], "jobs": []}
 
-    @staticmethod
-    def step_text(state: AgentState) -> str:
-        steps = state.get("steps") or []
-        i = state.get("step_index", 0)
-        return steps[i] if i < len(steps) else ""
+    def guarded(self, state: AgentState, body: Callable[[], Update]) -> Update:
+        try:
+            return body()
+        except GraphBubbleUp:  # LangGraph's own control flow (an interrupt)
+            raise
+        except Exception as exc:
+            return self.failure(state, exc)
 
-    def finish_step(self, state: AgentState, result: dict[str, Any], media: list[dict] | None = None) -> Command:
-        """Record a finished step and return to the planner for the next one."""
-        results = [*state.get("results", []), result]
+    def finished_step(self, state: AgentState, result: StepResult, media: list[dict] | None = None) -> Update:
+        """Record a finished step and clear the per-step fields (the routers go on with the next step)."""
         text = result.get("answer") or ""
         if result.get("outputs"):
             text = (text + "\n" if text else "") + "\n".join(result["outputs"])
-        messages = [*state.get("messages", []), {
-            "role": "assistant", "content": text, "media": list(result.get("outputs", [])), "turn": state["turn"],
-        }]  # fmt: skip
-        update: dict[str, Any] = {
-            "results": results,
-            "messages": messages,
-            "step_index": state.get("step_index", 0) + 1,
-            "plan": None,
-            "annotation": None,
-        }
-        if media is not None:
+        message = {"role": "assistant", "content": text, "media": list(result.get("outputs", [])),
+                   "turn": state["turn"]}  # fmt: skip
+        update: Update = {"results": [result], "messages": [message], "step_index": state.get("step_index", 0) + 1,
+                          **clear_step()}  # fmt: skip
+        if media:
             update["media"] = media
-        return Command(goto="planner", update=update)
+        return update
 
     # -- nodes ---------------------------------------------------------------------------------------------
-    def intake(self, state: AgentState) -> Command[Literal["planner"]]:
-        """Start a turn: split the request into steps, note the user's message, reset the turn's fields."""
+    def intake(self, state: AgentState) -> Update:
+        """Start a turn: split the request into steps and note the person's message."""
         request = (state.get("request") or "").strip()
         turn = int(state.get("turn", 0)) + 1
-        messages = [*state.get("messages", []), {"role": "user", "content": request, "media": [], "turn": turn}]
-        return Command(
-            goto="planner",
-            update={
-                "turn": turn,
-                "messages": messages,
-                "steps": split_steps(request) if request else [],
-                "step_index": 0,
-                "plan": None,
-                "annotation": None,
-                "results": [],
-                "errors": [],
-                "done": False,
-                "media": state.get("media", []),
-                "history": state.get("history", []),
-            },
-        )
-
-    def planner(self, state: AgentState) -> Command[Literal["understand", "annotate", "confirm", "generate", "finish"]]:
-        """Plan the current step (or finish) and route to the tool that runs it."""
-        steps = state.get("steps") or []
-        i = state.get("step_index", 0)
-        if state.get("errors") or i >= len(steps):
-            return Command(goto="finish")
-        raw = steps[i]
-        media = list(state.get("media", []))
         try:
-            text = raw
-            results = state.get("results", [])
-            if i > 0 and results and results[-1].get("outputs"):
-                text = media_store.bind_previous(text, results[-1]["outputs"])
-            text = absolute_mentions(media_store.resolve_references(text, media))
-            from unison_agent.planners.base import Request
+            mentioned = [str(Path(m.path).expanduser().resolve()) for m in find_mentions(request, check=False)]
+        except UnisonError:  # a malformed mention: the prepare node reports it
+            mentioned = []
+        message = {"role": "user", "content": request, "media": mentioned, "turn": turn}
+        return {**reset_turn(request, split_steps(request) if request else [], turn), "messages": [message]}
 
-            request = Request.parse(text)
-            for m in request.mentions:
-                media, _ = media_store.register(media, m.path, m.kind, origin="input", turn=state["turn"])
-            messages = [dict(m) for m in state.get("messages", [])]
-            self._note_user_media(messages, [str(Path(m.path).resolve()) for m in request.mentions])
-            job = annotation_request(text)
-            if job is not None:
-                path = str(Path(job.file).expanduser().resolve())
-                annotation = {"kind": job.kind, "input": path, "target": job.target, "purpose": "answer",
-                              "request": text}  # fmt: skip
-                return Command(goto="annotate", update={"annotation": annotation, "media": media, "messages": messages})
-            plan = self.tools.plan(request, self.settings)
-            plan = self.adjust(plan, request, state.get("overrides") or {})
-        except Exception as exc:  # a planner bug or a bad file: recorded, the thread stays usable
-            return self.fail({**state, "media": media}, exc, raw)
-        update: dict[str, Any] = {"plan": plan.to_json(), "media": media, "messages": messages}
-        update["steps"] = [*steps[:i], text, *steps[i + 1 :]]
-        if not plan.task.is_generation:
-            return Command(goto="understand", update=update)
-        if plan.control not in (None, "ready"):
-            control = plan.first("control")
-            if control is not None:
-                update["annotation"] = {"kind": plan.control, "input": str(Path(control.path).resolve()),
-                                        "target": None, "purpose": "control", "request": text}  # fmt: skip
-                return Command(goto="annotate", update=update)
-        return Command(goto="confirm" if state.get("confirm") else "generate", update=update)
+    def prepare(self, state: AgentState) -> Update:
+        """Resolve and plan the current step (the same preparation ``unison plan`` shows)."""
 
-    @staticmethod
-    def _note_user_media(messages: list[dict], paths: list[str]) -> None:
-        for msg in reversed(messages):
-            if msg["role"] == "user":
-                msg["media"] = list(dict.fromkeys([*msg.get("media", []), *paths]))
-                return
+        def body() -> Update:
+            i = state.get("step_index", 0)
+            results = state.get("results") or []
+            previous = results[-1].get("outputs", []) if i > 0 and results else []
+            step, resolved = prepare_step(
+                state["steps"][i], index=i, settings=self.settings, planner=self.tools,
+                media=state.get("media") or [], previous=previous, overrides=state.get("overrides") or {},
+                turn=state["turn"],
+            )  # fmt: skip
+            return {"step_text": step.text, "media": resolved.new_media, "jobs": [j.to_json() for j in step.jobs],
+                    "plan": step.plan.to_json() if step.plan is not None else None,
+                    "step_notes": list(step.notes), "prepared": {}}  # fmt: skip
 
-    def adjust(self, plan, request, overrides: dict[str, Any]):
-        """Apply per-turn plan overrides, and the demo's small default size when the user gave none."""
-        changes = {k: overrides[k] for k in PLAN_FIELDS if k in overrides and overrides[k] is not None}
-        if self.settings.demo and plan.task.is_generation and not ({"width", "height"} & set(changes)):
-            if not _user_gave_size(request):
-                from unison_agent.demo import DEMO_HEIGHT, DEMO_WIDTH
+        return self.guarded(state, body)
 
-                changes.update(width=DEMO_WIDTH, height=DEMO_HEIGHT)
-        return plan.with_changes(**changes) if changes else plan
+    def annotate(self, state: AgentState, config: RunnableConfig) -> Update:
+        """Run the step's next annotator job: as the answer ("the depth of ..."), or to make a map the step needs."""
 
-    def confirm(self, state: AgentState) -> Command[Literal["generate", "confirm", "finish"]]:
+        def body() -> Update:
+            job = Job.from_json(state["jobs"][0])
+            src = Path(job.input)
+            ext = ".mp4" if kind_of(src) == "video" else ".png"
+            stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
+            out = self.out_dir(config) / f"{job.kind}-{stamp}{ext}"
+            what = f"{job.kind} ({job.target})" if job.target else job.kind
+            _writer()({"event": "status", "text": f"running the {what} annotator"})
+            started = time.perf_counter()
+            made = self.tools.annotate(job.kind, src, out, self.settings, target=job.target)
+            media = list(state.get("media") or [])
+            registry, item = media_store.register(media, made.path, kind_of(made.path), origin="annotation",
+                                                  turn=state["turn"], task=job.kind)  # fmt: skip
+            new_media = registry[len(media) :]
+            notes = [str(n) for n in getattr(made, "notes", [])]
+            if job.purpose != "answer":
+                return {"media": new_media, "jobs": state["jobs"][1:],
+                        "prepared": {**(state.get("prepared") or {}), str(job.role): item["path"]},
+                        "step_notes": [*(state.get("step_notes") or []), *notes]}  # fmt: skip
+            src_id = next((m["id"] for m in registry if m["path"] == str(src.resolve())), "?")
+            target = f" ({job.target})" if job.target else ""
+            result: StepResult = {
+                "step": state.get("step_index", 0), "request": state.get("step_text") or "",
+                "task": f"annotate:{job.kind}", "answer": f"{job.kind}{target} of #{src_id} saved as #{item['id']}",
+                "outputs": [item["path"]], "plan": None, "notes": notes, "status": "ok",
+                "timings": {"total_s": round(time.perf_counter() - started, 3)},
+            }  # fmt: skip
+            return self.finished_step(state, result, new_media)
+
+        return self.guarded(state, body)
+
+    def confirm(self, state: AgentState) -> Update:
         """Human in the loop: show the plan, then accept, change fields, or cancel (a LangGraph interrupt)."""
-        from unison_agent.plan import Plan
-
         plan = state["plan"]
         decision = interrupt({
-            "plan": plan, "step": state.get("step_index", 0), "request": self.step_text(state),
-            "notice": state.get("notice"),
+            "plan": plan, "step": state.get("step_index", 0), "request": state.get("step_text") or "",
+            "notice": state.get("notice"), "prepared": dict(state.get("prepared") or {}),
             "question": "accept, change fields (e.g. {'width': 480} or 'num_frames=33'), or cancel?",
         })  # fmt: skip
         action, changes = parse_decision(decision)
         if action == "accept":
-            return Command(goto="generate", update={"notice": None})
+            return {"decision": "accept", "notice": None}
         if action == "cancel":
-            result = {"step": state.get("step_index", 0), "request": self.step_text(state), "task": plan["task"],
-                      "answer": "cancelled", "outputs": [], "plan": plan, "notes": ["cancelled before generation"],
-                      "status": "cancelled"}  # fmt: skip
-            results = [*state.get("results", []), result]
-            return Command(goto="finish", update={"results": results, "plan": None, "notice": None})
+            result: StepResult = {
+                "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan["task"],
+                "answer": "cancelled", "outputs": [], "plan": plan, "notes": ["cancelled before generation"],
+                "status": "cancelled",
+            }  # fmt: skip
+            return {
+                "decision": "cancel",
+                "results": [result],
+                **{k: v for k, v in clear_step().items() if k != "decision"},
+            }
         plan_changes = {k: v for k, v in changes.items() if k in PLAN_FIELDS}
-        gen_changes = {k: v for k, v in changes.items() if k in GEN_FIELDS}
+        gen_changes = {k: v for k, v in changes.items() if k in GENERATION_FIELDS}
         unknown = sorted(set(changes) - set(plan_changes) - set(gen_changes))
         if unknown:
-            notice = f"unknown field(s) {', '.join(unknown)}; changeable: {', '.join(PLAN_FIELDS + GEN_FIELDS)}"
-            return Command(goto="confirm", update={"notice": notice})
+            notice = f"unknown field(s) {', '.join(unknown)}; changeable: {', '.join(PLAN_FIELDS + GENERATION_FIELDS)}"
+            return {"decision": "change", "notice": notice}
         try:
-            new_plan = Plan.from_json(plan).with_changes(**plan_changes).to_json() if plan_changes else plan
+            new_plan, notes = apply_changes(Plan.from_json(plan), plan_changes)
         except PlanError as exc:
-            return Command(goto="confirm", update={"notice": str(exc)})
-        overrides = {**(state.get("overrides") or {}), **gen_changes}
-        return Command(goto="confirm", update={"plan": new_plan, "overrides": overrides, "notice": "changed"})
+            return {"decision": "change", "notice": str(exc)}
+        update: Update = {"decision": "change", "plan": new_plan.to_json(), "notice": "changed",
+                          "overrides": {**(state.get("overrides") or {}), **gen_changes},
+                          "step_notes": [*(state.get("step_notes") or []), *notes]}  # fmt: skip
+        before = [j.to_json() for j in jobs_for(Plan.from_json(plan))]
+        needed = [j.to_json() for j in jobs_for(new_plan)]
+        if needed != before:  # the change needs other maps (another control kind, another edit target...)
+            update.update(jobs=needed, prepared={})
+        return update
 
-    def understand(self, state: AgentState) -> Command[Literal["planner", "finish"]]:
+    def understand(self, state: AgentState) -> Update:
         """Answer a question about text, images or videos, with the conversation so far."""
-        from unison_agent.plan import Plan
 
-        plan = Plan.from_json(state["plan"])
-        write = _writer()
-        turn = state["turn"]
-        history = [{"role": m["role"], "content": m["content"], "media": list(m.get("media", []))}
-                   for m in state.get("messages", []) if m.get("turn", 0) < turn][-HISTORY_LIMIT:]  # fmt: skip
-        started = time.perf_counter()
-        try:
+        def body() -> Update:
+            plan = Plan.from_json(state["plan"])
+            write = _writer()
+            turn = state["turn"]
+            history = [{"role": m["role"], "content": m["content"], "media": list(m.get("media", []))}
+                       for m in state.get("messages", []) if m.get("turn", 0) < turn][-HISTORY_LIMIT:]  # fmt: skip
+            started = time.perf_counter()
             if plan.answer and not plan.inputs and not history:
                 answer = plan.answer
                 write({"event": "token", "text": answer})
             else:
                 write({"event": "status", "text": "loading the understanding model"})
-                answer = self.tools.understand(
-                    plan, self.settings, history=history,
-                    on_token=lambda t: write({"event": "token", "text": t}),
-                )  # fmt: skip
-        except Exception as exc:
-            return self.fail(state, exc, self.step_text(state))
-        result = {"step": state.get("step_index", 0), "request": self.step_text(state), "task": plan.task.value,
-                  "answer": answer, "outputs": [], "plan": plan.to_json(), "notes": [], "status": "ok",
-                  "timings": {"total_s": round(time.perf_counter() - started, 3)}}  # fmt: skip
-        return self.finish_step(state, result)
+                answer = self.tools.understand(plan, self.settings, history=history,
+                                               on_token=lambda t: write({"event": "token", "text": t}))  # fmt: skip
+            result: StepResult = {
+                "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
+                "answer": answer, "outputs": [], "plan": plan.to_json(), "notes": list(state.get("step_notes") or []),
+                "status": "ok", "timings": {"total_s": round(time.perf_counter() - started, 3)},
+            }  # fmt: skip
+            return self.finished_step(state, result)
 
-    def annotate(
-        self, state: AgentState, config: RunnableConfig
-    ) -> Command[Literal["planner", "confirm", "generate", "finish"]]:
-        """Run an annotator: as the answer to a request ("the depth of ..."), or to prepare a control input."""
-        job = state["annotation"]
-        src = Path(job["input"])
-        ext = ".mp4" if src.suffix.lower() in {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"} else ".png"
-        out = self.out_dir(config) / f"{job['kind']}-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}{ext}"
-        write = _writer()
-        write({"event": "status", "text": f"running the {job['kind']} annotator"})
-        started = time.perf_counter()
-        try:
-            path = Path(self.tools.annotate(job["kind"], src, out, self.settings, target=job.get("target")))
-        except Exception as exc:
-            return self.fail(state, exc, self.step_text(state))
-        media, item = media_store.register(state.get("media", []), path, "video" if ext == ".mp4" else "image",
-                                           origin="annotation", turn=state["turn"], task=job["kind"])  # fmt: skip
-        if job["purpose"] == "control":
-            from unison_agent.plan import Plan
+        return self.guarded(state, body)
 
-            plan = Plan.from_json(state["plan"])
-            inputs = [i.model_copy(update={"path": item["path"], "kind": item["kind"]}) if i.role == "control" else i
-                      for i in plan.inputs]  # fmt: skip
-            plan = plan.with_changes(inputs=[i.model_dump() for i in inputs], control="ready")
-            prepared = [*state.get("prepared", []), item["path"]]
-            goto = "confirm" if state.get("confirm") else "generate"
-            return Command(goto=goto, update={"plan": plan.to_json(), "media": media, "annotation": None,
-                                              "prepared": prepared})  # fmt: skip
-        target = f" ({job['target']})" if job.get("target") else ""
-        result = {"step": state.get("step_index", 0), "request": self.step_text(state), "task": f"annotate:{job['kind']}",
-                  "answer": f"{job['kind']}{target} of #{_id_of(media, str(src))} saved as #{item['id']}",
-                  "outputs": [item["path"]], "plan": None, "notes": [], "status": "ok",
-                  "timings": {"total_s": round(time.perf_counter() - started, 3)}}  # fmt: skip
-        return self.finish_step(state, result, media)
-
-    def generate(self, state: AgentState, config: RunnableConfig) -> Command[Literal["planner", "finish"]]:
+    def generate(self, state: AgentState, config: RunnableConfig) -> Update:
         """Create or edit an image or a video from the plan; outputs go to outputs_dir/<thread>/."""
-        from unison_agent.plan import Plan
 
-        plan = Plan.from_json(state["plan"])
-        overrides = state.get("overrides") or {}
-        settings = self.step_settings(overrides)
-        write = _writer()
-        write({"event": "status", "text": "loading the generation models"})
+        def body() -> Update:
+            plan = Plan.from_json(state["plan"])
+            overrides = state.get("overrides") or {}
+            write = _writer()
+            write({"event": "status", "text": "loading the generation models"})
 
-        def on_step(i: int, n: int) -> None:
-            write({"event": "step", "step": int(i), "total": int(n), "task": plan.task.value})
+            def on_step(i: int, n: int) -> None:
+                write({"event": "step", "step": int(i), "total": int(n), "task": plan.task.value})
 
-        try:
-            res = self.tools.generate(plan, settings, out_dir=self.out_dir(config), seed=overrides.get("seed"),
-                                      on_step=on_step)  # fmt: skip
-        except Exception as exc:
-            return self.fail(state, exc, self.step_text(state))
-        media = list(state.get("media", []))
-        outputs = []
-        for p in res.outputs:
-            media, item = media_store.register(media, p, plan.task.output, origin="output", turn=state["turn"],
-                                               task=plan.task.value)  # fmt: skip
-            outputs.append(item["path"])
-        ids = ", ".join(f"#{m['id']}" for m in media if m["path"] in outputs)
-        notes = [str(n) for n in res.notes]
-        if self.settings.demo:
-            from unison_agent.demo import DEMO_NOTE
+            prepared = dict(state.get("prepared") or {})
+            res = self.tools.generate(plan, self.step_settings(overrides), out_dir=self.out_dir(config),
+                                      seed=overrides.get("seed"), on_step=on_step, files=prepared)  # fmt: skip
+            media = list(state.get("media") or [])
+            registry, outputs = media, []
+            for p in res.outputs:
+                registry, item = media_store.register(registry, p, plan.task.output, origin="output",
+                                                      turn=state["turn"], task=plan.task.value)  # fmt: skip
+                outputs.append(item["path"])
+            ids = ", ".join(f"#{m['id']}" for m in registry if m["path"] in outputs)
+            made = f"{res.width}x{res.height}" + (f", {res.num_frames} frames" if plan.task.output == "video" else "")
+            result: StepResult = {
+                "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
+                "answer": f"{plan.task.output} {ids} ({made})", "outputs": outputs,
+                "sidecars": [str(s) for s in res.sidecars], "plan": plan.to_json(), "seed": int(res.seed),
+                "notes": [*(state.get("step_notes") or []), *(str(n) for n in res.notes)],
+                "prepared": list(prepared.values()),
+                "timings": {k: float(v) for k, v in (res.timings or {}).items()}, "status": "ok",
+            }  # fmt: skip
+            return self.finished_step(state, result, registry[len(media) :])
 
-            notes.append(DEMO_NOTE)
-        # what was made (generation keeps a source's aspect ratio and never upscales, so it may differ from the plan)
-        width, height = getattr(res, "width", plan.width), getattr(res, "height", plan.height)
-        frames = getattr(res, "num_frames", plan.num_frames)
-        made = f"{width}x{height}" + (f", {frames} frames" if plan.task.output == "video" else "")
-        result = {"step": state.get("step_index", 0), "request": self.step_text(state), "task": plan.task.value,
-                  "answer": f"{plan.task.output} {ids} ({made})",
-                  "outputs": outputs, "sidecars": [str(s) for s in res.sidecars], "plan": plan.to_json(),
-                  "seed": int(res.seed), "notes": notes, "prepared": list(state.get("prepared", [])),
-                  "timings": {k: float(v) for k, v in (res.timings or {}).items()}, "status": "ok"}  # fmt: skip
-        cmd = self.finish_step(state, result, media)
-        cmd.update["prepared"] = []
-        return cmd
+        return self.guarded(state, body)
 
-    def finish(self, state: AgentState) -> Command[Literal["__end__"]]:
+    def finish(self, state: AgentState) -> Update:
         """Close the turn: mark it done and add it to the history."""
         record = {"turn": state.get("turn", 0), "request": state.get("request", ""),
                   "results": state.get("results", []), "errors": state.get("errors", [])}  # fmt: skip
-        history = [*state.get("history", []), record]
-        messages = list(state.get("messages", []))
-        for err in state.get("errors", []):
-            messages.append({"role": "assistant", "content": f"error: {err['error']}", "media": [],
-                             "turn": state.get("turn", 0)})  # fmt: skip
-        return Command(goto=END, update={"done": True, "history": history, "messages": messages, "plan": None})
+        messages = [{"role": "assistant", "content": f"error: {err['error']}", "media": [], "turn": state.get("turn", 0)}
+                    for err in state.get("errors", [])]  # fmt: skip
+        return {"done": True, "history": [record], "messages": messages, **clear_step()}
+
+
+def _current(state: AgentState) -> str:
+    steps = state.get("steps") or []
+    i = state.get("step_index", 0)
+    return steps[i] if i < len(steps) else ""
 
 
 def parse_decision(decision: Any) -> tuple[str, dict[str, Any]]:
@@ -370,36 +372,3 @@ def _coerce(value: str) -> Any:
         except ValueError:
             pass
     return None if value.lower() in {"none", "null"} else value
-
-
-def absolute_mentions(text: str) -> str:
-    """Rewrite every mention as ``###/absolute/path###`` (the thread may be resumed from another folder)."""
-    from unison_agent.mentions import find_mentions
-
-    out, pos = [], 0
-    for m in find_mentions(text, check=False):
-        out.append(text[pos : m.start])
-        out.append(f"###{Path(m.path).expanduser().resolve()}###")
-        pos = m.end
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _id_of(media: list[dict], path: str) -> str:
-    path = str(Path(path).resolve())
-    for m in media:
-        if m["path"] == path:
-            return str(m["id"])
-    return "?"
-
-
-def _user_gave_size(request) -> bool:
-    try:
-        from unison_agent.planners.rules import explicit_values
-
-        values = explicit_values(request)
-        return values.get("width") is not None or values.get("height") is not None
-    except ImportError:
-        import re
-
-        return bool(re.search(r"\b\d{2,4}\s*[x×]\s*\d{2,4}\b|\b\d{3,4}p\b", request.text))

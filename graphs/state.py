@@ -1,11 +1,80 @@
 """The agent's state: serialisable values only (strings, numbers, lists, dicts), so SQLite can checkpoint it.
 
-Each field is replaced whole by the node that changes it (no reducers), which keeps undo and resumption simple.
+Lists that only grow (messages, media, results, errors, history) have an appending reducer: a node returns just
+the new items. :func:`reset_turn` (a new turn) and ``Session.undo`` replace them whole with ``Overwrite``.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.types import Overwrite
+
+
+class Message(TypedDict):
+    """One message of the conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str
+    media: list[str]
+    """Absolute paths of the files the message mentioned or produced."""
+    turn: int
+
+
+class MediaItem(TypedDict, total=False):
+    """One file of the conversation (see :mod:`unison_agent.media_store`)."""
+
+    id: int
+    path: str
+    kind: Literal["image", "video"]
+    origin: Literal["input", "output", "annotation"]
+    turn: int
+    task: str | None
+    note: str | None
+
+
+class StepResult(TypedDict, total=False):
+    """One finished step of a turn."""
+
+    step: int
+    request: str
+    """The step's text as resolved (every file an absolute ``###path###``)."""
+    task: str
+    """One of the twelve task names, or ``annotate:<kind>`` for an annotator-only request."""
+    answer: str
+    outputs: list[str]
+    sidecars: list[str]
+    plan: dict[str, Any] | None
+    """The plan that ran (the plan contract's JSON); None for an annotator-only request."""
+    seed: int
+    notes: list[str]
+    prepared: list[str]
+    """Annotator maps made for this step (a control map, an edit mask), shown with its result."""
+    timings: dict[str, float]
+    status: Literal["ok", "cancelled"]
+
+
+class StepError(TypedDict, total=False):
+    """A failed step: the turn stops there, earlier results stay."""
+
+    step: int
+    request: str
+    error: str
+    type: str
+    """The exception's class name (``internal`` errors name the bug's class too)."""
+    plan: dict[str, Any] | None
+    internal: bool
+    """True for a bug (the traceback is in the error log), False for a problem with the input."""
+
+
+class TurnRecord(TypedDict):
+    """A finished turn, for /history and undo."""
+
+    turn: int
+    request: str
+    results: list[StepResult]
+    errors: list[StepError]
 
 
 class InputState(TypedDict, total=False):
@@ -14,8 +83,8 @@ class InputState(TypedDict, total=False):
     request: str
     """The user's text for this turn, with ``###path###``/``@path`` mentions and references ("it", "#3")."""
     overrides: dict[str, Any]
-    """Per-turn overrides: plan fields (width, height, num_frames, fps, ...) and generation values (seed, steps,
-    guidance, shift)."""
+    """Per-turn overrides: plan fields (``unison_agent.plan.PLAN_FIELDS``) and sampler values
+    (``GENERATION_FIELDS``)."""
     confirm: bool
     """Ask for confirmation (a LangGraph interrupt) before each generation of this turn."""
 
@@ -25,28 +94,58 @@ class AgentState(InputState, total=False):
 
     turn: int
     """Number of the current turn (1-based); every message, media item and result carries it."""
-    messages: list[dict[str, Any]]
-    """The conversation: {"role": "user"|"assistant", "content": str, "media": [paths], "turn": int}."""
-    media: list[dict[str, Any]]
-    """The media registry (see unison_agent.media_store): {"id", "path", "kind", "origin", "turn", "task", "note"}."""
+    messages: Annotated[list[Message], operator.add]
+    media: Annotated[list[MediaItem], operator.add]
+    """The media registry: every file of the thread by id."""
     steps: list[str]
-    """This turn's steps (a compound request is split into several)."""
+    """This turn's steps as typed (a compound request is split into several)."""
     step_index: int
-    """Index of the step being planned or run."""
+    """Index of the current step."""
+    step_text: str | None
+    """The current step resolved (files as absolute mentions), or None before the resolve node ran."""
     plan: dict[str, Any] | None
-    """The current step's plan (the plan contract's JSON), or None between steps."""
-    annotation: dict[str, Any] | None
-    """The current step's annotator job: {"kind", "input", "target", "purpose": "answer"|"control"|"mask"}."""
-    results: list[dict[str, Any]]
-    """This turn's results, one per finished step: {"step", "request", "task", "answer", "outputs", "plan",
-    "notes", "seed", "timings", "status": "ok"|"cancelled"}."""
-    errors: list[dict[str, Any]]
-    """This turn's errors: {"step", "request", "error", "type"}; a failing step stops the turn, earlier results stay."""
-    history: list[dict[str, Any]]
-    """All finished turns' results (for /history and undo): {"turn", "request", "results", "errors"}."""
-    prepared: list[str]
-    """Annotator maps made for the current step (a control video made from a plain video), shown with its result."""
+    """The current step's plan (the plan contract's JSON), or None."""
+    jobs: list[dict[str, Any]]
+    """Annotator runs still to do for the current step (``unison_agent.prepare.Job`` as JSON)."""
+    prepared: dict[str, str]
+    """Role -> path of the maps the annotate node made for the current step ("control", "mask")."""
+    step_notes: list[str]
+    """Notes gathered while preparing the current step (fitting, annotators), shown with its result."""
+    results: Annotated[list[StepResult], operator.add]
+    errors: Annotated[list[StepError], operator.add]
+    history: Annotated[list[TurnRecord], operator.add]
     notice: str | None
-    """A message for the person confirming a plan (e.g. why a change was refused)."""
+    """A message for the person reviewing a plan (e.g. why a change was refused)."""
+    decision: Literal["accept", "change", "cancel"] | None
+    """The reviewer's last decision (routes the confirm node)."""
     done: bool
     """True once the turn has finished (all steps run, cancelled, or stopped by an error)."""
+
+
+def clear_step() -> dict[str, Any]:
+    """The per-step fields, empty (between steps)."""
+    return {"step_text": None, "plan": None, "jobs": [], "prepared": {}, "step_notes": [], "notice": None,
+            "decision": None}  # fmt: skip
+
+
+def reset_turn(
+    request: str,
+    steps: list[str],
+    turn: int,
+    *,
+    results: list[StepResult] | None = None,
+    errors: list[StepError] | None = None,
+    done: bool = False,
+) -> dict[str, Any]:
+    """The update that sets the current turn: a new one (intake: empty results) or, for undo, the turn before
+    with its results. The per-turn lists are replaced (not appended), the per-step fields cleared."""
+    return {
+        "request": request,
+        "turn": turn,
+        "steps": steps,
+        "step_index": 0,
+        "results": Overwrite(list(results or [])),
+        "errors": Overwrite(list(errors or [])),
+        "done": done,
+        **clear_step(),
+    }

@@ -1,14 +1,14 @@
-"""The tools the graph calls, behind one small dataclass so tests can script them.
+"""The four things the graph's nodes do with models: plan a step, answer, annotate, generate.
 
-``Toolbox.default()`` wires the real implementations (imported only when first called, so building a graph
-costs nothing): the planner backend chosen by the settings, ``tools.understand``, ``tools.annotate`` and
-``tools.generate`` with the projector tokens computed by stage one.
+:class:`Toolbox` is the interface (a Protocol); :class:`ModelTools` implements it with the real models, each
+loaded on first use (building a graph loads nothing). Tests pass their own implementation through the same
+door (``build_graph(settings, tools)`` / ``Session(..., tools=...)``); :func:`default_tools` is what the
+graph uses when none is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,76 +18,109 @@ if TYPE_CHECKING:  # pragma: no cover
     from unison_agent.settings import Settings
 
 
-class GenerationLike(Protocol):
-    """What a generate tool returns (``tools.generate.GenerationResult``)."""
+class Generated(Protocol):
+    """What ``generate`` returns (``tools.generate.GenerationResult``)."""
 
     outputs: list[Path]
     sidecars: list[Path]
     seed: int
     notes: list[str]
-    timings: dict
+    timings: dict[str, float]
+    width: int
+    height: int
+    num_frames: int
 
 
-PlanFn = Callable[["Request", "Settings"], "Plan"]
-UnderstandFn = Callable[..., str]  # (plan, settings, *, history, on_token) -> str
-GenerateFn = Callable[..., GenerationLike]  # (plan, settings, *, out_dir, seed, on_step) -> result
-AnnotateFn = Callable[..., Path]  # (kind, input_path, out_path, settings, target=None) -> Path
+class Annotated(Protocol):
+    """What ``annotate`` returns (``tools.annotate.Annotation``)."""
+
+    path: Path
+    notes: list[str]
 
 
-@dataclass
-class Toolbox:
-    """The four things the graph does: plan a step, answer, annotate, generate."""
+class Toolbox(Protocol):
+    """The graph's tools."""
 
-    plan: PlanFn
-    understand: UnderstandFn
-    generate: GenerateFn
-    annotate: AnnotateFn
-    name: str = "default"
+    def plan(self, request: Request, settings: Settings) -> Plan:
+        """Plan one resolved request with the backend the settings name."""
+        ...
 
-    @classmethod
-    def default(cls) -> Toolbox:
-        return cls(plan=_plan, understand=_understand, generate=_generate, annotate=_annotate)
+    def understand(
+        self,
+        plan: Plan,
+        settings: Settings,
+        *,
+        history: list[dict[str, Any]] | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> str:
+        """Answer an understanding plan (text, images, videos) with the conversation so far."""
+        ...
 
+    def annotate(
+        self, kind: str, input_path: Path, out_path: Path, settings: Settings, *, target: str | None = None
+    ) -> Annotated:
+        """Run one annotator on a file and write its output (PNG / MP4 + sidecar)."""
+        ...
 
-_PLANNERS: dict[Any, Any] = {}
-
-
-def _plan(request: Request, settings: Settings) -> Plan:
-    """Plan with the backend the settings name (cached per process: a model planner loads once)."""
-    key = (settings.planner, settings.qwen, settings.unison, settings.planner_merged, settings.models_dir)
-    if key not in _PLANNERS:
-        try:
-            from unison_agent.planners import get_planner
-        except ImportError:  # stage one not installed: the rules planner is always there
-            from unison_agent.planners.rules import RulesPlanner
-
-            _PLANNERS[key] = RulesPlanner()
-        else:
-            _PLANNERS[key] = get_planner(settings.planner, settings)
-    return _PLANNERS[key].plan(request)
-
-
-def _understand(plan: Plan, settings: Settings, *, history=None, on_token=None) -> str:
-    from unison_agent.tools.understand import understand
-
-    from unison_agent.demo import require_weights
-
-    require_weights(settings, "understanding")
-    return understand(plan, settings, history=history, on_token=on_token)
+    def generate(
+        self,
+        plan: Plan,
+        settings: Settings,
+        *,
+        out_dir: Path,
+        seed: int | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+        files: Mapping[str, str] | None = None,
+    ) -> Generated:
+        """Generate what a plan asks for into ``out_dir``; ``files`` maps a role to a prepared map's path."""
+        ...
 
 
-def _generate(plan: Plan, settings: Settings, *, out_dir: Path, seed: int | None = None, on_step=None):
-    from unison_agent.tools.generate import generate
+class ModelTools:
+    """The real tools: planners from the registry, Qwen2.5-VL understanding, the annotators, Unison stage two."""
 
-    from unison_agent.demo import require_weights
-    from unison_agent.projector import projector_tokens
+    name = "models"
 
-    require_weights(settings, "generation")
-    cond = projector_tokens(settings, plan.prompt)
-    return generate(plan, settings, cond_tokens=cond, out_dir=out_dir, seed=seed, on_step=on_step)
+    def __init__(self) -> None:
+        self._planners: dict[Any, Any] = {}
+
+    def plan(self, request: Request, settings: Settings) -> Plan:
+        from unison_agent.planners import get_planner
+
+        key = (settings.planner, settings.demo, settings.qwen, settings.unison, settings.planner_merged,
+               settings.models_dir)  # fmt: skip
+        if key not in self._planners:  # a model planner loads once
+            self._planners[key] = get_planner(settings.planner, settings)
+        return self._planners[key].plan(request)
+
+    def understand(self, plan, settings, *, history=None, on_token=None) -> str:
+        from unison_agent.tools.understand import understand
+
+        from unison_agent.weights import require_weights
+
+        require_weights(settings, "understanding")
+        return understand(plan, settings, history=history, on_token=on_token)
+
+    def annotate(self, kind, input_path, out_path, settings, *, target=None):
+        from unison_agent.tools.annotate import annotate_file
+
+        return annotate_file(kind, Path(input_path), Path(out_path), settings, target=target)
+
+    def generate(self, plan, settings, *, out_dir, seed=None, on_step=None, files=None):
+        from unison_agent.tools.generate import generate
+
+        from unison_agent.weights import require_weights
+
+        require_weights(settings, "generation")
+        return generate(plan, settings, out_dir=Path(out_dir), seed=seed, on_step=on_step, files=files)
 
 
-def _annotate(kind: str, input_path: Path, out_path: Path, settings: Settings, target: str | None = None) -> Path:
-    from unison_agent.tools.annotate import run_annotator
+_DEFAULT: ModelTools | None = None
 
-    return run_annotator(kind, Path(input_path), Path(out_path), settings, target=target)
+
+def default_tools() -> Toolbox:
+    """The process's real tools (one instance, so a model planner loads once per process)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = ModelTools()
+    return _DEFAULT

@@ -33,3 +33,20 @@ class SettingsError(UnisonError, ValueError):
 
 class WeightsError(UnisonError, FileNotFoundError):
     """A model directory or weight file is missing or does not have the expected layout."""
+
+
+def log_internal_error(settings, exc: BaseException) -> str:
+    """Append ``exc``'s traceback to ``<home>/logs/errors.log`` (a bug, not the person's mistake); the log's path."""
+    import time
+    import traceback
+    from pathlib import Path
+
+    path = Path(settings.home) / "logs" / "errors.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {type(exc).__name__}: {exc}\n")
+            f.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    except OSError:  # the log itself cannot be written: say so instead of hiding the bug
+        return f"{path} (not writable; {type(exc).__name__}: {exc})"
+    return str(path)

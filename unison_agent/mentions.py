@@ -8,6 +8,7 @@ first, so it can never be read as one.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,11 @@ class Mention:
         return bool(self.info and self.info.is_mask)
 
 
-def find_mentions(text: str, *, check: bool = True, base_dir: str | Path | None = None) -> list[Mention]:
-    """All mentions in order. With ``check``, each file must exist and its content must match its kind."""
+def find_mentions(
+    text: str, *, check: bool = True, base_dir: str | Path | None = None, virtual: Collection[str] = ()
+) -> list[Mention]:
+    """All mentions in order. With ``check``, each file must exist and its content must match its kind, except
+    the ``virtual`` paths (files a later step will have: a compound request's earlier output, when only planning)."""
     mentions = []
     for m in MENTION_RE.finditer(text):
         raw = (m.group("hash") if m.group("hash") is not None else m.group("at")).strip()
@@ -53,7 +57,7 @@ def find_mentions(text: str, *, check: bool = True, base_dir: str | Path | None 
             path = str(Path(base_dir) / raw)
         kind = kind_of(raw)
         info = None
-        if check:
+        if check and path not in virtual:
             info = check_file(path)
             if info.kind != kind:  # pragma: no cover - kind_of and check_file agree by construction
                 raise MediaError(f"{raw}: its content is a {info.kind}, but its extension says {kind}")

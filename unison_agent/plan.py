@@ -74,6 +74,14 @@ ControlKind = Literal["pose", "depth", "canny", "gray", "flow", "scribble", "rea
 ROLES: tuple[str, ...] = ("source", "mask", "reference", "frame", "control", "context")
 CONTROL_KINDS: tuple[str, ...] = ("pose", "depth", "canny", "gray", "flow", "scribble", "ready")
 
+# What a person may change for one turn (flags, chain turns, plan review) — the one list of each.
+PLAN_FIELDS: tuple[str, ...] = (
+    "task", "width", "height", "num_frames", "fps", "frame_anchor", "control", "target", "prompt",
+)  # fmt: skip
+"""Plan fields a turn may override."""
+GENERATION_FIELDS: tuple[str, ...] = ("seed", "steps", "guidance", "shift", "context_scale")
+"""Sampler values a turn may override (the rest of generation comes from the settings)."""
+
 # Defaults of the method (Wan2.1 / Unison).
 DEFAULT_WIDTH = 832
 DEFAULT_HEIGHT = 480

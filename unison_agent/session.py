@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UnisonError
+from .prepare import EMPTY_REQUEST, PreparedStep, prepare_request
 from .settings import Settings
 
 EventFn = Callable[[dict[str, Any]], None]
@@ -145,8 +146,10 @@ class Session:
         self._own_saver = checkpointer is None
         self.checkpointer = checkpointer or open_checkpointer(settings.threads_db)
         from unison_agent.graphs.graph import build_graph
+        from unison_agent.graphs.toolbox import default_tools
 
-        self.graph = build_graph(settings, tools, self.checkpointer)
+        self.tools = tools or default_tools()
+        self.graph = build_graph(settings, self.tools, self.checkpointer)
 
     # -- running ---------------------------------------------------------------------------------------------
     @property
@@ -163,7 +166,7 @@ class Session:
     ) -> TurnResult:
         """Run one turn (all its steps). A failing step is reported in ``errors``; earlier results stay."""
         if not text or not text.strip():
-            raise UnisonError("empty request: type what you want (attach files with ###path### or @path)")
+            raise UnisonError(EMPTY_REQUEST)
         payload = {
             "request": text,
             "overrides": dict(overrides or {}),
@@ -171,6 +174,11 @@ class Session:
         }
         self._stream(payload, on_event)
         return self._result(text)
+
+    def plan(self, text: str, *, overrides: dict[str, Any] | None = None) -> list[PreparedStep]:
+        """The plans ``send(text)`` would run on this thread, one per step, without running anything."""
+        return prepare_request(text, settings=self.settings, planner=self.tools, media=self.media(),
+                               overrides=overrides)  # fmt: skip
 
     def resume(self, decision: Any = "accept", *, on_event: EventFn | None = None) -> TurnResult:
         """Answer a pending confirmation: "accept", "cancel", or changes ({"width": 480} or "num_frames=33")."""
@@ -238,6 +246,10 @@ class Session:
     # -- changing --------------------------------------------------------------------------------------------
     def undo(self) -> bool:
         """Forget the last turn (its messages, media ids and results; files stay on disk). False if none."""
+        from langgraph.types import Overwrite
+
+        from unison_agent.graphs.state import reset_turn
+
         values = self.values()
         turn = int(values.get("turn", 0))
         if turn <= 0:
@@ -245,20 +257,10 @@ class Session:
         history = [h for h in values.get("history", []) if h["turn"] < turn]
         last = history[-1] if history else {"request": "", "results": [], "errors": []}
         restored = {
-            "turn": turn - 1,
-            "messages": [m for m in values.get("messages", []) if m.get("turn", 0) < turn],
-            "media": [m for m in values.get("media", []) if m.get("turn", 0) < turn],
-            "history": history,
-            "results": last["results"],
-            "errors": last["errors"],
-            "request": last["request"],
-            "steps": [],
-            "step_index": 0,
-            "plan": None,
-            "annotation": None,
-            "prepared": [],
-            "notice": None,
-            "done": True,
+            **reset_turn(last["request"], [], turn - 1, results=last["results"], errors=last["errors"], done=True),
+            "messages": Overwrite([m for m in values.get("messages", []) if m.get("turn", 0) < turn]),
+            "media": Overwrite([m for m in values.get("media", []) if m.get("turn", 0) < turn]),
+            "history": Overwrite(history),
         }
         self.graph.update_state(self.config, restored, as_node="finish")
         return True

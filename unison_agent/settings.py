@@ -69,6 +69,10 @@ class Settings(BaseModel):
     raft_weights: str | None = None  # torchvision RAFT weights file for optical flow; None = random/none
 
     # generation (the method's defaults)
+    default_width: int = 832
+    """Output width when the request names no size (the method's 832; the demo's 128)."""
+    default_height: int = 480
+    """Output height when the request names no size (the method's 480; the demo's 128)."""
     steps: int = 50
     guidance: float = 5.0
     shift: float = 5.0

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent.media import write_image, write_video
 from unison_agent.settings import Settings
@@ -25,6 +24,15 @@ class FakeResult:
     seed: int
     notes: list
     timings: dict
+    width: int = 0
+    height: int = 0
+    num_frames: int = 0
+
+
+@dataclass
+class FakeAnnotation:
+    path: Path
+    notes: list = field(default_factory=list)
 
 
 @dataclass
@@ -35,33 +43,46 @@ class Recorder:
     understood: list = field(default_factory=list)
     generated: list = field(default_factory=list)
     annotated: list = field(default_factory=list)
-    fail_on: set = field(default_factory=set)  # task names whose generation raises
+    fail_on: set = field(default_factory=set)  # task names whose generation raises a UnisonError
+    bug_on: set = field(default_factory=set)  # task names whose generation raises a bug (ZeroDivisionError)
     interrupt_on: set = field(default_factory=set)  # task names whose generation raises KeyboardInterrupt
 
 
-def scripted_tools(rec: Recorder, plan_fn=None) -> Toolbox:
-    from unison_agent.errors import UnisonError
-    from unison_agent.planners.rules import RulesPlanner
+@dataclass
+class ScriptedTools:
+    """A Toolbox with no models: the rules planner (or ``plan_fn``), canned answers, files of the plan's size."""
 
-    def plan(request, settings):
-        p = plan_fn(request) if plan_fn else RulesPlanner().plan(request)
-        rec.plans.append(p)
+    rec: Recorder
+    plan_fn: object = None
+    name: str = "scripted"
+
+    def plan(self, request, settings):
+        from unison_agent.planners.rules import RulesPlanner
+
+        p = self.plan_fn(request) if self.plan_fn else RulesPlanner().plan(request)
+        self.rec.plans.append(p)
         return p
 
-    def understand(plan, settings, *, history=None, on_token=None):
-        rec.understood.append({"plan": plan, "history": history})
+    def understand(self, plan, settings, *, history=None, on_token=None):
+        self.rec.understood.append({"plan": plan, "history": history})
         answer = f"answer about {len(plan.inputs)} file(s) with {len(history or [])} earlier message(s)"
         for word in answer.split(" "):
             if on_token:
                 on_token(word + " ")
         return answer
 
-    def generate(plan, settings, *, out_dir, seed=None, on_step=None):
-        rec.generated.append({"plan": plan, "seed": seed, "steps": settings.steps, "out_dir": out_dir})
+    def generate(self, plan, settings, *, out_dir, seed=None, on_step=None, files=None):
+        from unison_agent.errors import UnisonError
+
+        rec = self.rec
+        rec.generated.append({"plan": plan, "seed": seed, "steps": settings.steps, "out_dir": out_dir,
+                              "files": dict(files or {})})  # fmt: skip
         if plan.task.value in rec.interrupt_on:
             raise KeyboardInterrupt
         if plan.task.value in rec.fail_on:
             raise UnisonError(f"scripted failure in {plan.task.value}")
+        if plan.task.value in rec.bug_on:
+            raise ZeroDivisionError("scripted bug")
         for i in range(settings.steps):
             if on_step:
                 on_step(i + 1, settings.steps)
@@ -75,15 +96,17 @@ def scripted_tools(rec: Recorder, plan_fn=None) -> Toolbox:
                 np.zeros((plan.num_frames, plan.height, plan.width, 3), np.uint8),
                 fps=plan.fps,
             )
-        return FakeResult([out], [], seed, ["scripted"], {"total_s": 0.01})
+        return FakeResult([out], [], seed, ["scripted"], {"total_s": 0.01}, plan.width, plan.height, plan.num_frames)
 
-    def annotate(kind, input_path, out_path, settings, target=None):
-        rec.annotated.append({"kind": kind, "input": str(input_path), "target": target})
+    def annotate(self, kind, input_path, out_path, settings, *, target=None):
+        self.rec.annotated.append({"kind": kind, "input": str(input_path), "target": target})
         if Path(out_path).suffix == ".png":
-            return write_image(out_path, np.full((32, 32, 3), 128, np.uint8))
-        return write_video(out_path, np.full((5, 32, 32, 3), 128, np.uint8), fps=16)
+            return FakeAnnotation(write_image(out_path, np.full((32, 32, 3), 128, np.uint8)), [f"scripted {kind}"])
+        return FakeAnnotation(write_video(out_path, np.full((5, 32, 32, 3), 128, np.uint8), fps=16), [f"scripted {kind}"])
 
-    return Toolbox(plan=plan, understand=understand, generate=generate, annotate=annotate, name="scripted")
+
+def scripted_tools(rec: Recorder, plan_fn=None) -> ScriptedTools:
+    return ScriptedTools(rec, plan_fn)
 
 
 @pytest.fixture

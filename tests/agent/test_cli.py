@@ -24,7 +24,7 @@ def cli_env(monkeypatch, agent_home, rec):
 
     monkeypatch.setenv("UNISON_HOME", str(agent_home))
     monkeypatch.setenv("UNISON_PLANNER", "rules")
-    monkeypatch.setattr(toolbox.Toolbox, "default", classmethod(lambda cls: scripted_tools(rec)))
+    monkeypatch.setattr(toolbox, "default_tools", lambda: scripted_tools(rec))
     return agent_home
 
 
@@ -116,7 +116,7 @@ CHAT_SCRIPT = textwrap.dedent(
     import sys
     from tests.agent.conftest import Recorder, scripted_tools
     from unison_agent.graphs import toolbox
-    toolbox.Toolbox.default = classmethod(lambda cls: scripted_tools(Recorder()))
+    toolbox.default_tools = lambda: scripted_tools(Recorder())
     from unison_agent.cli import main
     sys.exit(main(["chat"] + sys.argv[1:]))
     """
@@ -220,7 +220,7 @@ def test_langgraph_json_points_at_a_factory():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     graph = getattr(module, attr)()
-    assert {"planner", "understand", "annotate", "generate", "confirm"} <= set(graph.get_graph().nodes)
+    assert {"prepare", "understand", "annotate", "generate", "confirm"} <= set(graph.get_graph().nodes)
 
 
 def test_progress_view_on_a_terminal():

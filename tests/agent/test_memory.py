@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from unison_agent.graphs.steps import split_steps
 
 from unison_agent import media_store
 from unison_agent.errors import MediaError
+from unison_agent.steps import split_steps
 
 
 def test_split_steps_separators_and_mentions():
@@ -29,7 +29,12 @@ def test_compound_request_chains_outputs(make_session, rec):
     assert i2v.first("frame").path == img and i2v.num_frames == 49
     ve = rec.generated[2]["plan"]
     assert ve.first("source").path == vid and ve.target == "snow"
-    assert [m["id"] for m in s.media()] == [1, 2, 3]
+    # the edit mask is made by the graph's annotate step (a media item of its own), then handed to generate
+    assert rec.annotated[0] == {"kind": "mask", "input": vid, "target": "snow"}
+    mask = rec.generated[2]["files"]["mask"]
+    assert [(m["id"], m["origin"]) for m in s.media()] == [(1, "output"), (2, "output"), (3, "annotation"), (4, "output")]
+    assert s.media()[2]["path"] == mask and r.results[2]["prepared"] == [mask]
+    assert "scripted mask" in r.results[2]["notes"]  # the annotator's notes reach the result
 
 
 def test_references_across_turns(make_session, rec, media_dir):

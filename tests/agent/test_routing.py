@@ -15,7 +15,7 @@ def test_understanding_routes_to_understand(make_session, rec):
     assert r.answer.startswith("answer about 0 file(s)")
     assert rec.generated == [] and len(rec.understood) == 1
     nodes = [e["node"] for e in events if e["event"] == "node"]
-    assert nodes == ["intake", "planner", "understand", "planner", "finish"]
+    assert nodes == ["intake", "prepare", "understand", "finish"]
     assert "".join(e["text"] for e in events if e["event"] == "token").strip() == r.answer
 
 
@@ -68,7 +68,9 @@ def test_control_from_plain_video_is_prepared_by_annotator(make_session, rec, me
     assert r.ok and r.task == "video_control", r.errors
     assert rec.annotated[0]["kind"] == "pose"
     plan = rec.generated[0]["plan"]
-    assert plan.control == "ready" and plan.first("control").path == r.results[0]["prepared"][0]
+    # the plan stays what was planned (pose control of the clip); the pose map goes to generate as a file
+    assert plan.control == "pose" and plan.first("control").path == str(media_dir / "clip.mp4")
+    assert rec.generated[0]["files"] == {"control": r.results[0]["prepared"][0]}
 
 
 def test_failing_step_records_error_and_keeps_earlier_results(make_session, rec):
@@ -96,7 +98,12 @@ def test_planner_crash_is_recorded_and_thread_stays_usable(make_session, rec):
 
     s = make_session(tools=scripted_tools(rec, broken))
     r = s.send("make a picture of a red fox")
-    assert not r.ok and r.errors[0]["type"] == "RuntimeError" and "planner exploded" in r.errors[0]["error"]
+    # a bug, not the person's mistake: a short message naming the log, the traceback in the log
+    assert not r.ok and r.errors[0]["type"] == "RuntimeError" and r.errors[0]["internal"]
+    message = r.errors[0]["error"]
+    assert message.startswith("internal error: RuntimeError (logged to ") and "planner exploded" not in message
+    log = Path(message.split("logged to ", 1)[1].rstrip(")"))
+    assert log.is_file() and "planner exploded" in log.read_text() and "Traceback" in log.read_text()
     s2 = make_session()  # same thread, working tools
     assert s2.send("make a picture of a red fox").ok
     assert [h["turn"] for h in s2.history()] == [1, 2]

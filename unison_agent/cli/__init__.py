@@ -1,6 +1,7 @@
 """The command line: small commands over the Python API. Each command lives in its own module.
 
-A command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, settings, console) -> int``.
+A command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, settings, console) -> int``,
+and ``NEEDS_MODELS = False`` when it never loads a model (demo mode then skips building the tiny models).
 Errors the user caused (:class:`~unison_agent.errors.UnisonError`) are printed as one clear line, exit code 2.
 """
 
@@ -81,6 +82,17 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def apply_demo(settings, *, build: bool, console):
+    """Demo mode, applied once here for every command: the demo's defaults, and the tiny models built (once
+    into the demo folder) for commands that load models."""
+    from ..demo import demo_defaults, demo_settings
+
+    if not build:
+        return demo_defaults(settings)
+    with console.status("preparing the demo models (built once into the demo folder)..."):
+        return demo_settings(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     quiet_libraries()
     parser = build_parser()
@@ -89,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         module = importlib.import_module(args._module)
+        if settings.demo:
+            settings = apply_demo(settings, build=getattr(module, "NEEDS_MODELS", True), console=err)
         return int(module.run(args, settings, make_console()) or 0)
     except UnisonError as exc:
         from rich.markup import escape

@@ -39,14 +39,9 @@ def default_thread(prefix: str) -> str:
 
 
 def open_session(settings, *, thread: str, confirm: bool | None, console, tools: Any = None):
-    """A Session; in demo mode the tiny models are built first (once), with a status line while it happens."""
+    """A Session on ``thread`` (demo mode was already applied by the CLI's entry)."""
     from ..session import Session
 
-    if settings.demo:
-        from ..demo import demo_settings
-
-        with console.status("preparing the demo models (built once into the demo folder)..."):
-            settings = demo_settings(settings)
     return Session(settings, thread=thread, tools=tools, confirm=confirm)
 
 

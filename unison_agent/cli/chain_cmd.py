@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UnisonError
+from ..plan import GENERATION_FIELDS, PLAN_FIELDS
 from .agent_view import ProgressView, default_thread, open_session
 
 NAME = "chain"
 HELP = "run a YAML/JSON list of turns on one thread (per-turn seed/steps/size), with a summary table"
 
-TURN_KEYS = ("seed", "steps", "guidance", "shift", "context_scale", "width", "height", "num_frames", "fps",
-             "frame_anchor", "control", "target")  # fmt: skip
+TURN_KEYS = (*GENERATION_FIELDS, *(f for f in PLAN_FIELDS if f not in ("task", "prompt")))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

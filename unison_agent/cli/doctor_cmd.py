@@ -54,7 +54,7 @@ def collect(settings) -> dict[str, Any]:
         except Exception:
             report.setdefault("packages", {})[mod] = None
 
-    from ..demo import NEEDS, is_present
+    from ..weights import NEEDS, is_present
 
     weights = {}
     for fields in NEEDS.values():
@@ -109,11 +109,6 @@ def run(args: argparse.Namespace, settings, console) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    if settings.demo:
-        from ..demo import demo_settings
-
-        with console.status("preparing the demo models..."):
-            settings = demo_settings(settings)
     report = collect(settings)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, default=str))

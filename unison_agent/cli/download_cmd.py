@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import WeightsError
 
 NAME = "download"
+NEEDS_MODELS = False
 HELP = "download the published weights (Qwen2.5-VL, Unison LoRA + projector, Wan2.1-VACE, annotators)"
 
 # settings field -> what it is

@@ -1,7 +1,10 @@
-"""Planner backends: rules (deterministic), qwen (base Instruct + JSON schema), unison (the planning LoRA)."""
+"""Planner backends, in one registry: rules (deterministic), qwen (base Instruct + JSON schema), unison (the
+planning LoRA). A new backend is one module with a class that has ``name``, ``from_settings(settings)`` and
+``plan(request) -> Plan``, plus one line in :data:`PLANNERS`."""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from ..errors import SettingsError
@@ -10,32 +13,30 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..settings import Settings
     from .base import Planner
 
-PLANNERS = ("auto", "unison", "qwen", "rules")
+PLANNERS: dict[str, str] = {
+    "unison": "unison_agent.planners.unison:UnisonPlanner",
+    "qwen": "unison_agent.planners.qwen:QwenPlanner",
+    "rules": "unison_agent.planners.rules:RulesPlanner",
+}
+"""Backend name -> ``module:class`` (imported only when chosen: the model planners pull in torch)."""
+CHOICES: tuple[str, ...] = ("auto", *PLANNERS)
+
+
+def auto_choice(settings: Settings) -> str:
+    """``auto``: the Unison LoRA when its weights are present, else the base Qwen model, else the rules."""
+    from ..qwen_loader import weights_status
+
+    status = weights_status(settings)
+    return "unison" if status.get("unison") else "qwen" if status.get("qwen") else "rules"
 
 
 def get_planner(name: str, settings: Settings) -> Planner:
-    """A planner backend by name. ``auto``: the Unison LoRA when its weights are present, else the base Qwen
-    model when present, else the rules planner. Demo mode always uses the rules planner."""
-    from .rules import RulesPlanner
-
-    if name not in PLANNERS:
-        raise SettingsError(f"unknown planner {name!r}; choose one of {', '.join(PLANNERS)}")
-    if name == "rules" or settings.demo:
-        return RulesPlanner()
-    if name == "auto":
-        from ..qwen_loader import weights_status
-
-        status = weights_status(settings)
-        if status.get("unison"):
-            name = "unison"
-        elif status.get("qwen"):
-            name = "qwen"
-        else:
-            return RulesPlanner()
-    if name == "unison":
-        from .unison import UnisonPlanner
-
-        return UnisonPlanner(settings)
-    from .qwen import QwenPlanner
-
-    return QwenPlanner(settings)
+    """A planner backend by name (``auto`` chooses by the weights present; demo mode always uses rules)."""
+    if name not in CHOICES:
+        raise SettingsError(f"unknown planner {name!r}; choose one of {', '.join(CHOICES)}")
+    if settings.demo:
+        name = "rules"
+    elif name == "auto":
+        name = auto_choice(settings)
+    module, cls = PLANNERS[name].split(":")
+    return getattr(importlib.import_module(module), cls).from_settings(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -18,9 +19,12 @@ class Request:
     mentions: list[Mention] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, text: str, *, check: bool = True, base_dir: str | Path | None = None) -> Request:
-        """Find and (with ``check``) verify the mentioned files; MediaError names a bad path."""
-        return cls(text=text, mentions=find_mentions(text, check=check, base_dir=base_dir))
+    def parse(
+        cls, text: str, *, check: bool = True, base_dir: str | Path | None = None, virtual: Collection[str] = ()
+    ) -> Request:
+        """Find and (with ``check``) verify the mentioned files (``virtual`` ones are not opened); MediaError
+        names a bad path."""
+        return cls(text=text, mentions=find_mentions(text, check=check, base_dir=base_dir, virtual=virtual))
 
     @property
     def prompt(self) -> str:

@@ -130,6 +130,10 @@ class QwenPlanner:
 
     name = "qwen"
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QwenPlanner:
+        return cls(settings)
+
     def __init__(self, settings: Settings, *, max_new_tokens: int | None = MAX_NEW_TOKENS) -> None:
         self.settings = settings
         self.max_new_tokens = max_new_tokens

@@ -9,7 +9,7 @@ mask) for roles. Explicit values (size, duration, first/last frame, control kind
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..plan import (
     DEFAULT_FPS,
@@ -21,6 +21,9 @@ from ..plan import (
     Task,
 )
 from .base import Request
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..settings import Settings
 from .extract import (
     Explicit,
     find_control,
@@ -107,6 +110,11 @@ class RulesPlanner:
     """Deterministic planner: ``plan(request) -> Plan``."""
 
     name = "rules"
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> RulesPlanner:
+        """The rules need no settings and no weights."""
+        return cls()
 
     def plan(self, request: Request) -> Plan:
         task, roles, control = self._task_and_roles(request)

@@ -27,6 +27,10 @@ class UnisonPlanner:
 
     name = "unison"
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UnisonPlanner:
+        return cls(settings)
+
     def __init__(self, settings: Settings, *, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
         self.settings = settings
         self.max_new_tokens = max_new_tokens

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from unison_agent.mentions import MENTION_RE, mention_path
+from .mentions import MENTION_RE, mention_path
 
 _SPLIT_RE = re.compile(
     r"\s*(?:[,;]\s*(?:and\s+)?then\b|\band\s+then\b|\.\s+then\b|[,;.]?\s*\bafter\s+that\b)[\s,]*",

@@ -1,0 +1,301 @@
+"""One request path: how a person's words become the plans that run.
+
+- :func:`resolve_step`: bind the previous step's output ("turn it into a video"), references to earlier media
+  ("#3", "the last video", "it"), make every mention an absolute path, check the files, register them as media.
+- :func:`plan_step`: an annotator-only request ("the depth of ###v.mp4###") becomes an annotation job; anything
+  else is planned by the planner backend, then the per-turn overrides, the default size and the inputs' own
+  size (:func:`~unison_agent.vace_inputs.fit_plan`: a source is never upscaled) are applied, and the annotator
+  runs the step needs first (a control map from a natural video, an edit mask from the target) are listed.
+- :func:`prepare_step` is the two together; :func:`prepare_request` splits a compound request and prepares each
+  step, using a placeholder for an earlier step's output (only its kind and size are known before it runs).
+
+The graph's ``resolve`` and ``plan`` nodes call :func:`resolve_step` and :func:`plan_step`; ``unison plan`` calls
+:func:`prepare_request`. So the plans ``plan`` prints are the plans ``run`` executes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import media_store
+from .mentions import MENTION_RE, mention_path
+from .plan import EDIT_TASKS, PLAN_FIELDS, Plan
+from .planners.base import Request
+from .steps import annotation_request, split_steps
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .settings import Settings
+
+Purpose = Literal["answer", "control", "mask"]
+Geometry = tuple[int, int, int, "float | None"]
+"""(width, height, num_frames, fps) of a file that does not exist yet."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """An annotator run: as the step's answer, or to prepare a control map / an edit mask before generating."""
+
+    kind: str
+    input: str
+    purpose: Purpose
+    target: str | None = None
+
+    @property
+    def role(self) -> str | None:
+        """The plan role the annotator's output stands in for (None for an answer)."""
+        return {"control": "control", "mask": "mask"}.get(self.purpose)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "input": self.input, "purpose": self.purpose, "target": self.target}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Job:
+        return cls(kind=data["kind"], input=data["input"], purpose=data["purpose"], target=data.get("target"))
+
+
+@dataclass
+class ResolvedStep:
+    """A step's text with every file named by an absolute mention, its parsed request, and the media it added."""
+
+    text: str
+    request: Request
+    new_media: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class PlannedStep:
+    """What a step will do: a plan (None for an annotator-only request), the annotator jobs before it, notes."""
+
+    plan: Plan | None
+    jobs: list[Job] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PreparedStep:
+    """One step of a request, resolved and planned (what ``unison plan --json`` prints, one per step)."""
+
+    index: int
+    text: str
+    plan: Plan | None
+    jobs: list[Job] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def output_kind(self) -> str:
+        """ "image" / "video" / "text": what the step makes (an annotation has its input's kind)."""
+        if self.plan is not None:
+            return self.plan.task.output
+        from .media import kind_of
+
+        return kind_of(self.jobs[0].input)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.index,
+            "request": self.text,
+            "plan": self.plan.to_json() if self.plan is not None else None,
+            "annotations": [j.to_json() for j in self.jobs],
+            "notes": list(self.notes),
+        }
+
+
+class Planner:
+    """What :func:`plan_step` needs from the tools: ``plan(request, settings) -> Plan``."""
+
+    def plan(self, request: Request, settings: Settings) -> Plan: ...  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------------------------------------
+# resolve
+
+
+def absolute_mentions(text: str, *, keep: Sequence[str] = ()) -> str:
+    """Rewrite every mention as ``###/absolute/path###`` (a thread may be resumed from another folder);
+    the ``keep`` paths (placeholders) stay as written."""
+    out, pos = [], 0
+    for m in MENTION_RE.finditer(text):
+        path = mention_path(m.group(0))
+        out.append(text[pos : m.start()])
+        out.append(f"###{path if path in keep else Path(path).expanduser().resolve()}###")
+        pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def resolve_step(
+    raw: str,
+    *,
+    media: Sequence[dict[str, Any]] = (),
+    previous: Sequence[str] = (),
+    turn: int = 1,
+    virtual: Sequence[str] = (),
+) -> ResolvedStep:
+    """Bind ``raw`` to the previous step's outputs and the conversation's media; check and register its files.
+
+    ``virtual`` paths are placeholders for outputs that do not exist yet (planning a compound request ahead):
+    they are neither opened nor registered.
+    """
+    text = raw
+    if previous:
+        text = media_store.bind_previous(text, previous)
+    text = absolute_mentions(media_store.resolve_references(text, media), keep=virtual)
+    request = Request.parse(text, virtual=virtual)
+    registry = list(media)
+    for m in request.mentions:
+        if m.path not in virtual:
+            registry, _ = media_store.register(registry, m.path, m.kind, origin="input", turn=turn)
+    return ResolvedStep(text=text, request=request, new_media=registry[len(media) :])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# plan
+
+
+def apply_changes(
+    plan: Plan, changes: Mapping[str, Any], geometry: Mapping[str, Geometry] | None = None
+) -> tuple[Plan, list[str]]:
+    """``plan`` with plan-field changes (overrides, a reviewer's edits), fitted to its inputs' own size."""
+    try:
+        from .vace_inputs import fit_plan
+    except ImportError:  # MERGE-SHIM: stage2 branch adds fit_plan; removed when it lands
+
+        def fit_plan(plan, geometry=None):
+            return plan, []
+
+    values = {k: v for k, v in changes.items() if k in PLAN_FIELDS and v is not None}
+    if values:
+        plan = plan.with_changes(**values)
+    if not plan.task.is_generation:
+        return plan, []
+    return fit_plan(plan, geometry)
+
+
+def plan_step(
+    request: Request,
+    *,
+    settings: Settings,
+    planner: Planner,
+    overrides: Mapping[str, Any] | None = None,
+    geometry: Mapping[str, Geometry] | None = None,
+) -> PlannedStep:
+    """Plan one resolved step (see the module's docstring)."""
+    job = annotation_request(request.text)
+    if job is not None:
+        path = mention_path(job.file) if job.file.startswith("###") else job.file
+        return PlannedStep(plan=None, jobs=[Job(kind=job.kind, input=path, purpose="answer", target=job.target)])
+    plan = planner.plan(request, settings)
+    changes = dict(overrides or {})
+    if plan.task.is_generation and not _size_given(request, changes):
+        if (plan.width, plan.height) != (settings.default_width, settings.default_height):
+            changes.update(width=settings.default_width, height=settings.default_height)
+    plan, notes = apply_changes(plan, changes, geometry)
+    return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=notes)
+
+
+def jobs_for(plan: Plan) -> list[Job]:
+    """The annotator runs a generation plan needs first: a control map from a natural input (unless the plan
+    says the input already is one), an edit mask from the target when no mask file was given."""
+    jobs: list[Job] = []
+    control = plan.first("control")
+    if control is not None and plan.control not in (None, "ready"):
+        jobs.append(Job(kind=str(plan.control), input=control.path, purpose="control"))
+    source = plan.first("source")
+    if plan.task in EDIT_TASKS and source is not None and plan.first("mask") is None:
+        jobs.append(Job(kind="mask", input=source.path, purpose="mask", target=plan.target))
+    return jobs
+
+
+def _size_given(request: Request, changes: Mapping[str, Any]) -> bool:
+    """Whether the person chose a size: in the overrides, or in their words (a size, 720p, portrait, 4:3...)."""
+    if changes.get("width") is not None or changes.get("height") is not None:
+        return True
+    from .planners.rules import explicit_values
+
+    values = explicit_values(request)
+    return values.get("width") is not None or values.get("height") is not None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# both
+
+
+def prepare_step(
+    raw: str,
+    *,
+    index: int = 0,
+    settings: Settings,
+    planner: Planner,
+    media: Sequence[dict[str, Any]] = (),
+    previous: Sequence[str] = (),
+    overrides: Mapping[str, Any] | None = None,
+    turn: int = 1,
+    virtual: Mapping[str, Geometry] | None = None,
+) -> tuple[PreparedStep, ResolvedStep]:
+    """Resolve and plan one step; also returns the resolution (its media)."""
+    virtual = dict(virtual or {})
+    resolved = resolve_step(raw, media=media, previous=previous, turn=turn, virtual=list(virtual))
+    planned = plan_step(resolved.request, settings=settings, planner=planner, overrides=overrides, geometry=virtual)
+    step = PreparedStep(index=index, text=resolved.text, plan=planned.plan, jobs=planned.jobs, notes=planned.notes)
+    return step, resolved
+
+
+def placeholder(index: int, kind: str) -> str:
+    """The stand-in path for step ``index``'s output while planning ahead (``<output of step 1>.png``)."""
+    return f"<output of step {index + 1}>{'.mp4' if kind == 'video' else '.png'}"
+
+
+def prepare_request(
+    text: str,
+    *,
+    settings: Settings,
+    planner: Planner,
+    media: Sequence[dict[str, Any]] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> list[PreparedStep]:
+    """Every step of a request, prepared the way the graph prepares it when it runs them.
+
+    A later step that uses an earlier step's output sees a placeholder path (see :func:`placeholder`) with the
+    earlier plan's size and length; nothing is written or registered.
+    """
+    from .errors import UnisonError
+
+    if not text or not text.strip():
+        raise UnisonError(EMPTY_REQUEST)
+    prepared: list[PreparedStep] = []
+    registry = list(media)
+    virtual: dict[str, Geometry] = {}
+    previous: list[str] = []
+    for i, raw in enumerate(split_steps(text)):
+        step, resolved = prepare_step(
+            raw, index=i, settings=settings, planner=planner, media=registry, previous=previous,
+            overrides=overrides, virtual=virtual,
+        )  # fmt: skip
+        registry += resolved.new_media
+        prepared.append(step)
+        previous = []
+        if step.output_kind != "text":
+            path = placeholder(i, step.output_kind)
+            virtual[path] = _geometry_of(step, virtual)
+            previous = [path]
+    return prepared
+
+
+EMPTY_REQUEST = "empty request: type what you want (attach files with ###path### or @path)"
+
+
+def _geometry_of(step: PreparedStep, virtual: Mapping[str, Geometry]) -> Geometry:
+    """The size of what a step makes: its plan's, or for an annotation its input's."""
+    plan = step.plan
+    if plan is not None:
+        return int(plan.width), int(plan.height), int(plan.num_frames or 1), plan.fps
+    source = step.jobs[0].input
+    if source in virtual:
+        return virtual[source]
+    from .media import check_file
+
+    info = check_file(source)
+    return int(info.width), int(info.height), int(info.frames), info.fps
