@@ -6,15 +6,7 @@ Public names load lazily, so ``import unison_agent`` costs nothing: ``Plan``, ``
 
 from __future__ import annotations
 
-from pathlib import Path as _Path
-
 __version__ = "0.1.0"
-
-# In a source checkout the folders tools/, graphs/ and prompts/ sit beside this package; installed, they live
-# inside it (pyproject maps them). Let both layouts import them as unison_agent.tools, .graphs, .prompts.
-_here = _Path(__file__).resolve().parent
-if not (_here / "tools").is_dir() and (_here.parent / "tools" / "__init__.py").is_file():
-    __path__.append(str(_here.parent))  # type: ignore[name-defined]  # noqa: F821
 
 _LAZY = {
     "Plan": ("unison_agent.plan", "Plan"),

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import media_store
+from .errors import UnisonError
+from .media import check_file, kind_of
 from .mentions import MENTION_RE, mention_path
 from .plan import EDIT_TASKS, PLAN_FIELDS, Plan
 from .planners.base import Request
+from .planners.rules import explicit_values
 from .steps import annotation_request, split_steps
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,8 +92,6 @@ class PreparedStep:
         """ "image" / "video" / "text": what the step makes (an annotation has its input's kind)."""
         if self.plan is not None:
             return self.plan.task.output
-        from .media import kind_of
-
         return kind_of(self.jobs[0].input)
 
     def to_json(self) -> dict[str, Any]:
@@ -213,8 +214,6 @@ def _size_given(request: Request, changes: Mapping[str, Any]) -> bool:
     """Whether the person chose a size: in the overrides, or in their words (a size, 720p, portrait, 4:3...)."""
     if changes.get("width") is not None or changes.get("height") is not None:
         return True
-    from .planners.rules import explicit_values
-
     values = explicit_values(request)
     return values.get("width") is not None or values.get("height") is not None
 
@@ -261,8 +260,6 @@ def prepare_request(
     A later step that uses an earlier step's output sees a placeholder path (see :func:`placeholder`) with the
     earlier plan's size and length; nothing is written or registered.
     """
-    from .errors import UnisonError
-
     if not text or not text.strip():
         raise UnisonError(EMPTY_REQUEST)
     prepared: list[PreparedStep] = []
@@ -295,7 +292,5 @@ def _geometry_of(step: PreparedStep, virtual: Mapping[str, Geometry]) -> Geometr
     source = step.jobs[0].input
     if source in virtual:
         return virtual[source]
-    from .media import check_file
-
     info = check_file(source)
     return int(info.width), int(info.height), int(info.frames), info.fps

@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command, Overwrite
+
+from .demo import demo_settings
 from .errors import UnisonError
+from .graphs import toolbox
+from .graphs.graph import build_graph
+from .graphs.state import reset_turn
 from .prepare import EMPTY_REQUEST, PreparedStep, prepare_request
 from .settings import Settings
 
@@ -96,8 +103,6 @@ class TurnResult:
 
 def open_checkpointer(path: str | Path):
     """A SqliteSaver on ``path`` (created with its folder if needed)."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False)
@@ -137,18 +142,13 @@ class Session:
     ) -> None:
         settings = settings or Settings.resolve()
         if settings.demo:
-            from .demo import demo_settings
-
             settings = demo_settings(settings)
         self.settings = settings
         self.thread = thread
         self.confirm = settings.confirm if confirm is None else confirm
         self._own_saver = checkpointer is None
         self.checkpointer = checkpointer or open_checkpointer(settings.threads_db)
-        from unison_agent.graphs.graph import build_graph
-        from unison_agent.graphs.toolbox import default_tools
-
-        self.tools = tools or default_tools()
+        self.tools = tools or toolbox.default_tools()
         self.graph = build_graph(settings, self.tools, self.checkpointer)
 
     # -- running ---------------------------------------------------------------------------------------------
@@ -184,8 +184,6 @@ class Session:
         """Answer a pending confirmation: "accept", "cancel", or changes ({"width": 480} or "num_frames=33")."""
         if not self.pending():
             raise UnisonError("nothing is waiting for confirmation on this thread")
-        from langgraph.types import Command
-
         self._stream(Command(resume=decision), on_event)
         return self._result(self.values().get("request", ""))
 
@@ -246,10 +244,6 @@ class Session:
     # -- changing --------------------------------------------------------------------------------------------
     def undo(self) -> bool:
         """Forget the last turn (its messages, media ids and results; files stay on disk). False if none."""
-        from langgraph.types import Overwrite
-
-        from unison_agent.graphs.state import reset_turn
-
         values = self.values()
         turn = int(values.get("turn", 0))
         if turn <= 0:
