@@ -23,14 +23,16 @@ from unison_agent.graphs.nodes import Nodes, route_after_annotate, route_after_c
 from unison_agent.graphs.state import AgentState, InputState
 from unison_agent.graphs.toolbox import Toolbox
 
+from unison_agent.prepare import Guard
 from unison_agent.settings import Settings
 
 NODE_NAMES = ("intake", "prepare", "annotate", "confirm", "understand", "generate", "finish")
 
 
-def build_graph(settings: Settings, tools: Toolbox | None = None, checkpointer: Any = None):
-    """Compile the agent graph for these settings (tools default to the real ones, loaded lazily)."""
-    nodes = Nodes(settings=settings, tools=tools or toolbox_module.default_tools())
+def build_graph(settings: Settings, tools: Toolbox | None = None, checkpointer: Any = None, guard: Guard | None = None):
+    """Compile the agent graph for these settings (tools default to the real ones, loaded lazily); ``guard``
+    refuses files a step may not read (``unison_agent.prepare.resolve_step``)."""
+    nodes = Nodes(settings=settings, tools=tools or toolbox_module.default_tools(), guard=guard)
     graph = StateGraph(AgentState, input_schema=InputState)
     for name in NODE_NAMES:
         graph.add_node(name, getattr(nodes, name))

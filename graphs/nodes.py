@@ -34,7 +34,7 @@ from unison_agent.errors import PlanError, UnisonError, log_internal_error
 from unison_agent.media import kind_of
 from unison_agent.mentions import find_mentions
 from unison_agent.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
-from unison_agent.prepare import Job, apply_changes, jobs_for, prepare_step
+from unison_agent.prepare import Guard, Job, apply_changes, jobs_for, prepare_step
 from unison_agent.settings import Settings
 from unison_agent.steps import split_steps
 
@@ -114,6 +114,8 @@ class Nodes:
 
     settings: Settings
     tools: Toolbox
+    guard: Guard | None = None
+    """Refuses files a step may not read (see ``unison_agent.prepare.resolve_step``); None: no limit."""
 
     # -- helpers -------------------------------------------------------------------------------------------
     def out_dir(self, config: RunnableConfig | None) -> Path:
@@ -122,6 +124,19 @@ class Nodes:
     def step_settings(self, overrides: dict[str, Any]) -> Settings:
         changes = {k: overrides[k] for k in GENERATION_FIELDS if k != "seed" and overrides.get(k) is not None}
         return self.settings.replace(**changes) if changes else self.settings
+
+    def allowed(self, paths: list[str]) -> list[str]:
+        """The paths the guard lets through (history shown to the understanding model is filtered too)."""
+        if self.guard is None:
+            return list(paths)
+        kept = []
+        for p in paths:
+            try:
+                self.guard(p)
+            except UnisonError:
+                continue
+            kept.append(p)
+        return kept
 
     def failure(self, state: AgentState, exc: BaseException, update: Update | None = None) -> Update:
         """Record a failed step: the person's problem as its message, a bug as 'internal error' + log file."""
@@ -177,7 +192,7 @@ class Nodes:
             step, resolved = prepare_step(
                 state["steps"][i], index=i, settings=self.settings, planner=self.tools,
                 media=state.get("media") or [], previous=previous, overrides=state.get("overrides") or {},
-                turn=state["turn"],
+                turn=state["turn"], guard=self.guard,
             )  # fmt: skip
             return {"step_text": step.text, "media": resolved.new_media, "jobs": [j.to_json() for j in step.jobs],
                     "plan": step.plan.to_json() if step.plan is not None else None,
@@ -267,7 +282,7 @@ class Nodes:
             plan = Plan.from_json(state["plan"])
             write = _writer()
             turn = state["turn"]
-            history = [{"role": m["role"], "content": m["content"], "media": list(m.get("media", []))}
+            history = [{"role": m["role"], "content": m["content"], "media": self.allowed(m.get("media", []))}
                        for m in state.get("messages", []) if m.get("turn", 0) < turn][-HISTORY_LIMIT:]  # fmt: skip
             started = time.perf_counter()
             if plan.answer and not plan.inputs and not history:

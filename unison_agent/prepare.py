@@ -15,7 +15,7 @@ The graph's ``resolve`` and ``plan`` nodes call :func:`resolve_step` and :func:`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from . import media_store
 from .errors import UnisonError
 from .media import check_file, kind_of
-from .mentions import MENTION_RE, mention_path
+from .mentions import MENTION_RE, find_mentions, mention_path
 from .plan import EDIT_TASKS, PLAN_FIELDS, Plan
 from .planners.base import Request
 from .planners.rules import explicit_values
@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .settings import Settings
 
 Purpose = Literal["answer", "control", "mask"]
+Guard = Callable[[str], None]
+"""Called with each file path a step will read; raises (a UnisonError) to refuse it."""
 Geometry = tuple[int, int, int, "float | None"]
 """(width, height, num_frames, fps) of a file that does not exist yet."""
 
@@ -134,16 +136,23 @@ def resolve_step(
     previous: Sequence[str] = (),
     turn: int = 1,
     virtual: Sequence[str] = (),
+    guard: Guard | None = None,
 ) -> ResolvedStep:
     """Bind ``raw`` to the previous step's outputs and the conversation's media; check and register its files.
 
     ``virtual`` paths are placeholders for outputs that do not exist yet (planning a compound request ahead):
-    they are neither opened nor registered.
+    they are neither opened nor registered. ``guard`` (if given) is called with every file the step names once
+    references are bound — mentioned, referenced ("#3", "it") or an earlier output — before any is opened; it
+    raises to refuse one (the LangChain tool's ``allowed_dirs``).
     """
     text = raw
     if previous:
         text = media_store.bind_previous(text, previous)
     text = absolute_mentions(media_store.resolve_references(text, media), keep=virtual)
+    if guard is not None:
+        for m in find_mentions(text, check=False):
+            if m.path not in virtual:
+                guard(m.path)
     request = Request.parse(text, virtual=virtual)
     registry = list(media)
     for m in request.mentions:
@@ -233,10 +242,11 @@ def prepare_step(
     overrides: Mapping[str, Any] | None = None,
     turn: int = 1,
     virtual: Mapping[str, Geometry] | None = None,
+    guard: Guard | None = None,
 ) -> tuple[PreparedStep, ResolvedStep]:
     """Resolve and plan one step; also returns the resolution (its media)."""
     virtual = dict(virtual or {})
-    resolved = resolve_step(raw, media=media, previous=previous, turn=turn, virtual=list(virtual))
+    resolved = resolve_step(raw, media=media, previous=previous, turn=turn, virtual=list(virtual), guard=guard)
     planned = plan_step(resolved.request, settings=settings, planner=planner, overrides=overrides, geometry=virtual)
     step = PreparedStep(index=index, text=resolved.text, plan=planned.plan, jobs=planned.jobs, notes=planned.notes)
     return step, resolved
@@ -254,6 +264,7 @@ def prepare_request(
     planner: Planner,
     media: Sequence[dict[str, Any]] = (),
     overrides: Mapping[str, Any] | None = None,
+    guard: Guard | None = None,
 ) -> list[PreparedStep]:
     """Every step of a request, prepared the way the graph prepares it when it runs them.
 
@@ -269,7 +280,7 @@ def prepare_request(
     for i, raw in enumerate(split_steps(text)):
         step, resolved = prepare_step(
             raw, index=i, settings=settings, planner=planner, media=registry, previous=previous,
-            overrides=overrides, virtual=virtual,
+            overrides=overrides, virtual=virtual, guard=guard,
         )  # fmt: skip
         registry += resolved.new_media
         prepared.append(step)

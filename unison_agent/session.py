@@ -32,7 +32,7 @@ from .errors import UnisonError
 from .graphs import toolbox
 from .graphs.graph import build_graph
 from .graphs.state import reset_turn
-from .prepare import EMPTY_REQUEST, PreparedStep, prepare_request
+from .prepare import EMPTY_REQUEST, Guard, PreparedStep, prepare_request
 from .settings import Settings
 
 EventFn = Callable[[dict[str, Any]], None]
@@ -139,6 +139,7 @@ class Session:
         tools: Any = None,
         confirm: bool | None = None,
         checkpointer: Any = None,
+        guard: Guard | None = None,
     ) -> None:
         settings = settings or Settings.resolve()
         if settings.demo:
@@ -149,7 +150,8 @@ class Session:
         self._own_saver = checkpointer is None
         self.checkpointer = checkpointer or open_checkpointer(settings.threads_db)
         self.tools = tools or toolbox.default_tools()
-        self.graph = build_graph(settings, self.tools, self.checkpointer)
+        self.guard = guard
+        self.graph = build_graph(settings, self.tools, self.checkpointer, guard)
 
     # -- running ---------------------------------------------------------------------------------------------
     @property
@@ -178,7 +180,7 @@ class Session:
     def plan(self, text: str, *, overrides: dict[str, Any] | None = None) -> list[PreparedStep]:
         """The plans ``send(text)`` would run on this thread, one per step, without running anything."""
         return prepare_request(text, settings=self.settings, planner=self.tools, media=self.media(),
-                               overrides=overrides)  # fmt: skip
+                               overrides=overrides, guard=self.guard)  # fmt: skip
 
     def resume(self, decision: Any = "accept", *, on_event: EventFn | None = None) -> TurnResult:
         """Answer a pending confirmation: "accept", "cancel", or changes ({"width": 480} or "num_frames=33")."""
