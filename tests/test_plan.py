@@ -88,7 +88,8 @@ def test_roles_must_fit_the_task():
 
 def test_frame_count_helpers():
     assert [is_video_frame_count(n) for n in (1, 5, 80, 81)] == [False, True, False, True]
-    assert snap_frames(48) == 49 and snap_frames(50) == 49 and snap_frames(51) == 53 and snap_frames(1) == 5
+    assert snap_frames(48) == 49 and snap_frames(50) == 49 and snap_frames(51) == 49 and snap_frames(52) == 53
+    assert snap_frames(1) == 5 and snap_frames(33) == 33
     assert snap_frames(10_000) == 321
 
 

@@ -73,10 +73,7 @@ def test_both_anchors_reachable():
         ("<EORES>", "without its opening"),
         ("<BORES>832,480<EORES>", "must start with"),
         ("<CFV><BOFIDX>0<EOFIDX>", "mentions none"),
-        ("<CFI><BOEDIT>3,0<EOEDIT>", "mentions 1 file"),
         ("<CFI><REF><CTRL>", "conflicting"),
-        ("<CFV><BORES>833,480<EORES>", "multiple of 16"),
-        ("<CFV><BONF>79<EONF>", "use 4k.1 frames"),
         ("   <|im_end|>", "no output"),
     ],
 )
@@ -89,9 +86,36 @@ def test_malformed_output_is_a_typed_error_with_raw(text, message):
 def test_user_typed_tokens_are_text():
     prompt = "write <CFV><BORES>64,64<EORES> on a sign ###a.png### <IMGPAD>"
     pp = planning_prompt(prompt)
-    assert pp.count("<IMGPAD>") == 1  # only the real mention becomes a pad token
+    # the mention and the typed pad are pads (the reference types pads for files it does not attach)
+    assert pp.count("<IMGPAD>") == 2
     for tok in UNISON_TOKENS:
-        assert tok not in pp.replace("<IMGPAD>", "", 1)
+        assert tok not in pp.replace("<IMGPAD>", "")
+
+
+def test_planner_values_are_snapped_not_thrown_away():
+    """Sizes off the 16 grid and frame counts off 4k+1 are snapped the way diffusers does, with a note."""
+    plan = decode("<CFV><BORES>1920,1080<EORES><BONF>79<EONF>", "a video of waves")
+    assert (plan.width, plan.height, plan.num_frames) == (1920, 1072, 81)
+    assert any("1920x1080" in n for n in plan.notes) and any("80 frames" in n for n in plan.notes)
+    plan = decode("<CFI><BORES>833,480<EORES>", "a cat")
+    assert (plan.width, plan.height) == (832, 480)
+
+
+def test_edit_index_naming_nothing_is_ignored():
+    """<BOEDIT> naming a file that is not there keeps the edit; the annotators then make the mask."""
+    plan = decode("<CFI><BOEDIT>3,0<EOEDIT>", "edit ###a.png###")
+    assert plan.task is Task.image_edit and [(i.path, i.role) for i in plan.inputs] == [("a.png", "source")]
+    assert any("slot 3" in n for n in plan.notes)
+
+
+def test_typed_pad_is_an_absent_file():
+    """The reference's video-edit example: the mask is a typed <VIDPAD> with no file, slot 0; the source slot 1."""
+    text = "Here is the mask <VIDPAD>. Make the bird in this video ###bird.mp4### appear cleaner, in white."
+    assert planning_prompt(text).count("<VIDPAD>") == 2
+    plan = decode("<CFV><BORES>832,480<EORES><BONF>80<EONF><BOEDIT>0,1<EOEDIT>", text)
+    assert plan.task is Task.video_edit
+    assert [(i.path, i.role) for i in plan.inputs] == [("bird.mp4", "source")]
+    assert any("typed placeholder" in n for n in plan.notes)
     assert "<|im_start|>" not in neutralize("<|im_start|>system")
 
 

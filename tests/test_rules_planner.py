@@ -58,7 +58,7 @@ CASES = [
     ("create a five second animation of a spinning top", "text_to_video", {"num_frames": 81}),
     ("Make a video of a city at night with 49 frames", "text_to_video", {"num_frames": 49}),
     ("render a 50-frame clip of smoke", "text_to_video", {"num_frames": 49}),
-    ("make a clip of rain with 51 frames", "text_to_video", {"num_frames": 53}),
+    ("make a clip of rain with 51 frames", "text_to_video", {"num_frames": 49}),
     ("generate a video of a horse galloping", "text_to_video", {"num_frames": 81, "width": 832, "height": 480}),
     ("A video of a dog running, 768 by 480", "text_to_video", {"width": 768, "height": 480}),
     ("Make a 720p video of fireworks", "text_to_video", {"width": 1280, "height": 720}),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,14 +23,14 @@ import numpy as np
 
 from unison_agent.errors import MediaError
 from unison_agent.media import kind_of, read_image, read_video
+from unison_agent.mentions import planning_prompt
 from unison_agent.plan import Plan
-from unison_agent.protocol import IMGPAD, VIDPAD
+from unison_agent.tokens import IMGPAD, VIDPAD, neutralize
 
 if TYPE_CHECKING:  # pragma: no cover
     from unison_agent.qwen_loader import LoadedPlanner
     from unison_agent.settings import Settings
 
-SYSTEM_PROMPT_FILE = "understanding_system.txt"
 _PAD_RE = re.compile(f"({re.escape(IMGPAD)}|{re.escape(VIDPAD)})")
 
 
@@ -63,22 +62,28 @@ def _content(text: str, paths: list[str]) -> list[dict[str, Any]]:
     return [{"type": k, k: p} for p, k in zip(paths, kinds, strict=True)] + [{"type": "text", "text": text}]
 
 
-def build_messages(plan: Plan, history: list[dict] | None = None) -> list[dict[str, Any]]:
-    """System prompt, earlier turns ({"role", "content", "media"}), then the current request with all its files."""
-    from unison_agent.prompts import render_prompt
+def build_messages(
+    plan: Plan, history: list[dict] | None = None, system_prompt: str | None = None
+) -> list[dict[str, Any]]:
+    """Earlier turns ({"role", "content", "media"}), then the current request with all its files.
 
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": [{"type": "text", "text": render_prompt(SYSTEM_PROMPT_FILE).strip()}]}
-    ]
+    No system message unless ``system_prompt`` is given: Qwen's chat template then adds its own default ("You are
+    a helpful assistant."), as the reference's understanding calls do. Earlier turns' text is neutralised like the
+    current turn's (a token typed in an old message stays text) and their mentions become pads.
+    """
+    messages: list[dict[str, Any]] = []
+    if system_prompt:
+        messages.append({"role": "system", "content": [{"type": "text", "text": system_prompt}]})
     for i, turn in enumerate(history or []):
         role = turn.get("role")
         if role not in ("user", "assistant"):
             raise ValueError(f"history[{i}].role must be 'user' or 'assistant', got {role!r}")
         media = [str(p) for p in turn.get("media") or []]
+        text = str(turn.get("content", ""))
         if role == "assistant" or not media:
-            messages.append({"role": role, "content": [{"type": "text", "text": str(turn.get("content", ""))}]})
+            messages.append({"role": role, "content": [{"type": "text", "text": neutralize(text)}]})
         else:
-            messages.append({"role": role, "content": _content(str(turn.get("content", "")), media)})
+            messages.append({"role": role, "content": _content(planning_prompt(text), media)})
     messages.append({"role": "user", "content": _content(plan.prompt, [i.path for i in plan.inputs])})
     return messages
 
@@ -166,12 +171,11 @@ def understand(
     from unison_agent.qwen_loader import load_planner
 
     planner = load_planner(settings)
-    messages = build_messages(plan, history)
+    messages = build_messages(plan, history, settings.system_prompt)
     inputs = prepare_inputs(planner, messages, settings)
     streamer = _streamer(planner.tokenizer, on_token) if on_token is not None else None
-    model = planner.model
-    adapter_off = model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
-    with torch.no_grad(), adapter_off:
+    model = planner.model  # the planning LoRA stays on: the reference answers with the merged model
+    with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=settings.max_new_tokens, do_sample=False, streamer=streamer)
     new = out[0, inputs["input_ids"].shape[1] :]
     return planner.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False).strip()

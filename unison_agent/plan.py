@@ -137,9 +137,12 @@ def is_video_frame_count(n: int) -> bool:
 
 
 def snap_frames(n: int) -> int:
-    """The nearest valid video frame count (4k+1, at least 5, at most MAX_FRAMES); ties go up."""
-    k = max(1, int((max(n, 1) - 1) / 4 + 0.5))
-    return min(4 * k + 1, MAX_FRAMES)
+    """A valid video frame count (4k+1) the way diffusers' Wan pipelines make one: ``n // 4 * 4 + 1`` when n is
+    not already 4k+1 (48 -> 49, 50 -> 49, 52 -> 53), held within 5..MAX_FRAMES."""
+    n = int(n)
+    if n % 4 != 1:
+        n = n // 4 * 4 + 1
+    return int(min(MAX_FRAMES, max(5, n)))
 
 
 def snap16(n: float, *, bounded: bool = True) -> int:
@@ -188,6 +191,8 @@ class Plan(BaseModel):
     """Why the plan came from the rules planner instead of the requested backend, if it did."""
     raw: str | None = None
     """The planner's raw output, kept for inspection."""
+    notes: list[str] = []
+    """What the planner's values needed (a size snapped to 16, a frame count to 4k+1, an index that named no file)."""
 
     def __init__(self, **data: Any) -> None:
         try:

@@ -203,7 +203,7 @@ def plan_step(
         if (plan.width, plan.height) != (settings.default_width, settings.default_height):
             changes.update(width=settings.default_width, height=settings.default_height)
     plan, notes = apply_changes(plan, changes, geometry)
-    return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=notes)
+    return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=[*plan.notes, *notes])
 
 
 def jobs_for(plan: Plan) -> list[Job]:

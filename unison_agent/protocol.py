@@ -18,16 +18,21 @@ import re
 from typing import TYPE_CHECKING
 
 from .errors import PlanError, ProtocolError
-from .mentions import find_mentions, planning_prompt
+from .mentions import find_mentions, planning_prompt, slots
 from .plan import (
     DEFAULT_FPS,
     DEFAULT_HEIGHT,
     DEFAULT_VIDEO_FRAMES,
     DEFAULT_WIDTH,
+    MAX_FRAMES,
+    MAX_SIDE,
+    MIN_SIDE,
     UNDERSTANDING_TASKS,
     InputRef,
     Plan,
     Task,
+    snap16,
+    snap_frames,
 )
 from .tokens import (
     BOEDIT,
@@ -118,47 +123,59 @@ def decode(planner_text: str, prompt: str, *, mentions: list[Mention] | None = N
         (CFV, CTRL): Task.video_control,
     }[(family, marker)]
 
+    notes: list[str] = []
     width, height = fields.get(BORES, (DEFAULT_WIDTH, DEFAULT_HEIGHT))
+    if (snap16(width), snap16(height)) != (width, height):
+        notes.append(f"the planner asked for {width}x{height}; snapped to {snap16(width)}x{snap16(height)} "
+                     f"(sides are multiples of 16 between {MIN_SIDE} and {MAX_SIDE})")  # fmt: skip
+        width, height = snap16(width), snap16(height)
     if family == CFI:
         num_frames, fps = 1, None
     else:
         num_frames, fps = fields.get(BONF, DEFAULT_VIDEO_FRAMES - 1) + 1, DEFAULT_FPS
+        if snap_frames(num_frames) != num_frames:
+            notes.append(f"the planner asked for {num_frames} frames; using {snap_frames(num_frames)} (Wan makes "
+                         f"4k+1 frames, at most {MAX_FRAMES})")  # fmt: skip
+            num_frames = snap_frames(num_frames)
 
-    roles = ["context"] * len(mentions)
+    order = slots(prompt, mentions)
+    files = {i: s for i, s in enumerate(order) if not isinstance(s, str)}
+    roles = dict.fromkeys(files, "context")
     frame_anchor = control = None
     if task is Task.image_to_video:
         frame_anchor = "first" if fields[BOFIDX] == 0 else "last"
-        idx = _first_index(mentions, "image", raw, "an image to use as the first/last frame")
-        roles[idx] = "frame"
+        roles[_first_index(files, "image", raw, "an image to use as the first/last frame")] = "frame"
     elif task in (Task.image_edit, Task.video_edit):
         mask_idx, src_idx = fields[BOEDIT]
-        if src_idx is None:
-            src_idx = _first_index(mentions, "image" if task is Task.image_edit else "video", raw, "a source to edit")
-        for name, idx in (("source", src_idx), ("mask", mask_idx)):
-            if idx is not None and not 0 <= idx < len(mentions):
-                raise ProtocolError(
-                    f"<BOEDIT> names file {idx} as the {name}, but the request mentions {len(mentions)} file(s)", raw
-                )
+        want = "image" if task is Task.image_edit else "video"
+        if src_idx not in files or files[src_idx].kind != want:
+            if src_idx is not None:
+                notes.append(f"<BOEDIT> names slot {src_idx} as the source, but no {want} file is there; "
+                             f"editing the first {want} mentioned")  # fmt: skip
+            src_idx = _first_index(files, want, raw, "a source to edit")
         roles[src_idx] = "source"
-        if mask_idx is not None and mask_idx != src_idx:
+        if mask_idx is not None and (mask_idx not in files or mask_idx == src_idx):
+            what = "a typed placeholder" if 0 <= mask_idx < len(order) else "nothing"
+            notes.append(f"<BOEDIT> names slot {mask_idx} as the mask, which is {what}; the mask is made by the "
+                         "annotators")  # fmt: skip
+        elif mask_idx is not None:
             roles[mask_idx] = "mask"
     elif task in (Task.image_reference, Task.video_reference):
-        images = [i for i, m in enumerate(mentions) if m.kind == "image"]
+        images = [i for i, m in files.items() if m.kind == "image"]
         if not images:
             raise ProtocolError("<REF> but the request mentions no reference image", raw)
         for i in images:
             roles[i] = "reference"
     elif task in (Task.image_control, Task.video_control):
         want = "image" if task is Task.image_control else "video"
-        idx = _first_index(mentions, want, raw, "a control input", fallback_kind="image")
-        roles[idx] = "control"
+        roles[_first_index(files, want, raw, "a control input", fallback_kind="image")] = "control"
         control = "ready"
 
-    inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(mentions, roles, strict=True)]
+    inputs = [InputRef(path=m.path, kind=m.kind, role=roles[i]) for i, m in files.items()]
     try:
         return Plan(
             task=task, prompt=plan_prompt, inputs=inputs, width=width, height=height, num_frames=num_frames,
-            fps=fps, frame_anchor=frame_anchor, control=control, planner="unison", raw=raw,
+            fps=fps, frame_anchor=frame_anchor, control=control, planner="unison", raw=raw, notes=notes,
         )  # fmt: skip
     except PlanError as exc:
         raise ProtocolError(str(exc), raw) from None
@@ -172,9 +189,9 @@ def _understanding_task(mentions: list[Mention]) -> Task:
     return Task.text_understanding
 
 
-def _first_index(mentions, kind: str, raw: str, what: str, fallback_kind: str | None = None) -> int:
+def _first_index(files: dict[int, Mention], kind: str, raw: str, what: str, fallback_kind: str | None = None) -> int:
     for k in (kind, fallback_kind):
-        for i, m in enumerate(mentions):
+        for i, m in files.items():
             if k is not None and m.kind == k:
                 return i
     raise ProtocolError(f"the plan needs {what} ({kind}), but the request mentions none", raw)

@@ -83,6 +83,8 @@ class Settings(BaseModel):
     vae_tiling: bool = False
 
     # understanding
+    system_prompt: str | None = None
+    """A system message for understanding; None keeps Qwen's default ("You are a helpful assistant.")."""
     max_new_tokens: int = 512
     image_max_pixels: int = 1024 * 28 * 28
     video_max_pixels: int = 360 * 420

@@ -24,11 +24,21 @@ TOKEN_RE = re.compile("|".join(re.escape(t) for t in UNISON_TOKENS))
 _QWEN_SPECIAL_RE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
 
 
-def neutralize(text: str) -> str:
+PAD_RE = re.compile(f"{re.escape(IMGPAD)}|{re.escape(VIDPAD)}")
+
+
+def neutralize(text: str, *, keep_pads: bool = False) -> str:
     """Make user-typed text safe for a planner: any Unison or chat-template token loses its angle bracket.
 
     ``"<CFV>"`` becomes ``"‹CFV>"``: it reads the same to a person but is ordinary text to every tokenizer,
-    so a user cannot inject control tokens (pad tokens included: only mentions produce pad tokens).
+    so a user cannot inject control tokens. With ``keep_pads``, a typed ``<IMGPAD>`` / ``<VIDPAD>`` stays a pad:
+    the reference's own prompts type one for a file that is not attached ("Here is the mask <VIDPAD>."), and the
+    planning LoRA was trained on that marker.
     """
-    text = TOKEN_RE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
+
+    def soften(m: re.Match[str]) -> str:
+        tok = m.group(0)
+        return tok if keep_pads and tok in PADS else "\u2039" + tok[1:]
+
+    text = TOKEN_RE.sub(soften, text)
     return _QWEN_SPECIAL_RE.sub(lambda m: "\u2039" + m.group(0)[1:], text)

@@ -71,11 +71,11 @@ def test_referring_requests_plan_as_they_run(make_session, rec, media_dir):
 
 def test_cli_plan_json_lists_every_step_with_run_sizes(make_session, rec, monkeypatch, agent_home, capsys):
     """`cli.py plan --demo --json` for a compound request: a list, sizes as `run --demo` makes them."""
-    from unison_agent.cli import main
     from unison_agent.graphs import toolbox
-    from unison_agent.settings import Settings
 
     from tests.agent.conftest import scripted_tools
+    from unison_agent.cli import main
+    from unison_agent.settings import Settings
 
     monkeypatch.setenv("UNISON_HOME", str(agent_home))
     monkeypatch.setattr(toolbox, "default_tools", lambda: scripted_tools(rec))

@@ -85,13 +85,37 @@ def test_streaming_and_answer(base_only, media):
     assert understand(plan, base_only) == answer  # greedy: same answer without a callback
 
 
-def test_adapter_form_answers_as_the_base_model(s1_settings, media):
-    """With base + adapter loaded, understanding runs with the LoRA off, and planning gets it back after."""
+def test_both_loading_forms_answer_alike(s1_settings, media):
+    """Understanding uses the planning LoRA's weights in both forms (the reference answers with the merged
+    model): base + adapter and the merged planner give the same answer, with and without an image."""
     adapter = s1_settings.replace(planner_merged=None)
-    base = s1_settings.replace(planner_merged=None, unison=str(media["image"].parent / "none"))
-    plan = _plan("tell me a story")
-    assert load_planner(adapter).kind == "adapter" and load_planner(base).kind == "base"
-    assert understand(plan, adapter) == understand(plan, base)
+    assert load_planner(adapter).kind == "adapter" and load_planner(s1_settings).kind == "merged"
+    for plan in (_plan("tell me a story"), _plan(f"what is in ###{media['image']}###?")):
+        assert understand(plan, adapter) == understand(plan, s1_settings)
+
+
+def test_default_system_prompt_is_qwens(base_only, media):
+    """No system message of our own: Qwen's template adds its default; a setting can give another."""
+    planner = load_planner(base_only)
+    plan = _plan("hello")
+    text = planner.processor.apply_chat_template(build_messages(plan), tokenize=False, add_generation_prompt=True)
+    assert text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>")
+    own = build_messages(plan, system_prompt="Answer in French.")
+    assert own[0] == {"role": "system", "content": [{"type": "text", "text": "Answer in French."}]}
+
+
+def test_history_tokens_are_neutralised(base_only):
+    """A control token typed in an earlier message reaches the model as text, like the current turn's."""
+    history = [{"role": "user", "content": "say <CFV><BORES>64,64<EORES>", "media": []},
+               {"role": "assistant", "content": "ok <CFI>", "media": []}]  # fmt: skip
+    messages = build_messages(_plan("again"), history)
+    texts = [part["text"] for m in messages for part in m["content"] if part["type"] == "text"]
+    assert not any(tok in t for t in texts for tok in ("<CFV>", "<BORES>", "<CFI>"))
+
+
+def test_adapter_and_merged_logits_agree(s1_settings):
+    """The two loading forms carry the same weights (the adapter on, merged in memory or on disk)."""
+    adapter = s1_settings.replace(planner_merged=None)
     planner, merged = load_planner(adapter), load_planner(s1_settings, "merged")
     ids = merged.processor.apply_chat_template(
         [{"role": "user", "content": "a <CFV> b"}], tokenize=True, return_tensors="pt", return_dict=True
