@@ -34,6 +34,37 @@ def home(_isolated_home) -> Path:
     return _isolated_home
 
 
+def natural_clip(n: int, h: int, w: int, seed: int = 0):
+    """A clip that reads as natural media (textured colours, a moving object), not as a control map."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([110 + 50 * np.sin(xx / 7), 130 + 40 * np.cos(yy / 5), 150 - 60 * yy / h], -1)
+    frames = []
+    for t in range(n):
+        f = base + rng.normal(0, 20, base.shape)
+        f[10 + 2 * t : 30 + 2 * t, 20:40] = (200, 80, 40)
+        frames.append(np.clip(f, 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+def pose_clip(n: int, h: int, w: int):
+    """A rendered pose skeleton on black (what the pose annotator makes): a control map, used as given."""
+    import cv2
+    import numpy as np
+
+    frames = np.zeros((n, h, w, 3), np.uint8)
+    for t in range(n):
+        cx = w // 2 + t - n // 2
+        cv2.line(frames[t], (cx, h // 5), (cx, h // 2), (255, 0, 0), 2)
+        cv2.line(frames[t], (cx, h // 3), (cx - w // 4, h // 2), (0, 255, 0), 2)
+        cv2.line(frames[t], (cx, h // 3), (cx + w // 4, h // 2), (0, 0, 255), 2)
+        cv2.line(frames[t], (cx, h // 2), (cx - w // 6, 4 * h // 5), (255, 255, 0), 2)
+        cv2.line(frames[t], (cx, h // 2), (cx + w // 6, 4 * h // 5), (255, 0, 255), 2)
+    return frames
+
+
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small synthetic media: photo.png, dog.jpg, mask.png (binary), gray.png (grey, not a mask), clip.mp4 (9
@@ -51,12 +82,10 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mask[16:48, 24:72] = 255
     Image.fromarray(mask).save(d / "mask.png")
     Image.fromarray(np.full((64, 96), 128, np.uint8)).save(d / "gray.png")
-    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(d / "depth_map.png")
-    frames = np.zeros((9, 64, 64, 3), np.uint8)
-    for t in range(9):
-        frames[t, 10 + 2 * t : 30 + 2 * t, 20:40] = (200, 80, 40)
-    write_video(d / "clip.mp4", frames)
-    write_video(d / "pose.mp4", frames)
+    yy, xx = np.mgrid[0:64, 0:64]
+    Image.fromarray(np.repeat(((xx + yy) * 2).astype(np.uint8)[..., None], 3, -1)).save(d / "depth_map.png")
+    write_video(d / "clip.mp4", natural_clip(9, 64, 64))
+    write_video(d / "pose.mp4", pose_clip(9, 64, 64))
     (d / "broken.mp4").write_bytes(b"this is not a video")
     (d / "notes.txt").write_text("hello")
     return d

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import media_store
+from .control_maps import Verdict, classify_file
 from .errors import UnisonError
 from .media import check_file, kind_of
 from .mentions import MENTION_RE, find_mentions, mention_path
-from .plan import EDIT_TASKS, PLAN_FIELDS, Plan
+from .plan import CONTROL_TASKS, EDIT_TASKS, PLAN_FIELDS, Plan
 from .planners.base import Request
 from .planners.rules import explicit_values
 from .steps import annotation_request, split_steps
@@ -198,12 +199,32 @@ def plan_step(
         path = mention_path(job.file) if job.file.startswith("###") else job.file
         return PlannedStep(plan=None, jobs=[Job(kind=job.kind, input=path, purpose="answer", target=job.target)])
     plan = planner.plan(request, settings)
+    plan, control_notes = settle_control(plan, request, geometry or {})
     changes = dict(overrides or {})
     if plan.task.is_generation and not _size_given(request, changes):
         if (plan.width, plan.height) != (settings.default_width, settings.default_height):
             changes.update(width=settings.default_width, height=settings.default_height)
     plan, notes = apply_changes(plan, changes, geometry)
-    return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=[*plan.notes, *notes])
+    return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=[*plan.notes, *control_notes, *notes])
+
+
+def settle_control(plan: Plan, request: Request, virtual: Mapping[str, Geometry]) -> tuple[Plan, list[str]]:
+    """A control plan's ``control`` from the input's pixels: a map (pose skeleton, depth, edges, flow, grey) is
+    used as given ("ready"); natural media gets the annotator the words ask for, depth when they name none.
+    An earlier step's output (``virtual``) is natural media. Names of files never count."""
+    ref = plan.first("control")
+    if plan.task not in CONTROL_TASKS or ref is None:
+        return plan, []
+    if ref.path in virtual:
+        verdict = Verdict("natural", "made by an earlier step")
+    else:
+        verdict = classify_file(ref.path)
+    asked = explicit_values(request).get("control")
+    control = "ready" if verdict.is_map else asked if asked not in (None, "ready") else "depth"
+    notes = [verdict.note(ref.path)]
+    if not verdict.is_map:
+        notes.append(f"the control map is made by the {control} annotator")
+    return (plan.with_changes(control=control) if control != plan.control else plan), notes
 
 
 def jobs_for(plan: Plan) -> list[Job]:

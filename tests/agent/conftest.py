@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import natural_clip
 from unison_agent.media import write_image, write_video
 from unison_agent.settings import Settings
 
@@ -144,13 +145,11 @@ def make_session(settings, rec):
 def media_dir(tmp_path_factory) -> Path:
     """A few small media files: an image, a mask, a video."""
     d = tmp_path_factory.mktemp("agent_media")
-    img = np.zeros((64, 64, 3), np.uint8)
+    img = natural_clip(1, 64, 64, seed=1)[0]
     img[16:48, 16:48] = (200, 50, 50)
     write_image(d / "fox.png", img)
     mask = np.zeros((64, 64), np.uint8)
     mask[16:48, 16:48] = 255
     write_image(d / "mask.png", mask)
-    frames = np.zeros((9, 64, 64, 3), np.uint8)
-    frames[:, 20:40, 20:40] = 180
-    write_video(d / "clip.mp4", frames, fps=16)
+    write_video(d / "clip.mp4", natural_clip(9, 64, 64), fps=16)
     return d

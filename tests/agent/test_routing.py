@@ -107,3 +107,36 @@ def test_planner_crash_is_recorded_and_thread_stays_usable(make_session, rec):
     s2 = make_session()  # same thread, working tools
     assert s2.send("make a picture of a red fox").ok
     assert [h["turn"] for h in s2.history()] == [1, 2]
+
+
+def test_control_input_judged_by_its_pixels_not_its_name(make_session, rec, media_dir, tmp_path):
+    """A skeleton video named like a holiday clip is used as given; a photo named my_pose.png is annotated (depth
+    when the words name no kind, pose when they do); the verdict is in the result's notes."""
+    from tests.conftest import natural_clip, pose_clip
+    from unison_agent.media import write_image, write_video
+
+    skeleton = write_video(tmp_path / "holiday.mp4", pose_clip(9, 64, 64), fps=16)
+    photo = write_image(tmp_path / "my_pose.png", natural_clip(1, 64, 64)[0])
+    s = make_session(thread="ctrl")
+    r = s.send(f"make a video of a robot dancing following the pose of ###{skeleton}###")
+    assert r.ok and r.task == "video_control" and rec.annotated == []
+    assert rec.generated[-1]["plan"].control == "ready" and rec.generated[-1]["files"] == {}
+    assert any("already is a pose map" in n for n in r.results[0]["notes"])
+    r = s.send(f"make a video of a robot dancing following the pose of ###{media_dir / 'clip.mp4'}###")
+    assert [a["kind"] for a in rec.annotated] == ["pose"]  # natural video, the words ask for pose
+    assert any("natural media" in n for n in r.results[0]["notes"])
+
+    # a model planner that says "the input already is a control signal" (as <CTRL> decodes) about a photo
+    from tests.agent.conftest import scripted_tools
+    from unison_agent.plan import InputRef, Plan
+
+    def says_ready(request):
+        ref = InputRef(path=request.mentions[0].path, kind="image", role="control")
+        return Plan(task="image_control", prompt=request.prompt, inputs=[ref], width=832, height=480,
+                    num_frames=1, control="ready")  # fmt: skip
+
+    s2 = make_session(thread="ctrl2", tools=scripted_tools(rec, says_ready))
+    r = s2.send(f"a watercolor painting of ###{photo}###")
+    assert r.ok and r.task == "image_control", r.errors
+    assert [a["kind"] for a in rec.annotated] == ["pose", "depth"]  # natural media, no kind said: depth
+    assert rec.generated[-1]["plan"].control == "depth" and set(rec.generated[-1]["files"]) == {"control"}

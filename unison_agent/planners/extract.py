@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import PlanError
@@ -216,17 +215,15 @@ _READY_RE = re.compile(
 
 
 def find_control(text: str, paths: list[str] | None = None) -> str | None:
-    """The control kind the wording asks for ('ready' when the input already is a control signal), or None."""
+    """The control kind the wording asks for ('ready' when it says the input already is a control signal), or
+    None. File names never count (``paths`` is accepted and ignored); whether a file already is a control map is
+    decided from its pixels when the request is prepared (:mod:`unison_agent.control_maps`)."""
     kind = None
     for name, pattern in _CONTROL_WORDS:
         if pattern.search(text):
             kind = name
             break
-    stems = " ".join(Path(p).stem.lower() for p in (paths or []))
     if kind is None:
-        for _name, pattern in _CONTROL_WORDS[:5]:
-            if pattern.search(stems.replace("_", " ").replace("-", " ")):
-                return "ready"  # a file named like a control signal (pose.mp4, depth_map.png...)
         return None
     if _READY_RE.search(text):
         return "ready"

@@ -66,10 +66,10 @@ _IMAGE_OUT_RE = re.compile(
     re.I,
 )
 _EDIT_RE = re.compile(
-    r"\b(?:edit|replace|remove|erase|delete|recolou?r|inpaint|in-paint|fill|swap|get\s+rid\s+of|take\s+out|"
+    r"\b(?:edit|alter|modify|apply\s+(?:the|this|my)\s+mask|replace|remove|erase|delete|recolou?r|inpaint|in-paint|fill|swap|get\s+rid\s+of|take\s+out|"
     r"change\s+(?:the|his|her|its|their|all)|turn\s+(?:the|his|her|its|their)\s+\w+|make\s+(?:the|his|her|its|their)\s+\w+|"
-    r"paint\s+(?:the|his|her|its|their)|colou?r\s+(?:the|his|her|its|their)|add\s+(?:a|an|some)\s+\w+\s+(?:to|on|in)|"
-    r"put\s+(?:a|an|some)\s+\w+\s+on|hide\s+the|blur\s+(?:the|out)|fix\s+the|without\s+the|retouch|touch\s+up)\b",
+    r"paint\s+(?:the|his|her|its|their)|colou?r\s+(?:the|his|her|its|their)|add\s+(?:(?:a|an|some|the|more)\s+)?\w+(?:\s+\w+)?\s+(?:to|on|in|into|onto)|"
+    r"put\s+(?:(?:a|an|some|the)\s+)?\w+(?:\s+\w+)?\s+(?:on|in|into|onto|over)|hide\s+the|blur\s+(?:the|out)|fix\s+the|without\s+the|retouch|touch\s+up)\b",
     re.I,
 )
 _REFERENCE_RE = re.compile(
@@ -149,7 +149,9 @@ class RulesPlanner:
         wants_video = bool(_VIDEO_OUT_RE.search(words)) or find_num_frames(words) is not None
         wants_image = bool(_IMAGE_OUT_RE.search(words))
         video_out = wants_video and not (wants_image and not _explicit_video(words))
-        control = find_control(words, [m.path for m in mentions])
+        control = find_control(words)
+        if control is None and not _EDIT_RE.search(words) and any(_is_control_map(m) for m in mentions):
+            control = "ready"  # the pixels say so (a pose skeleton, a depth map...), never the file's name
         guided = bool(_STYLE_OF_SOURCE_RE.search(words))
         restyles = bool(mentions) and (bool(videos) or not video_out)
         if control is None and restyles and _RESTYLE_RE.search(words) and find_target(words) is None:
@@ -250,3 +252,13 @@ def explicit_values(request: Request) -> dict[str, Any]:
     """The user's explicit values as a dict (only keys the user stated): width, height, num_frames,
     frame_anchor, control, target, mask_index — for model planners to let them win."""
     return explicit(request).as_dict()
+
+
+def _is_control_map(mention) -> bool:
+    """Whether a checked, existing mentioned file unmistakably is a control map by its pixels (a skeleton, edges,
+    depth, flow; a grey picture may as well be a black-and-white photo to edit, so it does not count here)."""
+    if mention.info is None or mention.is_mask:
+        return False
+    from ..control_maps import classify_file
+
+    return classify_file(mention.path).kind in ("pose", "edges", "depth", "flow")

@@ -16,7 +16,7 @@ _VERBS = (
     "make|turn|paint|colou?r|recolou?r|change|replace|remove|erase|delete|swap|transform|convert|edit|modify|"
     "dress|give|put|add|fill|hide|blur|brighten|darken|shrink|enlarge|restyle|mask|segment|select|cover"
 )
-_DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "his", "her", "its", "their", "my", "your", "our"}
+_DETERMINERS = {"the", "a", "an", "some", "this", "that", "these", "those", "his", "her", "its", "their", "my", "your", "our"}
 _STOP = {
     "to", "into", "in", "on", "at", "with", "by", "from", "for", "as", "so", "and", "or", "but", "then", "that",
     "which", "who", "while", "look", "looks", "looking", "appear", "is", "are", "be", "become", "please", "using",
@@ -58,10 +58,14 @@ def target_from_request(text: str) -> str | None:
     verb = re.compile(rf"^(?:{_VERBS})$")
     for i, word in enumerate(words):
         if verb.match(word):
+            if i > 0 and words[i - 1] in _DETERMINERS:  # "here is the mask", "a change": a noun, not a verb
+                continue
             if word in _PLACING_VERBS:  # "put a hat on the dog": the place, not the new thing, is edited
                 place = _placement(words, i + 1)
                 if place:
                     return place
+                if any(w in _PLACES for w in words[i + 1 : i + 5]):  # "add stars to <the file>": no place named
+                    return None
             phrase = _noun_phrase(words, i + 1)
             if phrase:
                 return phrase
