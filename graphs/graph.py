@@ -15,6 +15,7 @@ annotator answer, or a control map / edit mask the step needs), ``confirm`` (pla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -29,10 +30,17 @@ from unison_agent.settings import Settings
 NODE_NAMES = ("intake", "prepare", "annotate", "confirm", "understand", "generate", "finish")
 
 
-def build_graph(settings: Settings, tools: Toolbox | None = None, checkpointer: Any = None, guard: Guard | None = None):
+def build_graph(
+    settings: Settings,
+    tools: Toolbox | None = None,
+    checkpointer: Any = None,
+    guard: Guard | None = None,
+    cancelled: Callable[[], bool] | None = None,
+):
     """Compile the agent graph for these settings (tools default to the real ones, loaded lazily); ``guard``
-    refuses files a step may not read (``unison_agent.prepare.resolve_step``)."""
-    nodes = Nodes(settings=settings, tools=tools or toolbox_module.default_tools(), guard=guard)
+    refuses files a step may not read (``unison_agent.prepare.resolve_step``); ``cancelled`` is polled during a
+    turn and stops it when it returns True."""
+    nodes = Nodes(settings=settings, tools=tools or toolbox_module.default_tools(), guard=guard, cancelled=cancelled)
     graph = StateGraph(AgentState, input_schema=InputState)
     for name in NODE_NAMES:
         graph.add_node(name, getattr(nodes, name))

@@ -30,7 +30,7 @@ from unison_agent.graphs.state import AgentState, StepResult, clear_step, reset_
 from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent import media_store
-from unison_agent.errors import PlanError, UnisonError, log_internal_error
+from unison_agent.errors import PlanError, TurnCancelled, UnisonError, log_internal_error
 from unison_agent.media import kind_of
 from unison_agent.mentions import find_mentions
 from unison_agent.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
@@ -116,6 +116,12 @@ class Nodes:
     tools: Toolbox
     guard: Guard | None = None
     """Refuses files a step may not read (see ``unison_agent.prepare.resolve_step``); None: no limit."""
+    cancelled: Callable[[], bool] | None = None
+    """Polled at every denoising step and answer token; True stops the turn (``TurnCancelled``)."""
+
+    def check_cancelled(self) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise TurnCancelled("cancelled: the turn was stopped before it finished; the thread is ready for the next")
 
     # -- helpers -------------------------------------------------------------------------------------------
     def out_dir(self, config: RunnableConfig | None) -> Path:
@@ -186,6 +192,7 @@ class Nodes:
         """Resolve and plan the current step (the same preparation ``unison plan`` shows)."""
 
         def body() -> Update:
+            self.check_cancelled()
             i = state.get("step_index", 0)
             results = state.get("results") or []
             previous = results[-1].get("outputs", []) if i > 0 and results else []
@@ -290,8 +297,11 @@ class Nodes:
                 write({"event": "token", "text": answer})
             else:
                 write({"event": "status", "text": "loading the understanding model"})
-                answer = self.tools.understand(plan, self.settings, history=history,
-                                               on_token=lambda t: write({"event": "token", "text": t}))  # fmt: skip
+                def on_token(t: str) -> None:
+                    self.check_cancelled()
+                    write({"event": "token", "text": t})
+
+                answer = self.tools.understand(plan, self.settings, history=history, on_token=on_token)
             result: StepResult = {
                 "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
                 "answer": answer, "outputs": [], "plan": plan.to_json(), "notes": list(state.get("step_notes") or []),
@@ -311,6 +321,7 @@ class Nodes:
             write({"event": "status", "text": "loading the generation models"})
 
             def on_step(i: int, n: int) -> None:
+                self.check_cancelled()
                 write({"event": "step", "step": int(i), "total": int(n), "task": plan.task.value})
 
             prepared = dict(state.get("prepared") or {})

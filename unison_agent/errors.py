@@ -31,6 +31,10 @@ class SettingsError(UnisonError, ValueError):
     """A setting (flag or environment variable) has an invalid value."""
 
 
+class TurnCancelled(UnisonError):
+    """The person stopped the running turn (``Session.cancel()``, a Stop button): the step ends, the thread stays."""
+
+
 class WeightsError(UnisonError, FileNotFoundError):
     """A model directory or weight file is missing or does not have the expected layout."""
 

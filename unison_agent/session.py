@@ -19,6 +19,7 @@ With ``confirm=True`` a generation waits for a decision: ``r.pending`` holds the
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +152,8 @@ class Session:
         self.checkpointer = checkpointer or open_checkpointer(settings.threads_db)
         self.tools = tools or toolbox.default_tools()
         self.guard = guard
-        self.graph = build_graph(settings, self.tools, self.checkpointer, guard)
+        self._cancel = threading.Event()
+        self.graph = build_graph(settings, self.tools, self.checkpointer, guard, cancelled=self._cancel.is_set)
 
     # -- running ---------------------------------------------------------------------------------------------
     @property
@@ -174,8 +176,14 @@ class Session:
             "overrides": dict(overrides or {}),
             "confirm": self.confirm if confirm is None else bool(confirm),
         }
+        self._cancel.clear()
         self._stream(payload, on_event)
         return self._result(text)
+
+    def cancel(self) -> None:
+        """Stop the running turn (from another thread, e.g. a Stop button): it ends at the next denoising step or
+        answer token with a "cancelled" error; earlier steps' results stay and the thread is ready for more."""
+        self._cancel.set()
 
     def plan(self, text: str, *, overrides: dict[str, Any] | None = None) -> list[PreparedStep]:
         """The plans ``send(text)`` would run on this thread, one per step, without running anything."""
@@ -186,6 +194,7 @@ class Session:
         """Answer a pending confirmation: "accept", "cancel", or changes ({"width": 480} or "num_frames=33")."""
         if not self.pending():
             raise UnisonError("nothing is waiting for confirmation on this thread")
+        self._cancel.clear()
         self._stream(Command(resume=decision), on_event)
         return self._result(self.values().get("request", ""))
 

@@ -140,3 +140,17 @@ def test_control_input_judged_by_its_pixels_not_its_name(make_session, rec, medi
     assert r.ok and r.task == "image_control", r.errors
     assert [a["kind"] for a in rec.annotated] == ["pose", "depth"]  # natural media, no kind said: depth
     assert rec.generated[-1]["plan"].control == "depth" and set(rec.generated[-1]["files"]) == {"control"}
+
+
+def test_cancel_stops_the_running_turn_and_the_thread_stays_usable(make_session, rec):
+    """Session.cancel() from another thread (a Stop button) ends the generation at its next step."""
+    s = make_session(thread="stop")
+
+    def on_event(event):
+        if event["event"] == "step" and event["step"] == 1:
+            s.cancel()
+
+    r = s.send("make a picture of a red fox, then turn it into a 1-second video", on_event=on_event)
+    assert not r.ok and r.errors[0]["type"] == "TurnCancelled" and not r.errors[0]["internal"]
+    assert "cancelled" in r.errors[0]["error"] and len(rec.generated) == 1
+    assert s.send("make a picture of a blue bird").ok  # the next turn runs normally
