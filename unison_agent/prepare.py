@@ -27,6 +27,7 @@ from .media import check_file, kind_of
 from .mentions import MENTION_RE, find_mentions, mention_path
 from .plan import CONTROL_TASKS, EDIT_TASKS, PLAN_FIELDS, Plan
 from .planners.base import Request
+from .planners.extract import control_kind_words
 from .planners.rules import explicit_values
 from .steps import annotation_request, split_steps
 
@@ -219,8 +220,8 @@ def settle_control(plan: Plan, request: Request, virtual: Mapping[str, Geometry]
         verdict = Verdict("natural", "made by an earlier step")
     else:
         verdict = classify_file(ref.path)
-    asked = explicit_values(request).get("control")
-    control = "ready" if verdict.is_map else asked if asked not in (None, "ready") else "depth"
+    asked = control_kind_words(request.words)
+    control = "ready" if verdict.is_map else asked or "depth"
     notes = [verdict.note(ref.path)]
     if not verdict.is_map:
         notes.append(f"the control map is made by the {control} annotator")

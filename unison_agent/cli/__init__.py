@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "chain": "unison_agent.cli.chain_cmd",
     "download": "unison_agent.cli.download_cmd",
     "doctor": "unison_agent.cli.doctor_cmd",
+    "eval": "unison_agent.cli.eval_cmd",
 }
 
 SETTING_FLAGS = (

@@ -214,6 +214,12 @@ _READY_RE = re.compile(
 )
 
 
+def control_kind_words(text: str) -> str | None:
+    """The kind of control map the words name ("pose", "depth", ...), even when they also say the input already
+    is one; None when they name none."""
+    return next((name for name, pattern in _CONTROL_WORDS if pattern.search(text)), None)
+
+
 def find_control(text: str, paths: list[str] | None = None) -> str | None:
     """The control kind the wording asks for ('ready' when it says the input already is a control signal), or
     None. File names never count (``paths`` is accepted and ignored); whether a file already is a control map is
