@@ -20,14 +20,22 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from unison_agent.graphs import toolbox as toolbox_module
-from unison_agent.graphs.nodes import Nodes, route_after_annotate, route_after_confirm, route_start, route_step
+from unison_agent.graphs.nodes import (
+    Nodes,
+    route_after_annotate,
+    route_after_confirm,
+    route_after_generate,
+    route_after_verify,
+    route_start,
+    route_step,
+)
 from unison_agent.graphs.state import AgentState, InputState
 from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent.prepare import Guard
 from unison_agent.settings import Settings
 
-NODE_NAMES = ("intake", "prepare", "annotate", "confirm", "understand", "generate", "finish")
+NODE_NAMES = ("intake", "prepare", "annotate", "confirm", "understand", "generate", "verify", "finish")
 
 
 def build_graph(
@@ -50,7 +58,8 @@ def build_graph(
     graph.add_conditional_edges("annotate", route_after_annotate)
     graph.add_conditional_edges("confirm", route_after_confirm)
     graph.add_conditional_edges("understand", route_start)
-    graph.add_conditional_edges("generate", route_start)
+    graph.add_conditional_edges("generate", route_after_generate)
+    graph.add_conditional_edges("verify", route_after_verify)
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name="unison-agent")
 

@@ -16,6 +16,7 @@ Progress goes out through LangGraph's custom stream: ``{"event": "step", ...}`` 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,12 +32,14 @@ from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent import media_store
 from unison_agent.errors import PlanError, TurnCancelled, UnisonError, log_internal_error
-from unison_agent.media import kind_of
+from unison_agent.media import kind_of, write_json
 from unison_agent.mentions import find_mentions
 from unison_agent.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
 from unison_agent.prepare import Guard, Job, apply_changes, jobs_for, prepare_step
 from unison_agent.settings import Settings
 from unison_agent.steps import split_steps
+from unison_agent.verify import CheckResult, attempt_summary, checks_for, preserve_score, retry_changes, score
+from unison_agent.verify import to_json as verify_json
 
 HISTORY_LIMIT = 20
 """At most this many earlier messages are shown to the understanding model (the newest ones)."""
@@ -93,6 +96,21 @@ def route_after_annotate(
     if not state.get("errors") and state.get("step_text") is None:
         return route_start(state)
     return route_step(state)
+
+
+def route_after_generate(state: AgentState) -> Literal["verify", "prepare", "finish"]:
+    """A new attempt waiting for its checks goes to verify; otherwise on to the next step."""
+    attempts = state.get("attempts") or []
+    if not state.get("errors") and attempts and "score" not in attempts[-1]:
+        return "verify"
+    return route_start(state)
+
+
+def route_after_verify(state: AgentState) -> Literal["generate", "prepare", "finish"]:
+    """Another attempt (the step is still open) or on to the next step."""
+    if not state.get("errors") and state.get("step_text") is not None:
+        return "generate"
+    return route_start(state)
 
 
 def route_after_confirm(state: AgentState) -> Literal["annotate", "confirm", "generate", "finish"]:
@@ -297,6 +315,7 @@ class Nodes:
                 write({"event": "token", "text": answer})
             else:
                 write({"event": "status", "text": "loading the understanding model"})
+
                 def on_token(t: str) -> None:
                     self.check_cancelled()
                     write({"event": "token", "text": t})
@@ -316,7 +335,7 @@ class Nodes:
 
         def body() -> Update:
             plan = Plan.from_json(state["plan"])
-            overrides = state.get("overrides") or {}
+            overrides = {**(state.get("overrides") or {}), **(state.get("retry") or {})}
             write = _writer()
             write({"event": "status", "text": "loading the generation models"})
 
@@ -327,25 +346,94 @@ class Nodes:
             prepared = dict(state.get("prepared") or {})
             res = self.tools.generate(plan, self.step_settings(overrides), out_dir=self.out_dir(config),
                                       seed=overrides.get("seed"), on_step=on_step, files=prepared)  # fmt: skip
-            media = list(state.get("media") or [])
-            registry, outputs = media, []
-            for p in res.outputs:
-                registry, item = media_store.register(registry, p, plan.task.output, origin="output",
-                                                      turn=state["turn"], task=plan.task.value)  # fmt: skip
-                outputs.append(item["path"])
-            ids = ", ".join(f"#{m['id']}" for m in registry if m["path"] in outputs)
-            made = f"{res.width}x{res.height}" + (f", {res.num_frames} frames" if plan.task.output == "video" else "")
-            result: StepResult = {
-                "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
-                "answer": f"{plan.task.output} {ids} ({made})", "outputs": outputs,
-                "sidecars": [str(s) for s in res.sidecars], "plan": plan.to_json(), "seed": int(res.seed),
-                "notes": [*(state.get("step_notes") or []), *(str(n) for n in res.notes)],
-                "prepared": list(prepared.values()),
-                "timings": {k: float(v) for k, v in (res.timings or {}).items()}, "status": "ok",
-            }  # fmt: skip
-            return self.finished_step(state, result, registry[len(media) :])
+            made = {"outputs": [str(p) for p in res.outputs], "sidecars": [str(s) for s in res.sidecars],
+                    "seed": int(res.seed), "notes": [str(n) for n in res.notes],
+                    "timings": {k: float(v) for k, v in (res.timings or {}).items()},
+                    "width": int(res.width), "height": int(res.height), "num_frames": int(res.num_frames)}  # fmt: skip
+            if self.settings.verify_attempts > 0:
+                return {"attempts": [*(state.get("attempts") or []), made]}
+            return self.keep(state, plan, made)
 
         return self.guarded(state, body)
+
+    def keep(self, state: AgentState, plan: Plan, made: dict[str, Any], checked: str = "") -> Update:
+        """Register a generation's outputs as media and finish the step with its result."""
+        media = list(state.get("media") or [])
+        registry, outputs = media, []
+        for p in made["outputs"]:
+            registry, item = media_store.register(registry, p, plan.task.output, origin="output",
+                                                  turn=state["turn"], task=plan.task.value)  # fmt: skip
+            outputs.append(item["path"])
+        ids = ", ".join(f"#{m['id']}" for m in registry if m["path"] in outputs)
+        size = f"{made['width']}x{made['height']}" + (
+            f", {made['num_frames']} frames" if plan.task.output == "video" else ""
+        )
+        result: StepResult = {
+            "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
+            "answer": f"{plan.task.output} {ids} ({size})" + (f" — {checked}" if checked else ""),
+            "outputs": outputs, "sidecars": list(made["sidecars"]), "plan": plan.to_json(), "seed": made["seed"],
+            "notes": [*(state.get("step_notes") or []), *made["notes"]],
+            "prepared": list((state.get("prepared") or {}).values()), "timings": made["timings"], "status": "ok",
+        }  # fmt: skip
+        return self.finished_step(state, result, registry[len(media) :])
+
+    def verify(self, state: AgentState, config: RunnableConfig) -> Update:
+        """Check the latest attempt against the request; keep the best, or ask for another attempt."""
+
+        def body() -> Update:
+            plan = Plan.from_json(state["plan"])
+            write = _writer()
+            checks = state.get("checks") or [vars(c) for c in checks_for(plan, self.settings)]
+            attempts = [dict(a) for a in state.get("attempts") or []]
+            last = attempts[-1]
+            write({"event": "status", "text": f"checking attempt {len(attempts)} ({len(checks)} checks)"})
+            results = []
+            for c in checks:
+                self.check_cancelled()
+                if c["kind"] == "preserve":
+                    p = preserve_score(plan, last["outputs"][0], (state.get("prepared") or {}).get("mask")
+                                       or getattr(plan.first("mask"), "path", None))  # fmt: skip
+                else:
+                    p = float(self.tools.check(c["question"], last["outputs"][:1], self.settings))
+                results.append(CheckResult(c["question"], c["kind"], p))
+            last.update(score=score(results), checks=verify_json(results), summary=attempt_summary(results))
+            threshold = self.settings.verify_threshold
+            if last["score"] >= threshold or len(attempts) >= self.settings.verify_attempts:
+                return self.keep_best(state, plan, attempts, threshold, config)
+            seed = (int(last["seed"]) + 1) % 2**31
+            guidance = float((state.get("overrides") or {}).get("guidance", self.settings.guidance))
+            retry = {"seed": seed, **retry_changes(len(attempts), plan, guidance)}
+            write({"event": "status", "text": f"{last['summary']} (score {last['score']:.2f} < {threshold}); retrying"})
+            return {"attempts": attempts, "checks": checks, "retry": retry}
+
+        return self.guarded(state, body)
+
+    def keep_best(self, state: AgentState, plan: Plan, attempts: list[dict], threshold: float, config) -> Update:
+        """The best attempt becomes the step's result (its sidecar records every attempt); the others are moved
+        to ``<outputs>/<thread>/attempts/``, not deleted."""
+        best = max(range(len(attempts)), key=lambda i: attempts[i]["score"])
+        aside = self.out_dir(config) / "attempts"
+        record = [{"attempt": i + 1, "seed": a["seed"], "score": round(a["score"], 4), "checks": a["checks"],
+                   "kept": i == best, "output": Path(a["outputs"][0]).name} for i, a in enumerate(attempts)]  # fmt: skip
+        for i, a in enumerate(attempts):
+            if i == best:
+                continue
+            aside.mkdir(parents=True, exist_ok=True)
+            for f in [*a["outputs"], *a["sidecars"]]:
+                if Path(f).exists():
+                    Path(f).replace(aside / Path(f).name)
+        chosen = dict(attempts[best])
+        for sidecar in chosen["sidecars"]:
+            if Path(sidecar).exists():
+                data = json.loads(Path(sidecar).read_text())
+                data["verification"] = {"threshold": threshold, "attempts": record}
+                write_json(sidecar, data)
+        retried = len(attempts) - 1
+        checked = chosen["summary"] + (f"; retried {'once' if retried == 1 else f'{retried} times'}" if retried else "")
+        if chosen["score"] < threshold:
+            checked += f"; no attempt reached {threshold:.2f}, kept the best (attempt {best + 1})"
+        chosen["notes"] = [*chosen["notes"], *(f"attempt {r['attempt']}: score {r['score']:.2f}" for r in record)]
+        return self.keep(state, plan, chosen, checked)
 
     def finish(self, state: AgentState) -> Update:
         """Close the turn: mark it done and add it to the history."""

@@ -111,6 +111,12 @@ class AgentState(InputState, total=False):
     """Role -> path of the maps the annotate node made for the current step ("control", "mask")."""
     step_notes: list[str]
     """Notes gathered while preparing the current step (fitting, annotators), shown with its result."""
+    attempts: list[dict[str, Any]]
+    """This step's generations so far when outputs are checked (``verify_attempts``): outputs, seed, score, checks."""
+    checks: list[dict[str, Any]]
+    """This step's yes/no checks ({"question", "kind"}), written once and asked of every attempt."""
+    retry: dict[str, Any]
+    """What the next attempt changes (a new seed, a stronger guidance)."""
     results: Annotated[list[StepResult], operator.add]
     errors: Annotated[list[StepError], operator.add]
     history: Annotated[list[TurnRecord], operator.add]
@@ -125,7 +131,7 @@ class AgentState(InputState, total=False):
 def clear_step() -> dict[str, Any]:
     """The per-step fields, empty (between steps)."""
     return {"step_text": None, "plan": None, "jobs": [], "prepared": {}, "step_notes": [], "notice": None,
-            "decision": None}  # fmt: skip
+            "decision": None, "attempts": [], "checks": [], "retry": {}}  # fmt: skip
 
 
 def reset_turn(

@@ -1,4 +1,4 @@
-"""The four things the graph's nodes do with models: plan a step, answer, annotate, generate.
+"""The things the graph's nodes do with models: plan a step, answer, annotate, generate, check an output.
 
 :class:`Toolbox` is the interface (a Protocol); :class:`ModelTools` implements it with the real models, each
 loaded on first use (building a graph loads nothing). Tests pass their own implementation through the same
@@ -76,6 +76,11 @@ class Toolbox(Protocol):
         ...
 
 
+    def check(self, question: str, paths: list[str], settings: Settings) -> float:
+        """The probability the understanding model answers "yes" to ``question`` about the files."""
+        ...
+
+
 class ModelTools:
     """The real tools: planners from the registry, Qwen2.5-VL understanding, the annotators, Unison stage two."""
 
@@ -100,6 +105,14 @@ class ModelTools:
 
         require_weights(settings, "understanding")
         return understand(plan, settings, history=history, on_token=on_token)
+
+    def check(self, question, paths, settings) -> float:
+        from unison_agent.tools.understand import yes_probability
+
+        from unison_agent.weights import require_weights
+
+        require_weights(settings, "understanding")
+        return yes_probability(question, list(paths), settings)
 
     def annotate(self, kind, input_path, out_path, settings, *, target=None):
         from unison_agent.tools.annotate import annotate_file

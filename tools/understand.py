@@ -179,3 +179,33 @@ def understand(
         out = model.generate(**inputs, max_new_tokens=settings.max_new_tokens, do_sample=False, streamer=streamer)
     new = out[0, inputs["input_ids"].shape[1] :]
     return planner.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False).strip()
+
+
+YES_WORDS = ("Yes", "yes", " Yes", " yes", "YES")
+NO_WORDS = ("No", "no", " No", " no", "NO")
+
+
+def yes_probability(question: str, paths: list[str], settings: Settings) -> float:
+    """P("yes") for a yes/no ``question`` about the files at ``paths``: the model's next-token probabilities of the
+    yes-words against the no-words (one forward pass, no sampling), in [0, 1]."""
+    import torch
+
+    from unison_agent.qwen_loader import load_planner
+
+    planner = load_planner(settings)
+    pads = "".join(IMGPAD if kind_of(p) == "image" else VIDPAD for p in paths)
+    text = f"{pads}{neutralize(question)} Answer yes or no."
+    messages = [{"role": "user", "content": _content(text, list(paths))}]
+    inputs = prepare_inputs(planner, messages, settings)
+    with torch.no_grad():
+        logits = planner.model(**inputs).logits[0, -1].float()
+    probs = torch.softmax(logits, dim=-1)
+    vocab = planner.tokenizer.get_vocab()
+
+    def mass(words: tuple[str, ...]) -> float:
+        ids = {planner.tokenizer.encode(w, add_special_tokens=False)[0] for w in words if w.strip()}
+        ids |= {vocab[w] for w in words if w in vocab}
+        return float(sum(probs[i] for i in ids if i < probs.shape[0]))
+
+    yes, no = mass(YES_WORDS), mass(NO_WORDS)
+    return yes / (yes + no) if yes + no > 0 else 0.5

@@ -82,6 +82,12 @@ class Settings(BaseModel):
     offload: Literal["none", "model", "sequential"] = "none"
     vae_tiling: bool = False
 
+    # checking its own work
+    verify_attempts: int = 0
+    """Generate up to this many attempts per step until the output passes its checks (0: no checking)."""
+    verify_threshold: float = 0.7
+    """An attempt passes when the mean probability of "yes" over its checks reaches this."""
+
     # understanding
     system_prompt: str | None = None
     """A system message for understanding; None keeps Qwen's default ("You are a helpful assistant.")."""

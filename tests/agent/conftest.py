@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import natural_clip
-from unison_agent.media import write_image, write_video
+from unison_agent.media import write_image, write_json, write_video
 from unison_agent.settings import Settings
 
 
@@ -47,6 +47,8 @@ class Recorder:
     fail_on: set = field(default_factory=set)  # task names whose generation raises a UnisonError
     bug_on: set = field(default_factory=set)  # task names whose generation raises a bug (ZeroDivisionError)
     interrupt_on: set = field(default_factory=set)  # task names whose generation raises KeyboardInterrupt
+    checked: list = field(default_factory=list)  # (question, paths) asked of outputs
+    score_fn: object = None  # (question, n_checked_so_far) -> P(yes); default 0.9
 
 
 @dataclass
@@ -77,7 +79,7 @@ class ScriptedTools:
 
         rec = self.rec
         rec.generated.append({"plan": plan, "seed": seed, "steps": settings.steps, "out_dir": out_dir,
-                              "files": dict(files or {})})  # fmt: skip
+                              "files": dict(files or {}), "guidance": settings.guidance})  # fmt: skip
         if plan.task.value in rec.interrupt_on:
             raise KeyboardInterrupt
         if plan.task.value in rec.fail_on:
@@ -97,7 +99,13 @@ class ScriptedTools:
                 np.zeros((plan.num_frames, plan.height, plan.width, 3), np.uint8),
                 fps=plan.fps,
             )
-        return FakeResult([out], [], seed, ["scripted"], {"total_s": 0.01}, plan.width, plan.height, plan.num_frames)
+        sidecar = write_json(Path(out).with_suffix(".json"), {"output": Path(out).name, "seed": seed})
+        return FakeResult([out], [sidecar], seed, ["scripted"], {"total_s": 0.01}, plan.width, plan.height,
+                          plan.num_frames)  # fmt: skip
+
+    def check(self, question, paths, settings):
+        self.rec.checked.append((question, list(paths)))
+        return self.rec.score_fn(question, len(self.rec.checked)) if self.rec.score_fn else 0.9
 
     def annotate(self, kind, input_path, out_path, settings, *, target=None):
         self.rec.annotated.append({"kind": kind, "input": str(input_path), "target": target})

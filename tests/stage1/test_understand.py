@@ -122,3 +122,13 @@ def test_adapter_and_merged_logits_agree(s1_settings):
     )
     with torch.no_grad():
         torch.testing.assert_close(planner.model(**ids).logits, merged.model(**ids).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_yes_probability_on_an_image_and_a_video(s1_settings, media):
+    """The verifier's score: P(yes) from one forward pass, in [0, 1], deterministic."""
+    from unison_agent.tools.understand import yes_probability
+
+    for path in (media["image"], media["video"]):
+        p = yes_probability("Is there a red square?", [str(path)], s1_settings)
+        assert 0.0 <= p <= 1.0
+        assert p == yes_probability("Is there a red square?", [str(path)], s1_settings)

@@ -32,6 +32,8 @@ SETTING_FLAGS = (
     ("--planner", "planner", "planner backend: auto, unison, qwen, rules (env UNISON_PLANNER)"),
     ("--device", "device", "auto, cpu, cuda, cuda:N, mps (env UNISON_DEVICE)"),
     ("--dtype", "dtype", "auto, float32, bfloat16, float16 (env UNISON_DTYPE)"),
+    ("--verify", "verify_attempts", "check each generation against the request; up to N attempts (env UNISON_VERIFY_ATTEMPTS)"),
+    ("--verify-threshold", "verify_threshold", "mean P(yes) an attempt needs to pass, default 0.7 (env UNISON_VERIFY_THRESHOLD)"),
 )
 
 

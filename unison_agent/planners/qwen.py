@@ -145,30 +145,13 @@ class QwenPlanner:
 
     def generate(self, request: Request) -> str:
         """The model's JSON answer (constrained to :func:`plan_schema`)."""
-        import torch
-
-        planner = self.load()
         messages = [
             {"role": "system", "content": [{"type": "text", "text": system_prompt(request)}]},
             {"role": "user", "content": [{"type": "text", "text": request.prompt}]},
         ]
-        inputs = planner.processor.apply_chat_template(
-            messages, tokenize=True, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
-        inputs = {k: v.to(planner.device) for k, v in inputs.items()}
         schema = plan_schema([m.kind for m in request.mentions])
-        processor = json_logits_processor(planner, schema)
         budget = self.max_new_tokens or token_budget(len(request.mentions))
-        with torch.no_grad():
-            out = planner.model.generate(
-                **inputs,
-                max_new_tokens=budget,
-                do_sample=False,
-                logits_processor=[processor],
-                eos_token_id=stop_ids(planner),  # the grammar may end with either
-            )
-        new = out[0, inputs["input_ids"].shape[1] :]
-        return planner.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return constrained_json(self.load(), messages, schema, budget)
 
     def plan(self, request: Request) -> Plan:
         raw = self.generate(request)
@@ -189,6 +172,27 @@ def plan_from_json(raw: str, request: Request, backend: str = "qwen") -> Plan:
 
 # ----------------------------------------------------------------------------------------------------------
 # constrained decoding
+
+
+def constrained_json(planner: LoadedPlanner, messages: list[dict[str, Any]], schema: dict[str, Any], budget: int) -> str:
+    """Greedy text-only generation constrained to a JSON ``schema`` (at most ``budget`` new tokens)."""
+    import torch
+
+    inputs = planner.processor.apply_chat_template(
+        messages, tokenize=True, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    inputs = {k: v.to(planner.device) for k, v in inputs.items()}
+    processor = json_logits_processor(planner, schema)
+    with torch.no_grad():
+        out = planner.model.generate(
+            **inputs,
+            max_new_tokens=budget,
+            do_sample=False,
+            logits_processor=[processor],
+            eos_token_id=stop_ids(planner),  # the grammar may end with either
+        )
+    new = out[0, inputs["input_ids"].shape[1] :]
+    return planner.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
 def stop_ids(planner: LoadedPlanner) -> list[int]:
