@@ -4,7 +4,8 @@
 (``model_index.json``, ``transformer/``, ``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``), so the
 real loader (:func:`unison_agent.vace_loader.load_vace`) reads it back through ``from_pretrained``.
 Sizes follow diffusers' own tests: 2 heads x 12 dims, 2 layers, text width 32 (the stage-one kit's tiny
-projector maps 64 -> 32), a 3-channel-base VAE with the real strides (4, 8, 8) and 16 latent channels.
+projector maps 64 -> 32), a 3-channel-base VAE with the real strides (4, 8, 8) and 16 latent channels; the
+rotary table is the published one (``rope_max_seq_len`` 1024), so every size the real model takes works here.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ from pathlib import Path
 TEXT_DIM = 32
 """Width of the tiny umT5 encoder and of the tiny transformer's text input (the real one is 4096)."""
 
+ROPE_MAX_SEQ_LEN = 1024
+"""The published transformer's ``rope_max_seq_len`` (diffusers' ``WanVACETransformer3DModel`` default, which the
+Wan2.1-VACE-1.3B-diffusers config keeps): rotary tables for up to 1024 latent positions per axis, so the tiny kit
+accepts every size the real model accepts (32, the value of diffusers' own tests, fails past 512 px: 480P/720P)."""
+
 _MARKER = ".tiny-vace-complete"
-_VERSION = "1"
+_VERSION = "2"
+"""Bumped whenever the kit's shapes change: a kit on disk with another stamp (or none) is rebuilt.
+1: rope_max_seq_len 32; 2: rope_max_seq_len 1024."""
 
 
 def _tokenizer_vocab() -> list[tuple[str, float]]:
@@ -53,8 +61,13 @@ def build_tiny_vace(root: Path) -> dict[str, str]:
     if marker.exists() and marker.read_text().strip() == _VERSION:
         return {"vace": str(target)}
 
+    import shutil
+
     import torch
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACEPipeline, WanVACETransformer3DModel
+
+    if target.exists():  # an older kit (another stamp) or a half-written one: start clean
+        shutil.rmtree(target)
     from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(0)
@@ -90,7 +103,7 @@ def build_tiny_vace(root: Path) -> dict[str, str]:
         num_layers=2,
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
+        rope_max_seq_len=ROPE_MAX_SEQ_LEN,
         vace_layers=[0],
         vace_in_channels=96,
     ).eval()
