@@ -349,7 +349,8 @@ class Nodes:
             made = {"outputs": [str(p) for p in res.outputs], "sidecars": [str(s) for s in res.sidecars],
                     "seed": int(res.seed), "notes": [str(n) for n in res.notes],
                     "timings": {k: float(v) for k, v in (res.timings or {}).items()},
-                    "width": int(res.width), "height": int(res.height), "num_frames": int(res.num_frames)}  # fmt: skip
+                    "width": int(res.width), "height": int(res.height), "num_frames": int(res.num_frames),
+                    "warnings": [str(w) for w in getattr(res, "warnings", None) or []]}  # fmt: skip
             if self.settings.verify_attempts > 0:
                 return {"attempts": [*(state.get("attempts") or []), made]}
             return self.keep(state, plan, made)
@@ -370,7 +371,8 @@ class Nodes:
         )
         result: StepResult = {
             "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
-            "answer": f"{plan.task.output} {ids} ({size})" + (f" — {checked}" if checked else ""),
+            "answer": f"{plan.task.output} {ids} ({size})" + (f" — {checked}" if checked else "")
+                      + "".join(f". Note: {w}" for w in made.get("warnings") or []),
             "outputs": outputs, "sidecars": list(made["sidecars"]), "plan": plan.to_json(), "seed": made["seed"],
             "notes": [*(state.get("step_notes") or []), *made["notes"]],
             "prepared": list((state.get("prepared") or {}).values()), "timings": made["timings"], "status": "ok",

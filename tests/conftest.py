@@ -134,3 +134,27 @@ def tiny_annotators(tiny_root: Path) -> dict[str, str]:
     from unison_agent.tiny.annotators import build_tiny_annotators
 
     return build_tiny_annotators(tiny_root / "annotators")
+
+
+@pytest.fixture
+def vace_calls(monkeypatch):
+    """Every call that reaches ``diffusers.WanVACEPipeline.__call__``: its keyword arguments, plus the video and
+    mask as diffusers itself preprocesses them ((1, C, T, H, W) tensors, video in [-1, 1], mask in [0, 1])."""
+    from diffusers import WanVACEPipeline
+
+    calls: list[dict] = []
+    original = WanVACEPipeline.__call__
+
+    def spy(self, *args, **kwargs):
+        seen = dict(kwargs)
+        h, w = kwargs.get("height"), kwargs.get("width")
+        if kwargs.get("video") is not None:
+            seen["video_tensor"] = self.video_processor.preprocess_video(kwargs["video"], h, w)
+        if kwargs.get("mask") is not None:
+            mask = self.video_processor.preprocess_video(kwargs["mask"], h, w)
+            seen["mask_tensor"] = ((mask + 1) / 2).clamp(0, 1)
+        calls.append(seen)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(WanVACEPipeline, "__call__", spy)
+    return calls

@@ -18,7 +18,8 @@ def test_plan_json(capsys, media_dir):
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert data["task"] == "image_to_video" and data["num_frames"] == 33 and data["fps"] == 16
-    assert (data["width"], data["height"]) == (1280, 720) and data["frame_anchor"] == "first"
+    assert (data["width"], data["height"]) == (96, 64) and data["frame_anchor"] == "first"  # never upscaled
+    assert any("size 96x64" in n for n in data["notes"])
     assert data["inputs"] == [{"path": str(media_dir / "photo.png"), "kind": "image", "role": "frame"}]
     assert data["prompt"] == "Animate <IMGPAD> into a 2 second 720p video"
 

@@ -30,6 +30,7 @@ from .planners.base import Request
 from .planners.extract import control_kind_words
 from .planners.rules import explicit_values
 from .steps import annotation_request, split_steps
+from .vace_inputs import fit_plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from .settings import Settings
@@ -171,13 +172,6 @@ def apply_changes(
     plan: Plan, changes: Mapping[str, Any], geometry: Mapping[str, Geometry] | None = None
 ) -> tuple[Plan, list[str]]:
     """``plan`` with plan-field changes (overrides, a reviewer's edits), fitted to its inputs' own size."""
-    try:
-        from .vace_inputs import fit_plan
-    except ImportError:  # MERGE-SHIM: stage2 branch adds fit_plan; removed when it lands
-
-        def fit_plan(plan, geometry=None):
-            return plan, []
-
     values = {k: v for k, v in changes.items() if k in PLAN_FIELDS and v is not None}
     if values:
         plan = plan.with_changes(**values)
@@ -206,6 +200,10 @@ def plan_step(
         if (plan.width, plan.height) != (settings.default_width, settings.default_height):
             changes.update(width=settings.default_width, height=settings.default_height)
     plan, notes = apply_changes(plan, changes, geometry)
+    if settings.demo and plan.task.is_generation:
+        from .demo import DEMO_NOTE
+
+        notes.append(DEMO_NOTE)
     return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=[*plan.notes, *control_notes, *notes])
 
 

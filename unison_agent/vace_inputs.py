@@ -8,8 +8,15 @@
 - Masks: uint8 0/255, white = generate. A mask of another size than its source is first resized (nearest)
   to the source, a mask image is repeated over all frames of a video; both are reported in ``notes``.
 - References: fitted (bilinear) inside a white canvas of the output size, centred.
-- Image-to-video: the given frame first or last, grey (127) frames elsewhere; mask 0 on the given frame,
+- Image-to-video: the given frame first or last, grey frames elsewhere; mask 0 on the given frame,
   255 elsewhere.
+- Grey under the mask: every pixel to be generated (mask white) reaches the pipeline as neutral grey, 0.5 in
+  [0, 1], i.e. 127.5 in [0, 255] and exactly 0 in the [-1, 1] the VAE sees, as VACE's inpainting annotator
+  does (``apply_plain_mask``); the source's pixels there never reach the model.
+
+:func:`prepare_inputs` reads a plan's files (and the maps the graph's annotate step prepared, ``files``) into
+:class:`VaceInputs`; it never runs an annotator. :func:`fit_plan` gives a plan the size and frame count that
+generation will produce from its inputs, so the plan shown before a run is the plan that runs.
 
 Everything returns frames as (T, H, W, 3) uint8 and masks as (T, H, W) uint8; :class:`VaceInputs` turns them
 into the PIL lists ``WanVACEPipeline`` takes, with the prepared size and frame count.
@@ -18,19 +25,22 @@ into the PIL lists ``WanVACEPipeline`` takes, with the prepared size and frame c
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import MediaError, UnisonError
+from .errors import MediaError, PlanError, UnisonError
 from .media import as_frames
-from .plan import MAX_SIDE, MIN_SIDE
+from .plan import MAX_SIDE, MIN_SIDE, Plan
 
 UNIT = 16
 """Side lengths are multiples of this (VAE stride 8 x patch 2)."""
 GREY = 127
-"""Value of the "to be generated" frames around a given frame (the reference's 127.5 rounded down)."""
+"""uint8 stand-in for the "to be generated" value in stored frames; :meth:`VaceInputs.pipeline_kwargs` hands the
+pipeline the exact 0.5 (127.5/255) wherever the mask is white."""
 MAX_LATENT_TOKENS = 4 * 75600
 """Transformer tokens above which a request is refused (4x Wan's 720p x 81-frame budget)."""
 
@@ -46,16 +56,25 @@ class VaceInputs:
     mask: np.ndarray | None = None  # (T, H, W) uint8 0/255 white = generate, or None (all white)
     references: list[np.ndarray] = field(default_factory=list)  # (H, W, 3) uint8 canvases of the output size
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the person must read in the answer, not just a note
 
     def pipeline_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``WanVACEPipeline.__call__`` (PIL lists at exactly the prepared size)."""
+        """Keyword arguments for ``WanVACEPipeline.__call__`` at exactly the prepared size.
+
+        ``video`` and ``mask`` go as (1, T, H, W, C) float arrays in [0, 1] (diffusers maps them to [-1, 1]
+        and [0, 1]); under a white mask the video is exactly 0.5 (grey, 0 after normalisation). References go
+        as PIL images.
+        """
         from PIL import Image
 
         kwargs: dict[str, Any] = {"height": self.height, "width": self.width, "num_frames": self.num_frames}
         if self.video is not None:
-            kwargs["video"] = [Image.fromarray(f) for f in self.video]
+            video = self.video.astype(np.float32) / 255.0
             if self.mask is not None:
-                kwargs["mask"] = [Image.fromarray(m, mode="L") for m in self.mask]
+                hole = self.mask >= 128
+                video[hole] = 0.5
+                kwargs["mask"] = hole.astype(np.float32)[None, ..., None]
+            kwargs["video"] = video[None]
         if self.references:
             kwargs["reference_images"] = [Image.fromarray(r) for r in self.references]
         return kwargs
@@ -79,15 +98,18 @@ def fit_size(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int,
 
     Keeps the source's aspect ratio at the requested area (never more than the source's own area), with both
     sides multiples of 16. Sides are held within [64, 2048]; a clamp is reported in the returned notes.
+    The answer is a fixed point: ``fit_size(src, *fit_size(src, w, h)[:2])`` gives the same size, so a plan
+    fitted before the run is not fitted differently by the run.
     """
     if src_w <= 0 or src_h <= 0:
         raise MediaError(f"a source of {src_w}x{src_h} pixels has no content")
     notes: list[str] = []
-    ratio = src_h / src_w
-    area_units = min(width * height, src_w * src_h) / (UNIT * UNIT)
-    oh = max(1, round(math.sqrt(area_units * ratio)))
-    ow = max(1, int(area_units / oh))
-    w, h = ow * UNIT, oh * UNIT
+    w, h = width, height
+    for _ in range(16):  # the area only shrinks, so this settles in a few rounds
+        nw, nh = _fit_once(src_w, src_h, w, h)
+        if (nw, nh) == (w, h):
+            break
+        w, h = nw, nh
     cw = int(min(MAX_SIDE, max(MIN_SIDE, w)))
     ch = int(min(MAX_SIDE, max(MIN_SIDE, h)))
     if (cw, ch) != (w, h):
@@ -96,6 +118,14 @@ def fit_size(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int,
             f"takes; using {cw}x{ch} (cropped to cover)"
         )
     return cw, ch, notes
+
+
+def _fit_once(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int]:
+    ratio = src_h / src_w
+    area_units = min(width * height, src_w * src_h) / (UNIT * UNIT)
+    oh = max(1, round(math.sqrt(area_units * ratio)))
+    ow = max(1, int(area_units / oh))
+    return ow * UNIT, oh * UNIT
 
 
 def check_budget(width: int, height: int, num_frames: int) -> None:
@@ -123,8 +153,7 @@ def cover_resize(frames: np.ndarray, width: int, height: int, *, nearest: bool =
     left, top = (nw - width) // 2, (nh - height) // 2
     method = Image.Resampling.NEAREST if nearest else Image.Resampling.BICUBIC
     out = [
-        np.asarray(Image.fromarray(f).resize((nw, nh), method))[top : top + height, left : left + width]
-        for f in frames
+        np.asarray(Image.fromarray(f).resize((nw, nh), method))[top : top + height, left : left + width] for f in frames
     ]
     return np.stack(out)
 
@@ -154,25 +183,52 @@ def snap_down_4k1(n: int) -> int:
     return 1 if n < 5 else (n - 1) // 4 * 4 + 1
 
 
-def frame_indices(n_src: int, src_fps: float | None, wanted: int, fps: float) -> tuple[np.ndarray, list[str]]:
-    """Indices that sample a clip uniformly at ``fps`` from its start: ``wanted`` frames or as many as it holds.
+def frame_indices(
+    n_src: int, src_fps: float | None, wanted: int, fps: float, *, start: int = 0
+) -> tuple[np.ndarray, list[str]]:
+    """Indices that sample a clip uniformly at ``fps`` (its real speed) from output frame ``start`` on:
+    ``wanted`` frames or as many as it holds.
 
     The count is 4k+1 (at least 5). A clip too short for 5 frames at ``fps`` is stretched uniformly to 5.
+    ``start`` (in output frames) lets a caller walk a long clip window by window.
     """
     notes: list[str] = []
     src_fps = float(src_fps) if src_fps and src_fps > 0 else float(fps)
-    available = max(1, int(n_src / src_fps * fps + 1e-6))
+    available = max(1, output_frames(n_src, src_fps, fps) - int(start))
     n = min(wanted, snap_down_4k1(available))
     if n < 5:
         n = 5
         idx = np.linspace(0, n_src - 1, n).round().astype(int)
         notes.append(f"the source video has only {n_src} frame(s); stretched to {n} frames")
         return idx, notes
-    times = np.arange(n) / fps
+    times = (np.arange(n) + int(start)) / fps
     idx = np.minimum((times * src_fps + 1e-6).astype(int), n_src - 1)
     if n != wanted:
         notes.append(f"the source video holds {n} frames at {fps:g} fps; generating {n} frames instead of {wanted}")
     return idx, notes
+
+
+def output_frames(n_src: int, src_fps: float | None, fps: float) -> int:
+    """How many frames a clip of ``n_src`` frames at ``src_fps`` gives at ``fps`` (its real duration)."""
+    src_fps = float(src_fps) if src_fps and src_fps > 0 else float(fps)
+    return max(1, int(n_src / src_fps * fps + 1e-6))
+
+
+def window_warning(n_src: int, src_fps: float | None, used: int, fps: float) -> str | None:
+    """What to tell the person when a clip is longer than the frames one generation uses (else None)."""
+    from .plan import MAX_FRAMES
+
+    total = output_frames(n_src, src_fps, fps)
+    if used <= 1 or total <= used:
+        return None
+    whole = snap_down_4k1(total)
+    if whole <= used:  # only a remainder shorter than one latent frame (4 frames) is left out
+        return None
+    how = (f"ask for --frames {whole} to use the whole clip" if whole <= MAX_FRAMES
+           else f"one generation takes at most {MAX_FRAMES} frames ({MAX_FRAMES / fps:.1f} s), so cut the clip "
+           "into parts of that length")  # fmt: skip
+    return (f"the clip is {total / fps:.1f} s long but this generation covers only its first {used / fps:.1f} s "
+            f"({used} frames at {fps:g} fps); {how}")  # fmt: skip
 
 
 def uniform_indices(n_src: int, n: int) -> np.ndarray:
@@ -202,24 +258,41 @@ def as_mask(arr: np.ndarray, what: str = "mask") -> np.ndarray:
     return np.where(a >= threshold, 255, 0).astype(np.uint8)
 
 
-def prepare_clip(
-    frames: np.ndarray, src_fps: float | None, width: int, height: int, num_frames: int, fps: float
-) -> tuple[np.ndarray, np.ndarray, int, int, list[str]]:
-    """Source/control frames -> (prepared (T, h, w, 3), source frame indices used, w, h, notes).
+@dataclass
+class Clip:
+    """A source or control clip prepared for one generation window."""
 
-    A single frame stays a single frame when ``num_frames`` is 1, and is repeated for a video.
+    frames: np.ndarray  # (T, h, w, 3) uint8
+    indices: np.ndarray  # which source frames they are
+    width: int
+    height: int
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare_clip(
+    frames: np.ndarray, src_fps: float | None, width: int, height: int, num_frames: int, fps: float, *, start: int = 0
+) -> Clip:
+    """Source/control frames -> the :class:`Clip` for the window of ``num_frames`` from output frame ``start``.
+
+    A single frame stays a single frame when ``num_frames`` is 1, and is repeated for a video. A clip longer
+    than the window is said in ``warnings`` (it belongs in the answer, not only in the notes).
     """
     frames = as_video(frames, "source")
     src_h, src_w = frames.shape[1:3]
     w, h, notes = fit_size(src_w, src_h, width, height)
+    warnings: list[str] = []
     if num_frames == 1:
         idx = np.array([0])
     elif frames.shape[0] == 1:
         idx = np.zeros(num_frames, dtype=int)
     else:
-        idx, more = frame_indices(frames.shape[0], src_fps, num_frames, fps)
+        idx, more = frame_indices(frames.shape[0], src_fps, num_frames, fps, start=start)
         notes += more
-    return cover_resize(frames[idx], w, h), idx, w, h, notes
+        warning = window_warning(frames.shape[0], src_fps, len(idx) + int(start), fps)
+        if warning:
+            warnings.append(warning)
+    return Clip(cover_resize(frames[idx], w, h), idx, w, h, notes, warnings)
 
 
 def prepare_mask(
@@ -259,3 +332,147 @@ def anchor_clip(image: np.ndarray, num_frames: int, anchor: str) -> tuple[np.nda
     video[at] = image
     mask[at] = 0
     return video, mask
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a plan's inputs
+
+
+def _read(ref) -> tuple[np.ndarray, float | None]:
+    from .media import read_image, read_mask, read_video
+
+    if ref.role == "mask":
+        return read_mask(ref.path), None
+    if ref.kind == "video":
+        return read_video(ref.path)
+    return read_image(ref.path), None
+
+
+def _read_path(path: str | Path, role: str) -> tuple[np.ndarray, float | None]:
+    from .media import check_file, read_image, read_mask, read_video
+
+    info = check_file(path)
+    if role == "mask":
+        return read_mask(info.path), None
+    if info.kind == "video":
+        return read_video(info.path)
+    return read_image(info.path), None
+
+
+def _load(
+    plan: Plan, role: str, files: Mapping[str, Any], frames: Mapping[str, Any]
+) -> tuple[Any, float | None] | None:
+    """(array, fps) for ``role``: an array given in ``frames``, else a prepared file in ``files``, else the plan's file."""
+    if frames.get(role) is not None:
+        return frames[role], frames.get("fps")
+    if files.get(role):
+        return _read_path(files[role], role)
+    ref = plan.first(role)
+    return None if ref is None else _read(ref)
+
+
+def prepare_inputs(
+    plan: Plan, files: Mapping[str, str | Path] | None = None, *, frames: Mapping[str, Any] | None = None
+) -> VaceInputs:
+    """The VACE inputs for ``plan``: its files read and prepared as the method does. No annotator runs here.
+
+    ``files`` maps a role to a map the graph's annotate step prepared: ``"control"`` (used as the control
+    signal, whatever the plan's ``control`` says) and ``"mask"`` (the edit mask). A control plan whose input is
+    not a ready map, or an edit without a mask, needs them: a :class:`PlanError` says so otherwise.
+    ``frames`` maps a role ("source", "mask", "frame", "control", "reference") to arrays used instead of files
+    (frames (H, W, 3) / (T, H, W, 3) uint8, masks (H, W) / (T, H, W) 0/255, a list of images for "reference";
+    "fps" gives their frame rate).
+    """
+    from .plan import CONTROL_TASKS, EDIT_TASKS, REFERENCE_TASKS, Task
+
+    files, frames = dict(files or {}), dict(frames or {})
+    task = plan.task
+    w, h, n = int(plan.width), int(plan.height), int(plan.num_frames)
+    fps = float(plan.fps or 16)
+
+    if task in (Task.text_to_image, Task.text_to_video):
+        return VaceInputs(w, h, n)
+
+    if task in REFERENCE_TASKS:
+        if frames.get("reference") is not None:
+            refs = frames["reference"]
+            refs = [refs] if isinstance(refs, np.ndarray) and refs.ndim == 3 else list(refs)
+        else:
+            refs = [_read(r)[0] for r in plan.inputs_with_role("reference")]
+        return VaceInputs(w, h, n, references=[fit_on_canvas(as_video(r, "reference")[0], w, h) for r in refs])
+
+    if task is Task.image_to_video:
+        image, _ = _load(plan, "frame", files, frames) or (None, None)
+        image = as_video(image, "frame")[:1]
+        fw, fh, notes = fit_size(image.shape[2], image.shape[1], w, h)
+        video, mask = anchor_clip(cover_resize(image, fw, fh)[0], n, plan.frame_anchor or "first")
+        return VaceInputs(fw, fh, n, video=video, mask=mask, notes=notes)
+
+    if task in EDIT_TASKS:
+        source, src_fps = _load(plan, "source", files, frames) or (None, None)
+        source = as_video(source, "source")
+        clip = prepare_clip(source, src_fps, w, h, n, fps)
+        mask_in = _load(plan, "mask", files, frames)
+        if mask_in is None:
+            raise PlanError(
+                f"{task.value} needs an edit mask and none was given or prepared; the graph's annotate step makes one "
+                "from the target (called directly: pass files={'mask': path}, e.g. from `unison annotate mask`)"
+            )
+        mask, more = prepare_mask(mask_in[0], source.shape[:3], clip.indices, clip.width, clip.height)
+        return VaceInputs(clip.width, clip.height, clip.frames.shape[0], video=clip.frames, mask=mask,
+                          notes=clip.notes + more, warnings=clip.warnings)  # fmt: skip
+
+    if task in CONTROL_TASKS:
+        control, src_fps = _load(plan, "control", files, frames) or (None, None)
+        if plan.control not in (None, "ready") and not files.get("control") and frames.get("control") is None:
+            raise PlanError(
+                f"the control input of this {task.value} plan is not a control map yet ({plan.control} must be made "
+                "first); the graph's annotate step makes it (called directly: pass files={'control': path}, e.g. "
+                f"from `unison annotate {plan.control}`)"
+            )
+        clip = prepare_clip(as_video(control, "control"), src_fps, w, h, n, fps)
+        notes = list(clip.notes)
+        if files.get("control"):
+            notes.append(f"control signal: the {plan.control or 'prepared'} map {Path(files['control']).name}")
+        return VaceInputs(clip.width, clip.height, clip.frames.shape[0], video=clip.frames, notes=notes,
+                          warnings=clip.warnings)  # fmt: skip
+
+    raise PlanError(f"{task.value} is not a generation task; stage two generates images and videos only")
+
+
+def fit_plan(
+    plan: Plan, geometry: Mapping[str, tuple[int, int, int, float | None]] | None = None
+) -> tuple[Plan, list[str]]:
+    """``plan`` with the size (and, for a clip, the frame count) generation will produce from its inputs.
+
+    The input that sets the size is the source (edits), the frame (image-to-video) or the control input;
+    ``geometry`` gives (width, height, frames, fps) for inputs that do not exist yet (an earlier step's
+    output); other files are probed. Text and reference tasks keep the plan's size.
+    """
+    from .media import check_file
+    from .plan import CONTROL_TASKS, EDIT_TASKS, Task
+
+    role = {Task.image_to_video: "frame"}.get(plan.task) or (
+        "source" if plan.task in EDIT_TASKS else "control" if plan.task in CONTROL_TASKS else None
+    )
+    ref = plan.first(role) if role else None
+    if ref is None:
+        return plan, []
+    if geometry and ref.path in geometry:
+        src_w, src_h, src_n, src_fps = geometry[ref.path]
+    else:
+        info = check_file(ref.path)
+        src_w, src_h, src_n, src_fps = info.width, info.height, info.frames, info.fps
+    w, h, notes = fit_size(int(src_w), int(src_h), int(plan.width), int(plan.height))
+    changes: dict[str, Any] = {}
+    if (w, h) != (plan.width, plan.height):
+        changes.update(width=w, height=h)
+        notes.append(f"size {w}x{h}: the {ref.role}'s {src_w}x{src_h} aspect at about the {plan.width}x{plan.height} "
+                     "asked for (never upscaled)")  # fmt: skip
+    n = int(plan.num_frames or 1)
+    if plan.task.output == "video" and role != "frame" and int(src_n or 1) > 1:
+        idx, _ = frame_indices(int(src_n), src_fps, n, float(plan.fps or 16))
+        if len(idx) != n:
+            changes["num_frames"] = len(idx)
+            notes.append(f"{len(idx)} frames: what the {ref.role} clip holds at {plan.fps or 16} fps")
+    return (plan.with_changes(**changes) if changes else plan), notes

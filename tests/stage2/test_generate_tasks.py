@@ -63,7 +63,7 @@ def test_task_writes_output_and_sidecar(task, anchor, expected, media, s2_settin
 @pytest.mark.parametrize("anchor", ["first", "last"])
 def test_image_to_video_anchor_sits_at_the_right_end(anchor, media, s2_settings):
     plan = make_plan("image_to_video", media, frame_anchor=anchor)
-    prepared = prepare_inputs(plan, s2_settings)
+    prepared = prepare_inputs(plan)
     given = 0 if anchor == "first" else -1
     other = -1 if anchor == "first" else 0
     assert prepared.mask.shape == (9, 64, 80)
@@ -73,26 +73,21 @@ def test_image_to_video_anchor_sits_at_the_right_end(anchor, media, s2_settings)
     assert (prepared.video[other] == 127).all()
 
 
-def test_image_to_video_anchor_reaches_the_pipeline(media, s2_settings, pipe, tmp_path):
-    """The mask the VAE sees (through diffusers) keeps the given frame at the chosen end."""
-    seen = []
-    original = pipe.prepare_masks
+def test_image_to_video_anchor_reaches_the_pipeline(media, s2_settings, vace_calls, tmp_path):
+    """The mask and video diffusers preprocesses keep the given frame at the chosen end, exact grey elsewhere."""
+    from diffusers.video_processor import VideoProcessor
 
-    def spy(mask, *a, **k):
-        seen.append(mask.detach().clone())
-        return original(mask, *a, **k)
-
-    pipe.prepare_masks = spy
-    try:
-        for anchor in ("first", "last"):
-            generate(make_plan("image_to_video", media, frame_anchor=anchor), s2_settings,
-                     cond_tokens=None, out_dir=tmp_path, seed=1)
-    finally:
-        del pipe.prepare_masks
-    first, last = seen
-    assert first.shape[2] == 9
-    assert first[:, :, 0].max() == 0 and first[:, :, 1:].min() == 1
-    assert last[:, :, -1].max() == 0 and last[:, :, :-1].min() == 1
+    image = VideoProcessor(vae_scale_factor=8).preprocess_video(read_image(media["image"])[None, None] / 255.0)
+    for anchor in ("first", "last"):
+        generate(make_plan("image_to_video", media, frame_anchor=anchor), s2_settings,
+                 cond_tokens=None, out_dir=tmp_path, seed=1)  # fmt: skip
+    first, last = vace_calls
+    for call, at in ((first, 0), (last, -1)):
+        mask, video = call["mask_tensor"], call["video_tensor"]
+        assert mask.shape[2] == 9 and video.shape == (1, 3, 9, 64, 80)
+        assert mask[:, :, at].max() == 0 and np.delete(mask.numpy(), at % 9, axis=2).min() == 1
+        assert np.delete(video.numpy(), at % 9, axis=2).max() == 0 == np.delete(video.numpy(), at % 9, axis=2).min()
+        assert float((video[:, :, at] - image[:, :, 0]).abs().max()) < 1e-6
 
 
 def test_without_projector_generates_and_says_so(media, s2_settings, tmp_path):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -29,13 +27,14 @@ from .plans import make_plan
 
 def test_fit_size_keeps_aspect_at_requested_area_and_never_upscales():
     assert fit_size(1920, 1080, 832, 480)[:2] == (832, 480)
-    assert fit_size(1080, 1920, 832, 480)[:2] == (464, 848)  # portrait source keeps portrait at ~the same area
+    assert fit_size(1080, 1920, 832, 480)[:2] == (464, 832)  # portrait source keeps portrait at ~the same area
     assert fit_size(320, 240, 832, 480)[:2] == (320, 240)  # capped by the source's own area
     w, h, notes = fit_size(8, 8, 832, 480)
     assert (w, h) == (64, 64) and "outside the 64..2048" in notes[0]
-    for sw, sh in [(1000, 37), (37, 1000), (4000, 3000)]:
+    for sw, sh in [(1000, 37), (37, 1000), (4000, 3000), (1080, 1920), (1920, 1080), (720, 1280), (333, 777)]:
         w, h, _ = fit_size(sw, sh, 832, 480)
         assert w % 16 == 0 and h % 16 == 0 and 64 <= w <= 2048 and 64 <= h <= 2048
+        assert fit_size(sw, sh, w, h)[:2] == (w, h), "a fitted size is a fixed point (plan == run)"
 
 
 def test_cover_resize_crops_centre_and_fit_on_canvas_pads_white():
@@ -89,7 +88,7 @@ def test_edit_with_a_mask_of_another_size_is_corrected_and_noted(media, s2_setti
 
 
 def test_video_edit_mask_image_applies_to_every_frame(media, s2_settings):
-    prepared = prepare_inputs(make_plan("video_edit", media), s2_settings)
+    prepared = prepare_inputs(make_plan("video_edit", media))
     assert prepared.video.shape == (9, 64, 80, 3) and prepared.mask.shape == (9, 64, 80)
     assert all(np.array_equal(prepared.mask[0], m) for m in prepared.mask)
     assert prepared.mask[0, 32, 40] == 255 and prepared.mask[0, 0, 0] == 0
@@ -131,7 +130,7 @@ def test_frames_override_replaces_files(media, s2_settings, tmp_path):
     plan = make_plan("video_control", media)
     pose = np.zeros((13, 48, 96, 3), np.uint8)
     pose[:, 10:40, 40:50] = 255
-    prepared = prepare_inputs(plan, s2_settings, frames_override={"control": pose, "fps": 16})
+    prepared = prepare_inputs(plan, frames={"control": pose, "fps": 16})
     assert prepared.video.shape[0] == 9 and prepared.num_frames == 9
     assert (prepared.width, prepared.height) == (96, 64)  # 96x48 (its own area) with the height raised to 64
     assert any("96x48" in n for n in prepared.notes)
@@ -148,42 +147,22 @@ def test_offload_is_ignored_on_cpu_with_a_note(media, s2_settings, tmp_path):
 # ---------------------------------------------------------------------------------------------- annotators
 
 
-@pytest.fixture
-def fake_annotate(monkeypatch):
-    """A stand-in for unison_agent.tools.annotate that records its calls."""
-    calls: list[tuple] = []
-    mod = types.ModuleType("unison_agent.tools.annotate")
+def test_generation_never_runs_an_annotator_and_asks_for_prepared_maps(media, s2_settings, tmp_path, monkeypatch):
+    """Masks and control maps come from the graph's annotate step (``files``); generation refuses without them."""
+    import unison_agent.tools.annotate as annotate
 
-    def control_frames(frames, kind, settings):
-        calls.append(("control", frames.shape, kind))
-        return 255 - frames
-
-    def edit_mask(frames, target, settings):
-        calls.append(("mask", frames.shape, target))
-        masks = np.zeros(frames.shape[:3], np.uint8)
-        masks[:, :, : frames.shape[2] // 2] = 255
-        return masks, f"grounded '{target}' with SAM 2"
-
-    mod.control_frames, mod.edit_mask = control_frames, edit_mask
-    import unison_agent.tools as tools_pkg
-
-    monkeypatch.setitem(sys.modules, "unison_agent.tools.annotate", mod)
-    monkeypatch.setattr(tools_pkg, "annotate", mod, raising=False)
-    return calls
-
-
-def test_annotators_are_called_only_when_needed(fake_annotate, media, s2_settings, tmp_path):
-    generate(make_plan("video_control", media), s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1)
-    generate(make_plan("image_edit", media), s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1)
-    assert fake_annotate == []
+    for name in ("control_frames", "edit_mask", "annotate_file"):
+        monkeypatch.setattr(annotate, name, lambda *a, **k: pytest.fail("generation ran an annotator"))
     plan = make_plan("video_control", media, control="pose", inputs=[
-        {"path": str(media["video"]), "kind": "video", "role": "control"}])
-    prepared = prepare_inputs(plan, s2_settings)
-    assert fake_annotate == [("control", (9, 64, 80, 3), "pose")]
-    assert "control signal made by the pose annotator" in prepared.notes
-    plan = make_plan("video_edit", media, target="bird", inputs=[
-        {"path": str(media["video"]), "kind": "video", "role": "source"}])
-    res = generate(plan, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1)
-    assert fake_annotate[-1] == ("mask", (9, 64, 80, 3), "bird")
-    assert "no mask given: grounded 'bird' with SAM 2" in res.notes
+        {"path": str(media["video"]), "kind": "video", "role": "control"}])  # fmt: skip
+    with pytest.raises(PlanError, match="not a control map yet.*unison annotate pose"):
+        generate(plan, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1)
+    res = generate(plan, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1, files={"control": str(media["pose"])})
+    assert any("pose map pose.mp4" in n for n in res.notes)
+    assert read_video(res.outputs[0])[0].shape == (9, 64, 80, 3)
+    edit = make_plan("video_edit", media, target="bird", inputs=[
+        {"path": str(media["video"]), "kind": "video", "role": "source"}])  # fmt: skip
+    with pytest.raises(PlanError, match="needs an edit mask"):
+        generate(edit, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1)
+    res = generate(edit, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1, files={"mask": str(media["mask"])})
     assert read_video(res.outputs[0])[0].shape == (9, 64, 80, 3)

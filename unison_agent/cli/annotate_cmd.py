@@ -39,9 +39,9 @@ def run(args: argparse.Namespace, settings, console) -> int:
         settings = demo_settings(settings)
     result = annotate_file(args.kind, Path(args.input), out, settings, target=args.target)
     demo = " (demo weights: random tiny models)" if settings.demo else ""
-    console.print(f"wrote {result.path}{demo}", highlight=False, markup=False)
+    console.print(f"wrote {result.path}{demo}", highlight=False, markup=False, soft_wrap=True)
     for name, path in result.extra.items():
-        console.print(f"wrote {path} ({name})", highlight=False, markup=False)
+        console.print(f"wrote {path} ({name})", highlight=False, markup=False, soft_wrap=True)
     for note in result.notes:
-        console.print(f"note: {note}", highlight=False, markup=False)
+        console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     return 0
