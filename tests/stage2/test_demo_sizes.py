@@ -1,8 +1,8 @@
 """The tiny kit takes every size the real model takes (issue 10, point 7), and an older kit on disk is rebuilt.
 
 The tiny transformer once had ``rope_max_seq_len`` 32 (diffusers' test value): any request past 512 px failed with
-``RuntimeError: shape '[1, 1, 52, -1]' is invalid``. These tests generate at 480P sizes through the real
-``generate`` path and check that a kit written with the old stamp is replaced, not reused.
+``RuntimeError: shape '[1, 1, 52, -1]' is invalid``. These tests generate at 480P sizes through ``Session`` and
+``cli run --demo`` and check that a kit written with the old stamp is replaced, not reused.
 """
 
 from __future__ import annotations
@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from unison_agent.tools.generate import generate
 
 from unison_agent.media import read_image
-from unison_agent.plan import Plan
 
 
 def test_tiny_transformer_has_the_published_rotary_table(tiny_vace):
@@ -24,16 +21,6 @@ def test_tiny_transformer_has_the_published_rotary_table(tiny_vace):
 
     config = json.loads((Path(tiny_vace["vace"]) / "transformer" / "config.json").read_text())
     assert ROPE_MAX_SEQ_LEN == 1024 and config["rope_max_seq_len"] == 1024
-
-
-@pytest.mark.parametrize("width,height", [(832, 480), (480, 832)])
-def test_tiny_pipeline_generates_at_480p(width, height, s2_settings, tmp_path):
-    plan = Plan(task="text_to_image", prompt="a red bird on a branch", width=width, height=height, num_frames=1)
-    settings = s2_settings.replace(steps=1)
-    res = generate(plan, settings, cond_tokens=torch.randn(1, 4, 32), out_dir=tmp_path, seed=3)
-    (out,) = res.outputs
-    assert out.suffix == ".png" and read_image(out).shape == (height, width, 3)
-    assert (res.width, res.height, res.num_frames) == (width, height, 1)
 
 
 def test_old_kit_on_disk_is_rebuilt(tmp_path):
@@ -58,3 +45,51 @@ def test_old_kit_on_disk_is_rebuilt(tmp_path):
     stale.write_bytes(b"x")
     wan.build_tiny_vace(tmp_path)
     assert stale.exists()
+
+
+@pytest.fixture(scope="module")
+def demo_session(tmp_path_factory, tiny_root):
+    from unison_agent.session import Session
+    from unison_agent.settings import Settings
+
+    home = tmp_path_factory.mktemp("sizes_home")
+    settings = Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root), "steps": 1}, env={})
+    s = Session(settings, thread="sizes")
+    yield s
+    s.close()
+
+
+def test_session_demo_image_at_832x480(demo_session, vace_calls):
+    r = demo_session.send("make a picture of a red fox", overrides={"width": 832, "height": 480})
+    assert r.ok, r.errors
+    (out,) = r.outputs
+    assert out.endswith(".png") and read_image(out).shape == (480, 832, 3)
+    (call,) = vace_calls
+    assert (call["width"], call["height"], call["num_frames"]) == (832, 480, 1)
+
+
+def test_session_demo_video_at_480x832(demo_session, vace_calls):
+    from unison_agent.media import read_video
+
+    r = demo_session.send("make a video of a cat", overrides={"width": 480, "height": 832, "num_frames": 5})
+    assert r.ok, r.errors
+    frames, fps = read_video(r.outputs[0])
+    assert frames.shape == (5, 832, 480, 3) and fps == 16
+    (call,) = vace_calls
+    assert (call["width"], call["height"], call["num_frames"]) == (480, 832, 5)
+
+
+def test_cli_plan_and_run_demo_agree_at_480p(monkeypatch, tiny_root, tmp_path, capsys):
+    """A size asked for in the words: `plan --demo` shows it and `run --demo` generates exactly that."""
+    from unison_agent.cli import main
+
+    monkeypatch.setenv("UNISON_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("UNISON_DEMO_DIR", str(tiny_root))
+    request = "make an 832x480 picture of a red fox"
+    assert main(["plan", "--demo", "--json", request]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["task"], plan["width"], plan["height"]) == ("text_to_image", 832, 480)
+    assert main(["run", "--demo", "--json", request]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["task"] == "text_to_image" and out["demo"] is True
+    assert read_image(out["outputs"][0]).shape == (plan["height"], plan["width"], 3)
