@@ -92,13 +92,19 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``slow`` need the real published weights: they run only with UNISON_RUN_SLOW=1."""
-    if os.environ.get("UNISON_RUN_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="needs real weights: set UNISON_RUN_SLOW=1")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    """Tests marked ``slow`` need the real published weights: they run only with UNISON_RUN_SLOW=1. Tests marked
+    ``heavy`` (published shapes at full request sizes, minutes of CPU each) run only with UNISON_RUN_HEAVY=1."""
+    gates = {
+        "slow": ("UNISON_RUN_SLOW", "needs real weights: set UNISON_RUN_SLOW=1"),
+        "heavy": ("UNISON_RUN_HEAVY", "published shapes at full sizes, ~15 min on 2 cores: set UNISON_RUN_HEAVY=1"),
+    }
+    for marker, (env, reason) in gates.items():
+        if os.environ.get(env) == "1":
+            continue
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -51,8 +51,6 @@ import json
 import shutil
 from pathlib import Path
 
-from ..protocol import UNISON_TOKENS
-
 MARKER = ".published-kit-complete"
 VERSION = "1"
 """Bumped whenever a shape here changes: a kit with another stamp is removed and rebuilt."""
