@@ -39,8 +39,8 @@ DESCRIPTION = (
     "from text; animates an image; edits images and videos ('make the car red'); follows reference images, "
     "pose/depth/edge control videos. Give the request in plain words; attach files with `files` (or write "
     "###path### in the request). Compound requests work ('make a picture of a fox, then turn it into a video'). "
-    "Later calls with the same thread_id can say 'it', 'the last video' or '#2'. Returns the answer or the list "
-    "of files it made."
+    "Later calls with the same thread_id can say 'it', 'the last video' or '#2'. Files must lie in the folders the "
+    "application allowed (or be files this tool made). Returns the answer or the list of files it made."
 )
 
 
