@@ -169,6 +169,7 @@ def test_mentions_attachments_traversal_and_symlinks(make_tool, media_dir, priva
         {"request": f"describe ###{allowed / '..' / 'private' / 'secret.png'}###"},
         {"request": "describe this", "files": [str(allowed / "link.png")]},
         {"request": f"describe ###{allowed / 'dirlink' / 'secret.mp4'}###"},
+        {"request": "describe these", "files": [f"{media_dir}/fox.png### and ###{private / 'secret.png'}"]},
     ):
         msg = call(tool, args)
         assert msg.status == "error" and "not allowed" in msg.content and "allowed_dirs" in msg.content, args
