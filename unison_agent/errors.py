@@ -31,6 +31,10 @@ class SettingsError(UnisonError, ValueError):
     """A setting (flag or environment variable) has an invalid value."""
 
 
+class AccessError(UnisonError, PermissionError):
+    """A file lies outside what this caller may read (the LangChain tool's ``allowed_dirs``)."""
+
+
 class TurnCancelled(UnisonError):
     """The person stopped the running turn (``Session.cancel()``, a Stop button): the step ends, the thread stays."""
 

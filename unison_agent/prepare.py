@@ -268,6 +268,11 @@ def prepare_step(
     virtual = dict(virtual or {})
     resolved = resolve_step(raw, media=media, previous=previous, turn=turn, virtual=list(virtual), guard=guard)
     planned = plan_step(resolved.request, settings=settings, planner=planner, overrides=overrides, geometry=virtual)
+    if guard is not None:  # every file the plan and its annotator jobs will open, not only the words' mentions
+        inputs = [i.path for i in planned.plan.inputs] if planned.plan is not None else []
+        for path in [*inputs, *(j.input for j in planned.jobs)]:
+            if path not in virtual:
+                guard(path)
     step = PreparedStep(index=index, text=resolved.text, plan=planned.plan, jobs=planned.jobs, notes=planned.notes)
     return step, resolved
 

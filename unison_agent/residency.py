@@ -135,7 +135,7 @@ class Residency:
             if wanted > self.budget:
                 raise UnisonError(
                     f"{', '.join(names)} need {wanted / GB:.1f} GB together, more than the {self.budget / GB:.1f} GB "
-                    "memory budget; raise --vram-budget or use --offload group/sequential"
+                    "memory budget; use --offload model or --offload sequential, or a smaller size / fewer frames"
                 )
             for victim in list(self._recent):
                 if self.resident_bytes() + need <= self.budget:

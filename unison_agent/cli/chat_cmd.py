@@ -11,6 +11,7 @@ import sys
 
 from .agent_view import (
     ProgressView,
+    add_generation_setting_arguments,
     add_override_arguments,
     add_session_arguments,
     ask_confirmations,
@@ -38,6 +39,7 @@ Compound requests run step by step: "make a picture of a fox, then turn it into 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_session_arguments(parser, thread_help="thread to continue or start (default: 'chat')")
     add_override_arguments(parser)
+    add_generation_setting_arguments(parser)
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
