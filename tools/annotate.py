@@ -2,13 +2,16 @@
 (``run_annotator``) behind ``cli.py annotate`` and the graph.
 
 Arrays in, arrays out: frames (T, H, W, 3) uint8 RGB; control frames keep the input's frame count; masks
-(T, H, W) uint8 0/255 with white = edit. Files: an image input gives a PNG, a video input an MP4 (16 fps),
-both written atomically; kinds whose output is a video whatever the input (``frameref-*``) write an MP4.
+(T, H, W) uint8 0/255 with white = edit. Files: an image input gives a PNG, a video input an MP4 (16 fps);
+kinds whose output is a video whatever the input (``frameref-*``) write an MP4. Every file written (a companion
+mask too) gets a JSON sidecar beside it (annotator, input, target, notes, models, timing), written with it as one
+unit (:func:`unison_agent.media.output_unit`: the file first, its sidecar last).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from unison_agent.errors import MediaError
-from unison_agent.media import check_file, read_image, read_video, write_image, write_video
+from unison_agent.media import MediaLimits, check_file, read_image, read_video, sidecar_path, write_output
 from unison_agent.plan import DEFAULT_FPS as FPS
 from unison_agent.plan import DEFAULT_VIDEO_FRAMES as VIDEO_FRAMES
 
@@ -117,6 +120,11 @@ class Annotation:
     extra: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def sidecars(self) -> list[Path]:
+        """The JSON sidecars beside the output and each companion."""
+        return [sidecar_path(p) for p in [self.path, *self.extra.values()]]
+
 
 def run_annotator(
     kind: str,
@@ -151,40 +159,73 @@ def annotate_file(
     """``run_annotator`` with everything it wrote and its notes."""
     if kind not in ANNOTATORS:
         raise ValueError(f"unknown annotator {kind!r}; use one of {', '.join(ANNOTATORS)}")
-    info = check_file(input_path)
+    started = time.perf_counter()
+    limits = MediaLimits.from_settings(settings)
+    info = check_file(input_path, limits)
     is_video = info.kind == "video"
-    frames = read_video(info.path)[0] if is_video else read_image(info.path)[None]
+    if kind.startswith("frameref-") and is_video:
+        raise MediaError(f"{input_path}: {kind} expands an image into a video; give an image, not a video")
+    frames = read_video(info.path, limits=limits)[0] if is_video else read_image(info.path, limits)[None]
     video_out = (is_video and kind != "subject") or kind.startswith("frameref-")
     out_path = _output_path(Path(out_path), video_out)
+    main, companion, notes = _annotate(kind, frames, settings, target, num_frames)
+    record = {
+        "annotator": kind,
+        "description": ANNOTATORS[kind],
+        "input": str(info.path.resolve()),
+        "target": target,
+        "notes": notes,
+        "models": {name: str(getattr(settings, name)) for name in _MODELS.get(kind, ())},
+    }
+    extra: dict[str, Path] = {}
+    if companion is not None:  # written (with its sidecar) before the main output, which lists it
+        mask_path = _companion(out_path, "mask")
+        _write(mask_path, companion, video_out, {**record, "role": "mask", "companion_of": out_path.name})
+        extra["mask"] = mask_path
+        record["companions"] = {"mask": mask_path.name}
+    record["timings"] = {"total_s": round(time.perf_counter() - started, 3)}
+    return Annotation(_write(out_path, main, video_out, record), extra, notes)
 
-    def write(path: Path, data: np.ndarray) -> Path:
-        return write_video(path, data, fps=FPS) if video_out else write_image(path, data[0])
 
+_MODELS = {
+    "depth": ("depth_model",),
+    "pose": ("pose_model", "person_model"),
+    "flow": ("raft_weights",),
+    "mask": ("grounding_model", "sam2_model"),
+    "salient": ("sam2_model",),
+    "subject": ("grounding_model", "sam2_model"),
+}
+
+
+def _annotate(
+    kind: str, frames: np.ndarray, settings: Settings, target: str | None, num_frames: int
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """(main frames, companion mask frames or None, notes) for one annotator kind."""
     if kind in CONTROL_KINDS:
-        return Annotation(write(out_path, control_frames(frames, kind, settings)))
+        return control_frames(frames, kind, settings), None, []
     if kind in ("mask", "salient"):
         masks, note = edit_mask(frames, target if kind == "mask" else None, settings)
-        return Annotation(write(out_path, masks), notes=[note])
+        return masks, None, [note]
     if kind == "outpaint":
         from .classic import outpaint_canvas
 
         canvas, mask = outpaint_canvas(frames)
-        mask_path = _companion(out_path, "mask")
-        return Annotation(write(out_path, canvas), {"mask": write(mask_path, mask)})
+        return canvas, mask, []
     if kind.startswith("frameref-"):
         from .classic import expand_frame
 
-        if is_video:
-            raise MediaError(f"{input_path}: {kind} expands an image into a video; give an image, not a video")
         clip, masks = expand_frame(frames[0], num_frames, "first" if kind == "frameref-first" else "last")
-        mask_path = _companion(out_path, "mask")
-        return Annotation(write(out_path, clip), {"mask": write(mask_path, masks)})
+        return clip, masks, []
     # subject: a reference image of the target (or the salient subject) from the first frame
     from .classic import subject_crop
 
     masks, note = edit_mask(frames[:1], target, settings)
-    crop = subject_crop(frames[0], masks[0])
-    return Annotation(write_image(out_path, crop), notes=[note])
+    return subject_crop(frames[0], masks[0])[None], None, [note]
+
+
+def _write(path: Path, data: np.ndarray, video: bool, record: dict) -> Path:
+    """The file and its sidecar, one unit: an MP4 at 16 fps, or a PNG of the first frame."""
+    return write_output(path, data if video else data[0], record, fps=FPS)[0]
 
 
 def _output_path(path: Path, video: bool) -> Path:

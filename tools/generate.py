@@ -12,6 +12,7 @@ Annotators (``unison_agent.tools.annotate``) are called only for a control plan 
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -23,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unison_agent.errors import PlanError, UnisonError
-from unison_agent.media import read_image, read_mask, read_video, write_image, write_json, write_video
+from unison_agent.media import (
+    MediaLimits,
+    output_unit,
+    probe_video,
+    read_image,
+    read_mask,
+    read_video,
+    save_image,
+    save_video,
+)
 from unison_agent.plan import CONTROL_TASKS, EDIT_TASKS, REFERENCE_TASKS, Plan, Task
 from unison_agent.vace_inputs import (
     VaceInputs,
@@ -64,18 +74,26 @@ class GenerationResult:
 # inputs
 
 
-def _load(plan: Plan, role: str, frames_override: dict | None) -> tuple[Any, float | None] | None:
-    """(array, fps) for the first input with ``role``: from ``frames_override[role]`` if given, else its file."""
+def _load(
+    plan: Plan, role: str, frames_override: dict | None, limits: MediaLimits, seconds: float | None = None
+) -> tuple[Any, float | None] | None:
+    """(array, fps) for the first input with ``role``: from ``frames_override[role]`` if given, else its file.
+
+    ``seconds``: only the start of a video that long is decoded (what the plan's frames at its fps use)."""
     if frames_override and role in frames_override and frames_override[role] is not None:
         return frames_override[role], frames_override.get("fps")
     ref = plan.first(role)
     if ref is None:
         return None
     if role == "mask":
-        return read_mask(ref.path), None
+        return read_mask(ref.path, limits=limits), None
     if ref.kind == "video":
-        return read_video(ref.path)
-    return read_image(ref.path), None
+        max_frames = None
+        if seconds is not None:
+            fps = float(probe_video(ref.path, limits)["fps"])
+            max_frames = math.ceil(seconds * fps) + 2  # a frame of margin each side of the last one sampled
+        return read_video(ref.path, max_frames, limits=limits)
+    return read_image(ref.path, limits), None
 
 
 def prepare_inputs(plan: Plan, settings: Settings, frames_override: dict | None = None) -> VaceInputs:
@@ -88,6 +106,7 @@ def prepare_inputs(plan: Plan, settings: Settings, frames_override: dict | None 
     task = plan.task
     w, h, n = int(plan.width), int(plan.height), int(plan.num_frames)
     fps = float(plan.fps or 16)
+    limits = MediaLimits.from_settings(settings)
 
     if task in (Task.text_to_image, Task.text_to_video):
         return VaceInputs(w, h, n)
@@ -97,22 +116,22 @@ def prepare_inputs(plan: Plan, settings: Settings, frames_override: dict | None 
             refs = frames_override["reference"]
             refs = [refs] if isinstance(refs, np.ndarray) and refs.ndim == 3 else list(refs)
         else:
-            refs = [read_image(r.path) for r in plan.inputs_with_role("reference")]
+            refs = [read_image(r.path, limits) for r in plan.inputs_with_role("reference")]
         return VaceInputs(w, h, n, references=[fit_on_canvas(as_video(r, "reference")[0], w, h) for r in refs])
 
     if task is Task.image_to_video:
-        image, _ = _load(plan, "frame", frames_override)
+        image, _ = _load(plan, "frame", frames_override, limits, seconds=0.0)
         image = as_video(image, "frame")[:1]
         fw, fh, notes = fit_size(image.shape[2], image.shape[1], w, h)
         video, mask = anchor_clip(cover_resize(image, fw, fh)[0], n, plan.frame_anchor or "first")
         return VaceInputs(fw, fh, n, video=video, mask=mask, notes=notes)
 
     if task in EDIT_TASKS:
-        loaded = _load(plan, "source", frames_override)
+        loaded = _load(plan, "source", frames_override, limits)  # whole: a mask video is aligned to its length
         source, src_fps = loaded if loaded else (None, None)
         source = as_video(source, "source")
         video, idx, fw, fh, notes = prepare_clip(source, src_fps, w, h, n, fps)
-        mask_in = _load(plan, "mask", frames_override)
+        mask_in = _load(plan, "mask", frames_override, limits)
         if mask_in is not None:
             mask, more = prepare_mask(mask_in[0], source.shape[:3], idx, fw, fh)
             notes += more
@@ -125,7 +144,7 @@ def prepare_inputs(plan: Plan, settings: Settings, frames_override: dict | None 
         return VaceInputs(fw, fh, video.shape[0], video=video, mask=mask, notes=notes)
 
     if task in CONTROL_TASKS:
-        control, src_fps = _load(plan, "control", frames_override)
+        control, src_fps = _load(plan, "control", frames_override, limits, seconds=n / fps)
         video, _, fw, fh, notes = prepare_clip(as_video(control, "control"), src_fps, w, h, n, fps)
         if plan.control != "ready":
             from unison_agent.tools.annotate import control_frames
@@ -205,7 +224,7 @@ def generate(
     import torch
 
     from unison_agent.conditioning import CONTEXT_LEN, build_negative_embeds, build_prompt_embeds
-    from unison_agent.models import pick_device, pick_dtype
+    from unison_agent.models import pick_device
     from unison_agent.vace_loader import effective_offload, load_vace
 
     t0 = time.perf_counter()
@@ -285,17 +304,36 @@ def generate(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     is_image = plan.task.output == "image"
-    path, sidecar = _output_paths(out_dir, plan.task, seed, ".png" if is_image else ".mp4")
-    if is_image:
-        write_image(path, frames[0])
-    else:
-        write_video(path, frames, fps=plan.fps or 16)
-    t5 = time.perf_counter()
-    timings["write_s"] = t5 - t4
-    timings["total_s"] = t5 - t0
+    path, _ = _output_paths(out_dir, plan.task, seed, ".png" if is_image else ".mp4")
+    with output_unit(path) as unit:  # the output, then its sidecar: one unit
+        if is_image:
+            save_image(unit.tmp, frames[0])
+        else:
+            save_video(unit.tmp, frames, fps=plan.fps or 16)
+        t5 = time.perf_counter()
+        timings["write_s"] = t5 - t4
+        timings["total_s"] = t5 - t0
+        unit.record = _record(plan, settings, seed, inputs, frames, cond_tokens, device, notes, timings)
+    return GenerationResult(
+        outputs=[unit.path],
+        sidecars=[unit.sidecar],
+        seed=seed,
+        notes=notes,
+        timings=timings,
+        width=inputs.width,
+        height=inputs.height,
+        num_frames=int(frames.shape[0]),
+    )
 
-    record = {
-        "output": path.name,
+
+def _record(plan, settings, seed, inputs, frames, cond_tokens, device, notes, timings) -> dict[str, Any]:
+    """The sidecar: everything needed to reproduce the output."""
+    from unison_agent.conditioning import CONTEXT_LEN
+    from unison_agent.models import pick_dtype
+    from unison_agent.vace_loader import effective_offload
+
+    is_image = plan.task.output == "image"
+    return {
         "plan": plan.to_json(),
         "seed": seed,
         "steps": settings.steps,
@@ -320,14 +358,3 @@ def generate(
         "notes": notes,
         "timings": timings,
     }
-    write_json(sidecar, record)
-    return GenerationResult(
-        outputs=[path],
-        sidecars=[sidecar],
-        seed=seed,
-        notes=notes,
-        timings=timings,
-        width=inputs.width,
-        height=inputs.height,
-        num_frames=int(frames.shape[0]),
-    )

@@ -22,7 +22,8 @@ def test_image_in_png_out(ann_settings, ann_media, tmp_path, kind):
     out = run_annotator(kind, ann_media / "scene.png", tmp_path / f"{kind}.png", ann_settings)
     assert out == tmp_path / f"{kind}.png" and out.is_file()
     assert read_image(out).shape == (64, 96, 3)
-    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary files left behind
+    # the output and its sidecar, no temporary files left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{kind}.json", out.name]
 
 
 @pytest.mark.parametrize("kind", ["depth", "gray"])
