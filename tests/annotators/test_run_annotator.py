@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from unison_agent.tools.annotate import ANNOTATORS, annotate_file, run_annotator
 
 from unison_agent.errors import MediaError, WeightsError
-from unison_agent.media import read_image, read_mask, read_video
+from unison_agent.media import list_outputs, read_image, read_mask, read_video
 
 
 def test_annotator_names():
@@ -103,3 +105,17 @@ def test_missing_weights_say_what_to_do(ann_settings, ann_media, tmp_path):
     with pytest.raises(WeightsError, match="UNISON_DEPTH_MODEL"):
         run_annotator("depth", ann_media / "scene.png", tmp_path / "o.png", settings)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_annotator_outputs_have_sidecars(ann_settings, ann_media, tmp_path):
+    result = annotate_file("outpaint", ann_media / "scene.png", tmp_path / "wide.png", ann_settings)
+    main, mask = (json.loads(p.read_text()) for p in result.sidecars)
+    assert [p.name for p in result.sidecars] == ["wide.json", "wide.mask.json"]
+    assert main["output"] == "wide.png" and main["annotator"] == "outpaint"
+    assert main["input"] == str((ann_media / "scene.png").resolve()) and main["companions"] == {"mask": "wide.mask.png"}
+    assert mask["output"] == "wide.mask.png" and mask["companion_of"] == "wide.png" and mask["role"] == "mask"
+    assert list_outputs(tmp_path) == [tmp_path / "wide.mask.png", tmp_path / "wide.png"]
+    depth = annotate_file("depth", ann_media / "clip.mp4", tmp_path / "d.mp4", ann_settings)
+    side = json.loads(depth.sidecars[0].read_text())
+    assert side["output"] == "d.mp4" and side["models"] == {"depth_model": ann_settings.depth_model}
+    assert "total_s" in side["timings"] and not list(tmp_path.glob(".*"))
