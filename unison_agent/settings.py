@@ -108,6 +108,8 @@ class Settings(BaseModel):
     """Videos with more frames than this are refused."""
 
     # agent
+    thread_wait: float = Field(120.0, ge=0)
+    """Seconds a turn waits for another process's turn on the same thread before failing "thread busy" (0: at once)."""
     confirm: bool = False
     allowed_dirs: tuple[Path, ...] = ()
 
