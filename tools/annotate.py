@@ -3,12 +3,15 @@
 :mod:`unison_agent.tools.registry`.
 
 Arrays in, arrays out: frames (T, H, W, 3) uint8 RGB; control frames keep the input's frame count; masks
-(T, H, W) uint8 0/255 with white = edit. Files: an image input gives a PNG, a video input an MP4 (16 fps),
-both written atomically; kinds whose output is a video whatever the input (``frameref-*``) write an MP4.
+(T, H, W) uint8 0/255 with white = edit. Files: an image input gives a PNG, a video input an MP4 (16 fps);
+kinds whose output is a video whatever the input (``frameref-*``) write an MP4. Every file written (a companion
+mask too) gets a JSON sidecar beside it (annotator, input, target, notes, models, timing), written with it as one
+unit (:func:`unison_agent.media.output_unit`: the file first, its sidecar last).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from unison_agent.errors import MediaError
-from unison_agent.media import check_file, read_image, read_video, write_image, write_video
+from unison_agent.media import MediaLimits, check_file, read_image, read_video, sidecar_path, write_output
 from unison_agent.plan import DEFAULT_FPS as FPS
 from unison_agent.plan import DEFAULT_VIDEO_FRAMES as VIDEO_FRAMES
 
@@ -77,6 +80,11 @@ class Annotation:
     extra: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def sidecars(self) -> list[Path]:
+        """The JSON sidecars beside the output and each companion."""
+        return [sidecar_path(p) for p in [self.path, *self.extra.values()]]
+
 
 def annotate_file(
     kind: str,
@@ -93,24 +101,40 @@ def annotate_file(
     ``kind`` is a name in :data:`ANNOTATORS`; ``target`` names the object for ``mask``/``subject``;
     ``num_frames`` is the clip length for ``frameref-*``. The notes ("target not found", ...) are returned.
     """
+    started = time.perf_counter()
     annotator = get_annotator(kind, settings)
     if hasattr(annotator, "num_frames"):
         annotator.num_frames = num_frames
-    info = check_file(input_path)
+    limits = MediaLimits.from_settings(settings)
+    info = check_file(input_path, limits)
     is_video = info.kind == "video"
-    frames = read_video(info.path)[0] if is_video else read_image(info.path)[None]
+    if annotator.role == "frameref" and is_video:
+        raise MediaError(f"{input_path}: {kind} expands an image into a video; give an image, not a video")
+    frames = read_video(info.path, limits=limits)[0] if is_video else read_image(info.path, limits)[None]
     video_out = {"same": is_video, "video": True, "image": False}[annotator.output]
     out_path = _output_path(Path(out_path), video_out)
+    made = annotator(frames, target)
+    record = {
+        "annotator": kind,
+        "description": annotator.description,
+        "input": str(info.path.resolve()),
+        "target": target,
+        "notes": list(made.notes),
+        "models": {name: str(getattr(settings, name)) for name in annotator.models},
+    }
+    extra: dict[str, Path] = {}
+    for name, data in made.companions.items():  # written (with their sidecars) before the main output, which lists them
+        path = _companion(out_path, name)
+        extra[name] = _write(path, data, video_out, {**record, "role": name, "companion_of": out_path.name})
+    if extra:
+        record["companions"] = {name: p.name for name, p in extra.items()}
+    record["timings"] = {"total_s": round(time.perf_counter() - started, 3)}
+    return Annotation(_write(out_path, made.frames, video_out, record), extra, list(made.notes))
 
-    def write(path: Path, data: np.ndarray) -> Path:
-        return write_video(path, data, fps=FPS) if video_out else write_image(path, data[0])
 
-    try:
-        made = annotator(frames, target)
-    except MediaError as exc:
-        raise MediaError(f"{input_path}: {exc}") from None
-    extra = {name: write(_companion(out_path, name), data) for name, data in made.companions.items()}
-    return Annotation(write(out_path, made.frames), extra, list(made.notes))
+def _write(path: Path, data: np.ndarray, video: bool, record: dict) -> Path:
+    """The file and its sidecar, one unit: an MP4 at 16 fps, or a PNG of the first frame."""
+    return write_output(path, data if video else data[0], record, fps=FPS)[0]
 
 
 def _output_path(path: Path, video: bool) -> Path:

@@ -43,6 +43,7 @@ class Annotator:
     description: ClassVar[str] = ""
     role: ClassVar[Role] = "control"
     output: ClassVar[Literal["same", "image", "video"]] = "same"  # file kind written: like the input, or fixed
+    models: ClassVar[tuple[str, ...]] = ()  # the settings naming its checkpoints (recorded in sidecars)
 
     def __init__(self) -> None:
         self.settings: Settings | None = None
@@ -67,6 +68,7 @@ class Annotator:
 
 class Depth(Annotator):
     name, description = "depth", "Depth-Anything-V2 depth map, per-frame min-max, 3 channels (near = bright)"
+    models = ("depth_model",)
 
     def run(self, frames, target):
         from .depth import depth_frames
@@ -76,6 +78,7 @@ class Depth(Annotator):
 
 class Pose(Annotator):
     name, description = "pose", "OpenPose-18 skeletons on black from RT-DETR person boxes + ViTPose keypoints"
+    models = ("pose_model", "person_model")
 
     def run(self, frames, target):
         from .pose import pose_frames
@@ -103,6 +106,7 @@ class Gray(Annotator):
 
 class Flow(Annotator):
     name, description = "flow", "RAFT optical-flow visualisation (frame t shows the flow t -> t+1)"
+    models = ("raft_weights",)
 
     def run(self, frames, target):
         from .classic import flow_frames
@@ -125,6 +129,7 @@ class Scribble(Annotator):
 
 class Mask(Annotator):
     name, role = "mask", "mask"
+    models = ("grounding_model", "sam2_model")
     description = "edit mask (white = edit) of the target named by --target (Grounding DINO + SAM 2), salient if none"
     box_threshold: float = BOX_THRESHOLD
     text_threshold: float = TEXT_THRESHOLD
@@ -149,6 +154,7 @@ class Mask(Annotator):
 
 class Salient(Mask):
     name, description = "salient", "salient-object mask (white = subject): SAM 2 at the frame centre"
+    models = ("sam2_model",)
 
     def run(self, frames, target):
         return super().run(frames, None)
@@ -193,6 +199,7 @@ class FrameRefLast(FrameRef):
 
 class Subject(Annotator):
     name, role, output = "subject", "reference", "image"
+    models = ("grounding_model", "sam2_model")
     description = "reference crop: the target (or salient subject) of an image on white, cropped to its box"
 
     def run(self, frames, target):

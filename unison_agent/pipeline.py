@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unison_agent.errors import UnisonError
-from unison_agent.media import write_image, write_json, write_video
+from unison_agent.media import output_unit, save_image, save_video
 from unison_agent.plan import Plan
 from unison_agent.vace_inputs import VaceInputs, check_budget
 
@@ -293,45 +293,43 @@ def write_generation(
 ) -> GenerationResult:
     """Write a generation as a PNG (image tasks) or an H.264 MP4 at the plan's fps, then its JSON sidecar.
 
-    Both are written to temporary names and renamed (the media writers are atomic); the sidecar goes last, so
-    an output never lies without its record.
+    Both are written to temporary names and renamed, the sidecar last (:func:`unison_agent.media.output_unit`),
+    so an output never lies without its record, and a failure leaves neither.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     is_image = plan.task.output == "image"
-    path, sidecar = output_paths(out_dir, plan.task.value, gen.seed, ".png" if is_image else ".mp4")
-    if is_image:
-        write_image(path, gen.frames[0])
-    else:
-        write_video(path, gen.frames, fps=plan.fps or 16)
-    all_timings = {**(timings or {}), **gen.timings, "write_s": time.perf_counter() - t0}
-    all_timings["total_s"] = sum(
-        v for k, v in all_timings.items() if k.endswith("_s") and k not in ("per_step_s", "total_s")
-    )
-    s = gen.sampler
-    record = {
-        "output": path.name,
-        "plan": plan.to_json(),
-        "seed": gen.seed,
-        "steps": s.steps,
-        "guidance": s.guidance,
-        "shift": gen.record.get("shift"),
-        "context_scale": s.context_scale,
-        "negative_prompt": s.negative_prompt or "wan default (prompts/wan_negative.txt)",
-        "width": gen.width,
-        "height": gen.height,
-        "num_frames": gen.num_frames,
-        "fps": None if is_image else plan.fps,
-        "projector_tokens": gen.projector_tokens,
-        **{k: v for k, v in gen.record.items() if k != "shift"},
-        "notes": gen.notes,
-        "warnings": gen.warnings,
-        "timings": all_timings,
-    }
-    write_json(sidecar, record)
-    return GenerationResult([path], [sidecar], gen.seed, list(gen.notes), all_timings, gen.width, gen.height,
-                            gen.num_frames, list(gen.warnings))  # fmt: skip
+    path, _ = output_paths(out_dir, plan.task.value, gen.seed, ".png" if is_image else ".mp4")
+    with output_unit(path) as unit:
+        if is_image:
+            save_image(unit.tmp, gen.frames[0])
+        else:
+            save_video(unit.tmp, gen.frames, fps=plan.fps or 16)
+        all_timings = {**(timings or {}), **gen.timings, "write_s": time.perf_counter() - t0}
+        parts = [v for k, v in all_timings.items() if k.endswith("_s") and k not in ("per_step_s", "total_s")]
+        all_timings["total_s"] = float(sum(parts))
+        s = gen.sampler
+        unit.record = {
+            "plan": plan.to_json(),
+            "seed": gen.seed,
+            "steps": s.steps,
+            "guidance": s.guidance,
+            "shift": gen.record.get("shift"),
+            "context_scale": s.context_scale,
+            "negative_prompt": s.negative_prompt or "wan default (prompts/wan_negative.txt)",
+            "width": gen.width,
+            "height": gen.height,
+            "num_frames": gen.num_frames,
+            "fps": None if is_image else plan.fps,
+            "projector_tokens": gen.projector_tokens,
+            **{k: v for k, v in gen.record.items() if k != "shift"},
+            "notes": gen.notes,
+            "warnings": gen.warnings,
+            "timings": all_timings,
+        }
+    return GenerationResult([unit.path], [unit.sidecar], gen.seed, list(gen.notes), all_timings, gen.width,
+                            gen.height, gen.num_frames, list(gen.warnings))  # fmt: skip
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import SettingsError
 
@@ -97,7 +97,19 @@ class Settings(BaseModel):
     video_fps: float = 2.0
     video_max_frames: int = 64
 
+    # limits on the files a request names (checked from headers and container metadata before decoding)
+    limit_file_bytes: int = Field(2 * 1024**3, gt=0)
+    """Files larger than this many bytes are refused."""
+    limit_image_pixels: int = Field(8192 * 8192, gt=0)
+    """Images (and video frames) with more pixels than this are refused, before any pixel is decoded."""
+    limit_video_seconds: float = Field(600.0, gt=0)
+    """Videos longer than this many seconds are refused."""
+    limit_video_frames: int = Field(20_000, gt=0)
+    """Videos with more frames than this are refused."""
+
     # agent
+    thread_wait: float = Field(120.0, ge=0)
+    """Seconds a turn waits for another process's turn on the same thread before failing "thread busy" (0: at once)."""
     confirm: bool = False
     allowed_dirs: tuple[Path, ...] = ()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from unison_agent.tools.annotate import ANNOTATORS, annotate_file
 
 from unison_agent.errors import MediaError, WeightsError
-from unison_agent.media import read_image, read_mask, read_video
+from unison_agent.media import list_outputs, read_image, read_mask, read_video
 
 
 def test_annotator_names():
@@ -22,7 +24,8 @@ def test_image_in_png_out(ann_settings, ann_media, tmp_path, kind):
     out = annotate_file(kind, ann_media / "scene.png", tmp_path / f"{kind}.png", ann_settings).path
     assert out == tmp_path / f"{kind}.png" and out.is_file()
     assert read_image(out).shape == (64, 96, 3)
-    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary files left behind
+    # the output and its sidecar, no temporary files left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{kind}.json", out.name]
 
 
 @pytest.mark.parametrize("kind", ["depth", "gray"])
@@ -121,3 +124,17 @@ def test_notes_come_back_with_the_file(ann_settings, ann_media, tmp_path):
     result = annotate_file("mask", ann_media / "scene.png", tmp_path / "m.png", ann_settings, target="unicorn")
     assert read_mask(result.path).shape[:2] == read_image(ann_media / "scene.png").shape[:2]
     assert result.notes and ("unicorn" in result.notes[0])
+
+
+def test_annotator_outputs_have_sidecars(ann_settings, ann_media, tmp_path):
+    result = annotate_file("outpaint", ann_media / "scene.png", tmp_path / "wide.png", ann_settings)
+    main, mask = (json.loads(p.read_text()) for p in result.sidecars)
+    assert [p.name for p in result.sidecars] == ["wide.json", "wide.mask.json"]
+    assert main["output"] == "wide.png" and main["annotator"] == "outpaint"
+    assert main["input"] == str((ann_media / "scene.png").resolve()) and main["companions"] == {"mask": "wide.mask.png"}
+    assert mask["output"] == "wide.mask.png" and mask["companion_of"] == "wide.png" and mask["role"] == "mask"
+    assert list_outputs(tmp_path) == [tmp_path / "wide.mask.png", tmp_path / "wide.png"]
+    depth = annotate_file("depth", ann_media / "clip.mp4", tmp_path / "d.mp4", ann_settings)
+    side = json.loads(depth.sidecars[0].read_text())
+    assert side["output"] == "d.mp4" and side["models"] == {"depth_model": ann_settings.depth_model}
+    assert "total_s" in side["timings"] and not list(tmp_path.glob(".*"))

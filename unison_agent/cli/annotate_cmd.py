@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings, console) -> int:
     from ..errors import UnisonError
-    from ..media import check_file
+    from ..media import MediaLimits, check_file
     from ..tools.annotate import ANNOTATORS, annotate_file
 
     if args.list or not args.kind:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, settings, console) -> int:
         raise UnisonError(f"unknown annotator {args.kind!r}; choose one of {', '.join(ANNOTATORS)}")
     if not args.input:
         raise UnisonError("annotate needs an INPUT image or video")
-    check_file(args.input)
+    check_file(args.input, MediaLimits.from_settings(settings))
     # without -o: "<input>_<kind>" beside the input, the extension (.png / .mp4) chosen by the annotator
     out = Path(args.output) if args.output else Path(args.input).with_name(f"{Path(args.input).stem}_{args.kind}")
     result = annotate_file(args.kind, Path(args.input), out, settings, target=args.target)
