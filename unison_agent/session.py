@@ -38,11 +38,15 @@ from .demo import demo_settings
 from .errors import ThreadBusy, UnisonError
 from .graphs import toolbox
 from .graphs.graph import build_graph
+from .graphs.nodes import finish_turn
 from .graphs.state import reset_turn
 from .prepare import EMPTY_REQUEST, Guard, PreparedStep, prepare_request
 from .settings import Settings
 
 EventFn = Callable[[dict[str, Any]], None]
+
+INTERRUPTED = ("interrupted: the process stopped during this turn (Ctrl-C or killed) and nothing half-written was "
+               "kept; /retry (Session.retry) runs it again")  # fmt: skip
 
 
 @dataclass
@@ -201,6 +205,7 @@ class Session:
         self.guard = guard
         self._cancel = threading.Event()
         self.graph = build_graph(settings, self.tools, self.checkpointer, guard, cancelled=self._cancel.is_set)
+        self.recover()
 
     # -- running ---------------------------------------------------------------------------------------------
     @property
@@ -225,8 +230,55 @@ class Session:
         }
         self._cancel.clear()
         with thread_turn(self.settings, self.thread):
+            self._recover()
             self._stream(payload, on_event)
             return self._result(text)
+
+    def retry(self, *, overrides: dict[str, Any] | None = None, on_event: EventFn | None = None) -> TurnResult:
+        """Run the last turn's request again: after an interruption (Ctrl-C, a killed process), a cancel or a
+        failure. Its earlier results stay in the history; the new run is a new turn."""
+        self.recover()
+        history = self.history()
+        if not history:
+            raise UnisonError("nothing to retry: this thread has no turns yet")
+        return self.send(history[-1]["request"], overrides=overrides, on_event=on_event)
+
+    def interrupted(self) -> dict[str, Any] | None:
+        """The turn a stopped process left unfinished on this thread ({"turn", "request", "step"}), else None.
+
+        A turn waiting for a plan decision is not interrupted; neither is one another process is running now
+        (:meth:`recover` only closes a turn when it can take the thread's lock)."""
+        snapshot = self.graph.get_state(self.config)
+        values = snapshot.values or {}
+        if values.get("done", True) or not values.get("turn") or getattr(snapshot, "interrupts", ()):
+            return None
+        return {"turn": int(values.get("turn", 0)), "request": values.get("request", ""),
+                "step": int(values.get("step_index", 0))}  # fmt: skip
+
+    def recover(self) -> bool:
+        """Close a turn a stopped process left open (it goes into the history with an "interrupted" error, so
+        /history shows it and :meth:`retry` runs it again). Skipped while another process holds the thread."""
+        try:
+            with thread_turn(self.settings.replace(thread_wait=0), self.thread):
+                return self._recover()
+        except ThreadBusy:
+            return False
+
+    def _recover(self) -> bool:
+        info = self.interrupted()
+        if info is None:
+            return False
+        values = self.values()
+        steps = values.get("steps") or []
+        i = info["step"]
+        if i >= len(steps):  # every step finished; only closing the turn was left
+            self.graph.update_state(self.config, finish_turn(values), as_node="finish")
+            return True
+        error = {"step": i, "request": steps[i], "error": INTERRUPTED, "type": "Interrupted",
+                 "plan": values.get("plan"), "internal": False}  # fmt: skip
+        update = finish_turn({**values, "errors": [*values.get("errors", []), error]})
+        self.graph.update_state(self.config, {**update, "errors": [error]}, as_node="finish")
+        return True
 
     def cancel(self) -> None:
         """Stop the running turn (from another thread, e.g. a Stop button): it ends at the next denoising step or
@@ -326,6 +378,7 @@ class Session:
     def switch(self, thread: str) -> None:
         """Continue on another (new or existing) thread."""
         self.thread = thread
+        self.recover()
 
     def threads(self) -> list[str]:
         return list_threads(self.settings.threads_db)
