@@ -79,8 +79,19 @@ class Settings(BaseModel):
     context_scale: float = 1.0
     seed: int | None = None
     negative_prompt: str | None = None  # None = Wan's default negative prompt
-    offload: Literal["none", "model", "sequential"] = "none"
+    offload: Literal["none", "model", "group", "sequential"] = "none"
+    """Keep weights off the GPU between uses: whole components (model), diffusers' group offloading of blocks
+    with CUDA streams (group), or layer by layer (sequential: least memory, slowest)."""
     vae_tiling: bool = False
+    vram_budget: float | None = Field(None, gt=0)
+    """GB of GPU memory the models may hold at once (None: the device's free memory); with offload=none the
+    residency manager moves idle models (planner, text encoder) to the CPU to stay under it."""
+    compile: bool = False
+    """Regional torch.compile of the transformer's repeated blocks (slow first call, faster steps)."""
+    fast: bool = False
+    """Step caching (diffusers' first-block cache): faster, slightly different output; recorded in the sidecar."""
+    fast_threshold: float = Field(0.05, gt=0)
+    """First-block cache threshold for ``fast``: higher skips more steps (faster, further from the full result)."""
 
     # checking its own work
     verify_attempts: int = 0
