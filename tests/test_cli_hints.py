@@ -84,10 +84,10 @@ def test_the_scan_sees_the_hints_it_is_meant_to_check():
 
 def test_the_checker_catches_an_unknown_option_and_a_wrong_choice():
     known = known_options()
-    bad = [m.groups() for m in OPTION_RE.finditer("raise --vram-budget or use --offload group/sequential")]
-    assert bad == [("--vram-budget", "or"), ("--offload", "group/sequential")]
-    assert "--vram-budget" not in known
-    assert "group" not in known["--offload"][0].choices and "sequential" in known["--offload"][0].choices
+    bad = [m.groups() for m in OPTION_RE.finditer("raise --vram-limit or use --offload layers/sequential")]
+    assert bad == [("--vram-limit", "or"), ("--offload", "layers/sequential")]
+    assert "--vram-limit" not in known
+    assert "layers" not in known["--offload"][0].choices and "sequential" in known["--offload"][0].choices
 
 
 @pytest.mark.parametrize("command", [["run", "x"], ["chat"], ["chain", "c.yaml"]])
@@ -99,7 +99,7 @@ def test_generation_commands_take_offload_and_vae_tiling(command):
     s = settings_from_args(parser.parse_args([name, *rest]))
     assert s.offload == "none" and s.vae_tiling is False
     with pytest.raises(SystemExit):
-        parser.parse_args([name, "--offload", "group", *rest])
+        parser.parse_args([name, "--offload", "layers", *rest])
 
 
 def test_checkpoint_flags_named_by_weight_errors_set_the_settings(tmp_path):
