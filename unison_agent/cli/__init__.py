@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "unison_agent.cli.doctor_cmd",
     "eval": "unison_agent.cli.eval_cmd",
     "mcp": "unison_agent.cli.mcp_cmd",
+    "batch": "unison_agent.cli.batch_cmd",
 }
 
 SETTING_FLAGS = (
