@@ -77,7 +77,7 @@ def test_every_hinted_option_is_known_to_the_parser():
 
 def test_the_scan_sees_the_hints_it_is_meant_to_check():
     seen = {(f, option) for f, _, option, _, _ in hints()}
-    assert ("tools/generate.py", "--offload") in seen and ("tools/generate.py", "--vae-tiling") in seen
+    assert ("unison_agent/pipeline.py", "--offload") in seen and ("unison_agent/pipeline.py", "--vae-tiling") in seen
     assert ("unison_agent/weights.py", "--demo") in seen
     assert ("unison_agent/vace_loader.py", "--vace") in seen
 
