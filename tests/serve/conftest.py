@@ -14,11 +14,12 @@ UNISON = [sys.executable, "-c", "import sys; from unison_agent.cli import main; 
 
 @pytest.fixture(scope="module")
 def server_env(tmp_path_factory, tiny_root) -> dict[str, str]:
-    """Demo mode at 64x64, the demo models in the session's tiny root (built once), one torch thread."""
+    """Demo mode at 64x64, the demo models in the session's tiny root (shared with the tiny-model fixtures, built
+    once), one torch thread."""
     home = tmp_path_factory.mktemp("serve_home")
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNISON_")}
     env.update({
-        "UNISON_HOME": str(home), "UNISON_DEMO": "1", "UNISON_DEMO_DIR": str(Path(tiny_root) / "demo"),
+        "UNISON_HOME": str(home), "UNISON_DEMO": "1", "UNISON_DEMO_DIR": str(tiny_root),
         "UNISON_DEFAULT_WIDTH": "64", "UNISON_DEFAULT_HEIGHT": "64", "UNISON_MAX_NEW_TOKENS": "8",
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import io
 import shutil
+import time
 
 import pytest
 from PIL import Image
@@ -95,3 +96,45 @@ def test_mcp_server_over_stdio(server_env, demo_models, allowed, media_dir):
 
     after = seen["after"]
     assert not after.isError and after.structuredContent["task"] == "image_understanding"
+
+
+def test_mcp_server_over_streamable_http(server_env, demo_models, allowed, media_dir):
+    """`unison mcp --http PORT` on 127.0.0.1: the same tools through the SDK's streamable HTTP client."""
+    import subprocess
+
+    import httpx
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    from tests.serve.test_langgraph_server import free_port
+
+    port = free_port()
+    cmd = [*UNISON, "mcp", "--demo", "--allow", str(allowed), "--http", str(port)]
+    proc = subprocess.Popen(cmd, env=server_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/mcp"
+
+    async def main():
+        async with streamablehttp_client(url) as (read, write, _), ClientSession(read, write) as s:
+            await s.initialize()
+            tools = sorted(t.name for t in (await s.list_tools()).tools)
+            plan = await s.call_tool("unison_plan", {"request": f"make the sky red in ###{allowed / 'clip.mp4'}###"})
+            refused = await s.call_tool("unison_plan", {"request": f"animate ###{media_dir / 'photo.png'}###"})
+            return tools, plan, refused
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "unison mcp --http did not start"
+                time.sleep(0.3)
+        tools, plan, refused = asyncio.run(main())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert tools == ["unison_annotate", "unison_plan", "unison_run"]
+    assert not plan.isError and plan.structuredContent["steps"][0]["plan"]["task"] == "video_edit"
+    assert refused.isError and "not allowed" in refused.content[0].text
