@@ -87,7 +87,7 @@ def done_before(out: Path, item: BatchItem) -> dict[str, Any] | None:
 class Worker:
     """Runs lines on one :class:`Session` (built once: its models stay loaded); each line on its own thread."""
 
-    def __init__(self, settings: Settings, out: str, index: int, threads: int = 1) -> None:
+    def __init__(self, settings: Settings, out: str, index: int, threads: int = 1, tools: Any = None) -> None:
         import torch
 
         from .session import Session
@@ -99,7 +99,7 @@ class Worker:
         settings = settings.replace(
             outputs_dir=out_path / "outputs", threads_db=out_path / "threads" / f"{self.name}.sqlite"
         )
-        self.session = Session(settings, thread="batch", confirm=False)
+        self.session = Session(settings, thread="batch", confirm=False, tools=tools)  # tools: tests script them
 
     def ready(self) -> str:
         return self.name
@@ -115,6 +115,9 @@ class Worker:
                           errors=result.errors, seeds=[r.get("seed") for r in result.results if "seed" in r])  # fmt: skip
         except UnisonError as exc:
             record.update(ok=False, task=None, answer="", outputs=[], errors=[{"error": str(exc)}])
+        except Exception as exc:  # a bug on one line must not end the batch: record it, go on with the next
+            record.update(ok=False, task=None, answer="", outputs=[],
+                          errors=[{"error": f"internal error: {type(exc).__name__}: {exc}"}])  # fmt: skip
         record["seconds"] = round(time.perf_counter() - start, 3)
         write_record(self.out, record)
         return record
