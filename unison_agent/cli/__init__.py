@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "download": "unison_agent.cli.download_cmd",
     "doctor": "unison_agent.cli.doctor_cmd",
     "eval": "unison_agent.cli.eval_cmd",
+    "mcp": "unison_agent.cli.mcp_cmd",
+    "batch": "unison_agent.cli.batch_cmd",
 }
 
 SETTING_FLAGS = (
