@@ -219,7 +219,9 @@ def test_langgraph_json_points_at_a_factory():
     spec = importlib.util.spec_from_file_location("lg_entry", ROOT / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    graph = getattr(module, attr)()
+    import asyncio
+
+    graph = asyncio.run(getattr(module, attr)())  # async: the server's event loop must not block on disk
     assert {"prepare", "understand", "annotate", "generate", "confirm"} <= set(graph.get_graph().nodes)
 
 
