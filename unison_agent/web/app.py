@@ -135,9 +135,8 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
                     changes[key] = value
             elif value != plan.get(key):
                 changes[key] = value
-        decision = changes or "accept"
         shown = chat.view(current, planner=planner, offload=offload)
-        updates = chat.resume(current, decision, planner=planner, offload=offload)
+        updates = chat.run_reviewed(current, changes, planner=planner, offload=offload)
         yield from run_turn(current, updates, planner, offload, shown)
 
     def review_cancel(current, planner, offload):

@@ -194,6 +194,25 @@ class WebChat:
         session = self.session(thread, planner=planner, offload=offload)
         yield from self._stream(thread, session, lambda on_event: session.resume(decision, on_event=on_event))
 
+    def run_reviewed(self, thread: str, changes: dict[str, Any], *, planner: str | None = None,
+                     offload: str | None = None) -> Iterator[Update]:  # fmt: skip
+        """The review form's Run: apply ``changes`` to the plan under review, then run it. A refused change (a
+        field the task does not have, a size out of range) leaves the plan waiting, with the reason in its notice."""
+        if not changes:
+            yield from self.resume(thread, "accept", planner=planner, offload=offload)
+            return
+        done = None
+        for update in self.resume(thread, changes, planner=planner, offload=offload):
+            if update.kind == "done":
+                done = update
+                break
+            yield update
+        pending = done.result.pending if done else None
+        if pending and pending.get("notice") == "changed":
+            yield from self.resume(thread, "accept", planner=planner, offload=offload)
+        elif done is not None:
+            yield done
+
     def stop(self, thread: str) -> bool:
         """Cancel the turn running on ``thread`` (it ends at its next step or token). False if none runs."""
         session = self._running.get(thread)
@@ -207,10 +226,12 @@ class WebChat:
 
     def _stream(self, thread: str, session, call) -> Iterator[Update]:
         with self._lock:
-            if thread in self._running:
-                yield Update("done", result=_failed(thread, "this thread is still working on a request; wait or Stop"))
-                return
-            self._running[thread] = session
+            busy = thread in self._running
+            if not busy:
+                self._running[thread] = session
+        if busy:
+            yield Update("done", result=_failed(thread, "this thread is still working on a request; wait or Stop"))
+            return
         events: queue.Queue = queue.Queue()
 
         def work() -> None:
