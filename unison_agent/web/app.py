@@ -21,7 +21,7 @@ DEMO_BANNER = "**Demo mode** — tiny random-weight models: outputs are noise (2
 PLANNERS = ["auto", "unison", "qwen", "rules"]
 OFFLOAD = ["none", "model", "sequential"]
 REVIEW_FIELDS = ("task", "width", "height", "num_frames", "fps", "seed", "steps", "frame_anchor", "control")
-CSS = ".unison-media-label { font-size: 0.85em; opacity: 0.8 }"
+CSS = "#chat video, #chat img { max-height: 240px !important; width: auto !important; }"
 
 
 def to_messages(items: list[Item]) -> list[dict[str, Any]]:
@@ -184,7 +184,7 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
                     guidance = gr.Number(value=None, label=f"guidance (default {settings.guidance})")
                     seed = gr.Number(value=None, label="seed (empty: random)", precision=0)
             with gr.Column(scale=4):
-                chatbot = gr.Chatbot(label="unison", height=560, elem_id="chat")
+                chatbot = gr.Chatbot(label="unison", height=620, elem_id="chat")
                 status = gr.HTML(progress_html(), elem_id="status")
                 with gr.Group(visible=False, elem_id="review") as review_box:
                     review_info = gr.Markdown()
