@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import AccessError, UnisonError, log_internal_error
-from ..mentions import MENTION_RE, find_mentions, mention_path
+from ..mentions import MENTION_RE, mention_path
 from ..settings import Settings
 
 MEDIA_SUFFIXES = {
@@ -180,8 +180,8 @@ class WebChat:
 
         def call(on_event):
             guard = self.guard_for(thread)
-            for mention in find_mentions(text, check=False):  # typed paths: refused before anything is copied
-                guard(mention.path)
+            for m in MENTION_RE.finditer(text):  # typed paths: refused before anything else is said or copied
+                guard(mention_path(m.group(0)))
             paths = self.attach(thread, list(files))
             request = " ".join([text.strip(), *(f"###{p}###" for p in paths)]).strip()
             return session.send(request, overrides=overrides, confirm=confirm, on_event=on_event)
