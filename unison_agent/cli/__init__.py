@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "run": "unison_agent.cli.run_cmd",
     "chat": "unison_agent.cli.chat_cmd",
     "chain": "unison_agent.cli.chain_cmd",
+    "web": "unison_agent.cli.web_cmd",
     "download": "unison_agent.cli.download_cmd",
     "doctor": "unison_agent.cli.doctor_cmd",
     "eval": "unison_agent.cli.eval_cmd",
