@@ -8,8 +8,11 @@ Real-size mode (``--real-size``, meant for a CUDA machine): a transformer of Wan
 input channels) and Wan2.1's VAE (base 96, dims x[1, 2, 4, 4], stride (4, 8, 8), 16 latent channels), random
 weights, at 832x480x81 (32,760 tokens), with the method's context: prompt + 4 projector rows padded to 2048
 positions, conditional and unconditional (guidance 5). The umT5-XXL encoder is not built (it runs once per
-request, not per step); random context rows stand in for its output. Each offload mode (none / model /
-sequential) is timed in turn. ``--device cpu --num-layers 2 --size 64x64x5`` smoke-tests this path on a CPU.
+request, not per step); random context rows stand in for its output. Every combination of offload mode
+(none / model / group / sequential), regional compile (off / on) and the fast mode (first-block cache off / on)
+is timed in turn; each row gives seconds per step, the ratio to the FLOP floor (matmul FLOPs / ``--peak-tflops``),
+peak memory, and for fast rows the SSIM and PSNR of the decoded frames against the full run with the same seed.
+``--device cpu --num-layers 2 --size 64x64x5 --no-compile`` smoke-tests this path on a CPU.
 
     python benchmarks/bench_stage2.py                       # tiny, CPU
     python benchmarks/bench_stage2.py --real-size           # CUDA, all offload modes
@@ -125,6 +128,51 @@ def _context(prompt_len: int, dtype, device):
     return cond.to(device, dtype), neg.to(device, dtype)
 
 
+def forward_flops(tokens: int, num_layers: int, vace_blocks: int, dim: int = 1536, ffn: int = 8960,
+                  context: int = 2048, text_dim: int = 4096) -> float:
+    """Matmul FLOPs of one transformer forward (one guidance branch): per block, self-attention projections
+    (4 d^2 per token) and scores + values (4 N d per token), cross-attention (q/o: 2 d^2 per token; k/v over the
+    context: 4 C d_text d... counted once per forward; scores 4 N C d), the FFN (4 d ffn per token); VACE blocks
+    cost the same as a main block. x2 for multiply-add."""
+    per_block = (4 * dim * dim + 4 * tokens * dim + 2 * dim * dim + 4 * context * dim + 4 * dim * ffn) * tokens
+    per_block += 2 * context * text_dim * dim  # the context's k/v projections
+    return 2.0 * per_block * (num_layers + vace_blocks)
+
+
+def psnr(a, b) -> float:
+    """Peak signal-to-noise ratio (dB) of two uint8 frame stacks."""
+    import numpy as np
+
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def ssim(a, b) -> float:
+    """Mean SSIM (Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03) over frames and channels."""
+    import cv2
+    import numpy as np
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    scores = []
+    for fa, fb in zip(a.reshape(-1, *a.shape[-3:]), b.reshape(-1, *b.shape[-3:]), strict=True):
+        for ch in range(fa.shape[-1]):
+            x, y = fa[..., ch].astype(np.float64), fb[..., ch].astype(np.float64)
+            blur = lambda z: cv2.GaussianBlur(z, (11, 11), 1.5)  # noqa: E731
+            mx, my = blur(x), blur(y)
+            sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+            m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+            scores.append(float(m.mean()))
+    return float(np.mean(scores))
+
+
+def _configs(args: argparse.Namespace, device) -> list[dict]:
+    offloads = [args.offload] if args.offload else (["none", "model", "group", "sequential"]
+                                                     if device.type == "cuda" else ["none"])  # fmt: skip
+    compiles = [args.compile] if args.compile is not None else [False, True]
+    fasts = [args.fast] if args.fast is not None else [False, True]
+    return [{"offload": o, "compile": c, "fast": f} for o in offloads for c in compiles for f in fasts]
+
+
 def bench_real(args: argparse.Namespace) -> list[dict]:
     import torch
 
@@ -135,15 +183,22 @@ def bench_real(args: argparse.Namespace) -> list[dict]:
         raise SystemExit("--real-size needs a CUDA GPU (or pass --device cpu with a small --size to smoke-test)")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     w, h, n = args.size or (832, 480, 81)
-    modes = [args.offload] if args.offload else ["none", "model", "sequential"]
+    tokens = ((n - 1) // 4 + 1) * (h // 16) * (w // 16)
+    vace_blocks = len(range(0, args.num_layers, 2))
+    floor_s = 2 * forward_flops(tokens, args.num_layers, vace_blocks) / (args.peak_tflops * 1e12)  # x2: guidance
     rows = []
-    if device.type != "cuda":
-        modes = ["none"]  # offloading moves weights between CPU and a GPU; on a CPU there is nothing to time
-    for mode in modes:
+    reference: dict[tuple, object] = {}  # (offload, compile) -> frames of the full (not fast) run, same seed
+    for cfg in _configs(args, device):
         pipe, params = _real_pipeline(args.num_layers, dtype)
-        place(pipe, mode, device)
+        place(pipe, cfg["offload"], device)
         if args.vae_tiling:
             pipe.vae.enable_tiling()
+        if cfg["compile"]:
+            pipe.transformer.compile_repeated_blocks(fullgraph=True)
+        if cfg["fast"]:
+            from diffusers.hooks import FirstBlockCacheConfig
+
+            pipe.transformer.enable_cache(FirstBlockCacheConfig(threshold=args.fast_threshold))
         cond, neg = _context(60, dtype, device)
         step_times: list[float] = []
         last = [0.0]
@@ -167,20 +222,28 @@ def bench_real(args: argparse.Namespace) -> list[dict]:
             generator=torch.Generator().manual_seed(0), output_type="np", callback_on_step_end=callback,
         )
         total = time.perf_counter() - t0
-        frames = out.frames[0]
-        # the first step includes VACE context encoding (two VAE encodes); report steady-state steps too
+        frames = (out.frames[0] * 255).round().clip(0, 255).astype("uint8")
+        # the first step includes VACE context encoding (two VAE encodes) and any compilation
         steady = step_times[1:] if len(step_times) > 1 else step_times
+        per_step = sum(steady) / len(steady)
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else _rss_peak_gb()
-        rows.append({
-            "mode": "real-size", "task": "text_to_video", "device": str(device), "offload": mode,
+        row = {
+            "mode": "real-size", "task": "text_to_video", "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", **cfg,
             "size": f"{frames.shape[2]}x{frames.shape[1]}x{frames.shape[0]}", "steps": args.steps,
-            "transformer_params_m": round(params / 1e6, 1), "layers": args.num_layers,
-            "tokens": ((n - 1) // 4 + 1) * (h // 16) * (w // 16),
-            "s_per_step": round(sum(steady) / len(steady), 3), "first_step_s": round(step_times[0], 3),
-            "total_s": round(total, 2), "peak_gb": round(peak, 2),
-            "peak_kind": "CUDA max allocated" if device.type == "cuda" else "process RSS",
-        })
-        print(json.dumps(rows[-1]), flush=True)
+            "transformer_params_m": round(params / 1e6, 1), "layers": args.num_layers, "tokens": tokens,
+            "s_per_step": round(per_step, 3), "first_step_s": round(step_times[0], 3), "total_s": round(total, 2),
+            "floor_s_per_step": round(floor_s, 3), "ratio_to_floor": round(per_step / floor_s, 2),
+            "peak_gb": round(peak, 2), "peak_kind": "CUDA max allocated" if device.type == "cuda" else "process RSS",
+        }  # fmt: skip
+        key = (cfg["offload"], cfg["compile"])
+        if not cfg["fast"]:
+            reference[key] = frames
+        elif key in reference:
+            row["ssim_vs_full"] = round(ssim(frames, reference[key]), 4)
+            row["psnr_vs_full_db"] = round(psnr(frames, reference[key]), 2)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
         del pipe, out
         gc.collect()
         if device.type == "cuda":
@@ -204,7 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-size", action="store_true", help="Wan2.1-VACE-1.3B-sized random transformer (CUDA)")
     ap.add_argument("--steps", type=int, default=None, help="denoising steps (tiny: 4, real size: 3)")
     ap.add_argument("--size", type=_size, default=None, help="WxHxF (tiny: 64x64x9, real size: 832x480x81)")
-    ap.add_argument("--offload", choices=["none", "model", "sequential"], default=None, help="one mode (default all)")
+    ap.add_argument("--offload", choices=["none", "model", "group", "sequential"], default=None,
+                    help="one offload mode (default: all on CUDA, none on a CPU)")
+    ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                    help="real size: regional torch.compile on (--compile) or off (--no-compile); default both")
+    ap.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None,
+                    help="real size: first-block cache on or off; default both (fast rows report SSIM/PSNR vs full)")
+    ap.add_argument("--fast-threshold", type=float, default=0.05, help="first-block cache threshold (0.05)")
+    ap.add_argument("--peak-tflops", type=float, default=800.0,
+                    help="the device's reachable bf16 dense TFLOP/s for the FLOP-floor ratio (H100: ~800)")
     ap.add_argument("--device", default="cuda", help="real size only: cuda (default) or cpu for a smoke test")
     ap.add_argument("--num-layers", type=int, default=30, help="real size only: transformer layers (30)")
     ap.add_argument("--vae-tiling", action="store_true", help="real size only: tiled VAE")
@@ -225,10 +296,13 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             print(json.dumps(r))
         return 0
-    print(f"{'mode':<10} {'task':<15} {'device':<7} {'offload':<11} {'size':<12} {'s/step':>8} {'peak GB':>8}")
+    print(f"{'mode':<10} {'task':<15} {'device':<7} {'offload':<11} {'compile':<8} {'fast':<5} {'size':<12} "
+          f"{'s/step':>8} {'x floor':>8} {'peak GB':>8} {'SSIM':>6} {'PSNR':>6}")
     for r in rows:
-        print(f"{r['mode']:<10} {r['task']:<15} {r['device']:<7} {r['offload']:<11} {r['size']:<12} "
-              f"{r['s_per_step']:>8} {r['peak_gb']:>8}  ({r['peak_kind']})")
+        print(f"{r['mode']:<10} {r['task']:<15} {r['device']:<7} {r['offload']:<11} {r.get('compile', '-')!s:<8} "
+              f"{r.get('fast', '-')!s:<5} {r['size']:<12} {r['s_per_step']:>8} {r.get('ratio_to_floor', '-')!s:>8} "
+              f"{r['peak_gb']:>8} {r.get('ssim_vs_full', '-')!s:>6} {r.get('psnr_vs_full_db', '-')!s:>6}  "
+              f"({r['peak_kind']})")
     return 0
 
 

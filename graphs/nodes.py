@@ -439,11 +439,16 @@ class Nodes:
 
     def finish(self, state: AgentState) -> Update:
         """Close the turn: mark it done and add it to the history."""
-        record = {"turn": state.get("turn", 0), "request": state.get("request", ""),
-                  "results": state.get("results", []), "errors": state.get("errors", [])}  # fmt: skip
-        messages = [{"role": "assistant", "content": f"error: {err['error']}", "media": [], "turn": state.get("turn", 0)}
-                    for err in state.get("errors", [])]  # fmt: skip
-        return {"done": True, "history": [record], "messages": messages, **clear_step()}
+        return finish_turn(state)
+
+
+def finish_turn(state: AgentState | dict[str, Any]) -> Update:
+    """The update that closes a turn (the ``finish`` node's; also used to close a turn a dead process left open)."""
+    record = {"turn": state.get("turn", 0), "request": state.get("request", ""),
+              "results": state.get("results", []), "errors": state.get("errors", [])}  # fmt: skip
+    messages = [{"role": "assistant", "content": f"error: {err['error']}", "media": [], "turn": state.get("turn", 0)}
+                for err in state.get("errors", [])]  # fmt: skip
+    return {"done": True, "history": [record], "messages": messages, **clear_step()}
 
 
 def _current(state: AgentState) -> str:

@@ -96,7 +96,7 @@ def pytest_collection_modifyitems(config, items):
     ``heavy`` (published shapes at full request sizes, minutes of CPU each) run only with UNISON_RUN_HEAVY=1."""
     gates = {
         "slow": ("UNISON_RUN_SLOW", "needs real weights: set UNISON_RUN_SLOW=1"),
-        "heavy": ("UNISON_RUN_HEAVY", "published shapes at full sizes, ~15 min on 2 cores: set UNISON_RUN_HEAVY=1"),
+        "heavy": ("UNISON_RUN_HEAVY", "published shapes at full sizes, ~30 min on 2 cores: set UNISON_RUN_HEAVY=1"),
     }
     for marker, (env, reason) in gates.items():
         if os.environ.get(env) == "1":

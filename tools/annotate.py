@@ -1,14 +1,17 @@
-"""The annotator dispatcher: what generation calls (``control_frames``, ``edit_mask``) and the file tool
-(``run_annotator``) behind ``cli.py annotate`` and the graph.
+"""The annotators as arrays (``control_frames``, ``edit_mask``) and as the file tool (``annotate_file``) behind
+``cli.py annotate`` and the graph's annotate step; the annotators themselves are the classes of
+:mod:`unison_agent.tools.registry`.
 
 Arrays in, arrays out: frames (T, H, W, 3) uint8 RGB; control frames keep the input's frame count; masks
-(T, H, W) uint8 0/255 with white = edit. Files: an image input gives a PNG, a video input an MP4 (16 fps),
-both written atomically; kinds whose output is a video whatever the input (``frameref-*``) write an MP4.
+(T, H, W) uint8 0/255 with white = edit. Files: an image input gives a PNG, a video input an MP4 (16 fps);
+kinds whose output is a video whatever the input (``frameref-*``) write an MP4. Every file written (a companion
+mask too) gets a JSON sidecar beside it (annotator, input, target, notes, models, timing), written with it as one
+unit (:func:`unison_agent.media.output_unit`: the file first, its sidecar last).
 """
 
 from __future__ import annotations
 
-import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,63 +19,34 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from unison_agent.errors import MediaError
-from unison_agent.media import check_file, read_image, read_video, write_image, write_video
+from unison_agent.media import MediaLimits, check_file, read_image, read_video, sidecar_path, write_output
 from unison_agent.plan import DEFAULT_FPS as FPS
 from unison_agent.plan import DEFAULT_VIDEO_FRAMES as VIDEO_FRAMES
 
 from .annotator_models import as_frames
 from .grounding import BOX_THRESHOLD, TEXT_THRESHOLD
+from .registry import ANNOTATORS, get_annotator
 
 if TYPE_CHECKING:  # pragma: no cover
     from unison_agent.settings import Settings
 
-log = logging.getLogger(__name__)
+__all__ = ["ANNOTATORS", "CONTROL_KINDS", "Annotation", "annotate_file", "control_frames", "edit_mask"]
 
-CONTROL_KINDS = ("pose", "depth", "canny", "gray", "flow", "scribble", "ready")
-
-ANNOTATORS: dict[str, str] = {
-    "depth": "Depth-Anything-V2 depth map, per-frame min-max, 3 channels (near = bright)",
-    "pose": "OpenPose-18 skeletons on black from RT-DETR person boxes + ViTPose keypoints",
-    "canny": "Canny edges, white on black",
-    "gray": "grey-scale frames",
-    "flow": "RAFT optical-flow visualisation (frame t shows the flow t -> t+1)",
-    "scribble": "scribble-like strokes (smoothed, dilated edges), white on black",
-    "mask": "edit mask (white = edit) of the target named by --target (Grounding DINO + SAM 2), salient if none",
-    "salient": "salient-object mask (white = subject): SAM 2 at the frame centre",
-    "outpaint": "grey padding around the input (25 % per side); the mask (white = padding) goes to <out>.mask.<ext>",
-    "frameref-first": "image -> video: the image as the first frame, grey frames after; mask to <out>.mask.mp4",
-    "frameref-last": "image -> video: the image as the last frame, grey frames before; mask to <out>.mask.mp4",
-    "subject": "reference crop: the target (or salient subject) of an image on white, cropped to its box",
-}
+CONTROL_KINDS = (*(name for name, cls in ANNOTATORS.items() if cls.role == "control"), "ready")
+"""The control kinds a plan may name: every control annotator, and "ready" (the input already is a map)."""
 
 
 # ----------------------------------------------------------------------------------------------------------
-# what generation calls
+# arrays
 
 
 def control_frames(frames: np.ndarray, kind: str, settings: Settings) -> np.ndarray:
     """(T, H, W, 3) uint8 -> control frames (T, H, W, 3) uint8 of ``kind`` (``ready``: the input itself)."""
-    frames = as_frames(frames)
-    if kind == "ready":
-        return frames
-    if kind == "depth":
-        from .depth import depth_frames
-
-        return depth_frames(frames, settings)
-    if kind == "pose":
-        from .pose import pose_frames
-
-        return pose_frames(frames, settings)
-    if kind == "flow":
-        from .classic import flow_frames
-
-        return flow_frames(frames, settings)
-    from . import classic
-
-    simple = {"canny": classic.canny_frames, "gray": classic.gray_frames, "scribble": classic.scribble_frames}
-    if kind not in simple:
+    if kind not in CONTROL_KINDS:
         raise ValueError(f"unknown control kind {kind!r}; use one of {', '.join(CONTROL_KINDS)}")
-    return simple[kind](frames)
+    if kind == "ready":
+        return as_frames(frames)
+    return get_annotator(kind, settings)(frames).frames
 
 
 def edit_mask(
@@ -88,21 +62,10 @@ def edit_mask(
     With a target: Grounding DINO + SAM 2 (an image: ``Sam2Model``; a video: SAM 2 propagation from the first
     frame where the target is found). Target not found, or no target: the salient mask, and the note says so.
     """
-    from .grounding import grounded_masks
-    from .salient import salient_masks
-
-    frames = as_frames(frames)
-    if target is not None and target.strip():
-        target = target.strip()
-        grounded = grounded_masks(frames, target, settings, box_threshold=box_threshold, text_threshold=text_threshold)
-        if grounded.found:
-            det = grounded.detection
-            where = f"on frame {det.frame_index} and tracked with SAM 2" if len(frames) > 1 else "with SAM 2"
-            return grounded.masks, f"grounded mask: {target!r} found (score {det.score:.2f}) {where}"
-        masks, note = salient_masks(frames, settings)
-        return masks, f"target {target!r} was not found in the input; fell back to the {note}"
-    masks, note = salient_masks(frames, settings)
-    return masks, f"no edit target named; {note}"
+    mask = get_annotator("mask", settings)
+    mask.box_threshold, mask.text_threshold = box_threshold, text_threshold
+    made = mask(frames, target)
+    return made.frames, made.notes[0]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -111,32 +74,16 @@ def edit_mask(
 
 @dataclass
 class Annotation:
-    """What ``annotate_file`` wrote: the main output, any companion files (masks), and notes for the user."""
+    """What ``annotate_file`` wrote: the main output, any companion files (masks), and notes for the person."""
 
     path: Path
     extra: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-
-def run_annotator(
-    kind: str,
-    input_path: Path,
-    out_path: Path,
-    settings: Settings,
-    target: str | None = None,
-    *,
-    num_frames: int = VIDEO_FRAMES,
-) -> Path:
-    """Annotate one file and write the result (PNG for an image input, MP4 at 16 fps for a video); its path.
-
-    ``kind`` is one of ``ANNOTATORS``; ``target`` names the object for ``mask``/``subject``; ``num_frames`` is
-    the clip length for ``frameref-first``/``frameref-last``. Notes (e.g. "target not found") are logged;
-    ``annotate_file`` returns them.
-    """
-    result = annotate_file(kind, input_path, out_path, settings, target, num_frames=num_frames)
-    for note in result.notes:
-        log.warning(note)
-    return result.path
+    @property
+    def sidecars(self) -> list[Path]:
+        """The JSON sidecars beside the output and each companion."""
+        return [sidecar_path(p) for p in [self.path, *self.extra.values()]]
 
 
 def annotate_file(
@@ -148,43 +95,46 @@ def annotate_file(
     *,
     num_frames: int = VIDEO_FRAMES,
 ) -> Annotation:
-    """``run_annotator`` with everything it wrote and its notes."""
-    if kind not in ANNOTATORS:
-        raise ValueError(f"unknown annotator {kind!r}; use one of {', '.join(ANNOTATORS)}")
-    info = check_file(input_path)
+    """Annotate one file and write the result: a PNG for an image input, an MP4 at 16 fps for a video (kinds
+    whose output is always a video, ``frameref-*``, write an MP4; ``subject`` a PNG); companions beside it.
+
+    ``kind`` is a name in :data:`ANNOTATORS`; ``target`` names the object for ``mask``/``subject``;
+    ``num_frames`` is the clip length for ``frameref-*``. The notes ("target not found", ...) are returned.
+    """
+    started = time.perf_counter()
+    annotator = get_annotator(kind, settings)
+    if hasattr(annotator, "num_frames"):
+        annotator.num_frames = num_frames
+    limits = MediaLimits.from_settings(settings)
+    info = check_file(input_path, limits)
     is_video = info.kind == "video"
-    frames = read_video(info.path)[0] if is_video else read_image(info.path)[None]
-    video_out = (is_video and kind != "subject") or kind.startswith("frameref-")
+    if annotator.role == "frameref" and is_video:
+        raise MediaError(f"{input_path}: {kind} expands an image into a video; give an image, not a video")
+    frames = read_video(info.path, limits=limits)[0] if is_video else read_image(info.path, limits)[None]
+    video_out = {"same": is_video, "video": True, "image": False}[annotator.output]
     out_path = _output_path(Path(out_path), video_out)
+    made = annotator(frames, target)
+    record = {
+        "annotator": kind,
+        "description": annotator.description,
+        "input": str(info.path.resolve()),
+        "target": target,
+        "notes": list(made.notes),
+        "models": {name: str(getattr(settings, name)) for name in annotator.models},
+    }
+    extra: dict[str, Path] = {}
+    for name, data in made.companions.items():  # written (with their sidecars) before the main output, which lists them
+        path = _companion(out_path, name)
+        extra[name] = _write(path, data, video_out, {**record, "role": name, "companion_of": out_path.name})
+    if extra:
+        record["companions"] = {name: p.name for name, p in extra.items()}
+    record["timings"] = {"total_s": round(time.perf_counter() - started, 3)}
+    return Annotation(_write(out_path, made.frames, video_out, record), extra, list(made.notes))
 
-    def write(path: Path, data: np.ndarray) -> Path:
-        return write_video(path, data, fps=FPS) if video_out else write_image(path, data[0])
 
-    if kind in CONTROL_KINDS:
-        return Annotation(write(out_path, control_frames(frames, kind, settings)))
-    if kind in ("mask", "salient"):
-        masks, note = edit_mask(frames, target if kind == "mask" else None, settings)
-        return Annotation(write(out_path, masks), notes=[note])
-    if kind == "outpaint":
-        from .classic import outpaint_canvas
-
-        canvas, mask = outpaint_canvas(frames)
-        mask_path = _companion(out_path, "mask")
-        return Annotation(write(out_path, canvas), {"mask": write(mask_path, mask)})
-    if kind.startswith("frameref-"):
-        from .classic import expand_frame
-
-        if is_video:
-            raise MediaError(f"{input_path}: {kind} expands an image into a video; give an image, not a video")
-        clip, masks = expand_frame(frames[0], num_frames, "first" if kind == "frameref-first" else "last")
-        mask_path = _companion(out_path, "mask")
-        return Annotation(write(out_path, clip), {"mask": write(mask_path, masks)})
-    # subject: a reference image of the target (or the salient subject) from the first frame
-    from .classic import subject_crop
-
-    masks, note = edit_mask(frames[:1], target, settings)
-    crop = subject_crop(frames[0], masks[0])
-    return Annotation(write_image(out_path, crop), notes=[note])
+def _write(path: Path, data: np.ndarray, video: bool, record: dict) -> Path:
+    """The file and its sidecar, one unit: an MP4 at 16 fps, or a PNG of the first frame."""
+    return write_output(path, data if video else data[0], record, fps=FPS)[0]
 
 
 def _output_path(path: Path, video: bool) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unison_agent.errors import PlanError
+from unison_agent.media import MediaLimits
 from unison_agent.pipeline import AUTO, NO_PROJECTOR_NOTE, GenerationResult, Sampler, UnisonPipeline, pick_seed
 from unison_agent.pipeline import write_generation as write_generation
 from unison_agent.plan import Plan
@@ -61,7 +62,7 @@ def generate(
     sampler = Sampler.from_settings(settings)
     sampler.check()
     seed = pick_seed(seed if seed is not None else settings.seed)
-    inputs = prepare_inputs(plan, files, frames=frames)
+    inputs = prepare_inputs(plan, files, frames=frames, limits=MediaLimits.from_settings(settings))
     t1 = time.perf_counter()
     pipe = UnisonPipeline.from_settings(settings)
     t2 = time.perf_counter()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unison_agent.errors import MediaError
-from unison_agent.media import kind_of, read_image, read_video
+from unison_agent.media import MediaLimits, kind_of, probe_video, read_image, read_video_frames
 from unison_agent.mentions import planning_prompt
 from unison_agent.plan import Plan
 from unison_agent.tokens import IMGPAD, VIDPAD, neutralize
@@ -89,23 +89,26 @@ def build_messages(
 
 
 def sample_video(path: str, settings: Settings) -> tuple[np.ndarray, Any]:
-    """Frames sampled uniformly at ``video_fps`` (2..video_max_frames, an even count) and their metadata."""
+    """Frames sampled uniformly at ``video_fps`` (2..video_max_frames, an even count) and their metadata.
+
+    The container is probed for its length and frame rate; only the sampled frames are kept in memory."""
     from transformers.video_utils import VideoMetadata
 
-    frames, fps = read_video(path)
-    total = int(frames.shape[0])
+    limits = MediaLimits.from_settings(settings)
+    meta = probe_video(path, limits)
+    total = int(meta["frames"])
     if total == 0:
         raise MediaError(f"{path}: the video has no frames")
-    fps = float(fps) if fps and fps > 0 else 24.0
+    fps = float(meta["fps"]) if meta["fps"] and meta["fps"] > 0 else 24.0
     n = round(total / fps * settings.video_fps)
     n = max(2, min(n, settings.video_max_frames))
     n -= n % 2  # the vision tower packs frames in pairs
     indices = np.linspace(0, total - 1, n).round().astype(int).tolist()
     metadata = VideoMetadata(
-        total_num_frames=total, fps=fps, width=int(frames.shape[2]), height=int(frames.shape[1]),
+        total_num_frames=total, fps=fps, width=int(meta["width"]), height=int(meta["height"]),
         duration=total / fps, frames_indices=indices,
     )  # fmt: skip
-    return frames[indices], metadata
+    return read_video_frames(path, indices, limits=limits), metadata
 
 
 def collect_media(messages: list[dict[str, Any]], settings: Settings) -> Media:
@@ -114,7 +117,8 @@ def collect_media(messages: list[dict[str, Any]], settings: Settings) -> Media:
     for message in messages:
         for item in message["content"]:
             if item["type"] == "image":
-                media.images.append(np.array(read_image(item["image"])))  # a writable copy for torch
+                image = read_image(item["image"], MediaLimits.from_settings(settings))
+                media.images.append(np.array(image))  # a writable copy for torch
             elif item["type"] == "video":
                 frames, metadata = sample_video(item["video"], settings)
                 media.videos.append(frames)

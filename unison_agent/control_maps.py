@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .media import MediaLimits
 
 MapKind = Literal["pose", "depth", "edges", "flow", "gray", "natural"]
 
@@ -107,37 +110,11 @@ def classify_frames(frames: np.ndarray) -> Verdict:
     return Verdict("natural", "textured colours")
 
 
-def classify_file(path: str | Path) -> Verdict:
-    """Classify an image or a video from at most three of its frames (first, middle, last)."""
-    from .media import kind_of, read_image
+def classify_file(path: str | Path, limits: MediaLimits | None = None) -> Verdict:
+    """Classify an image or a video from at most three of its frames (first, middle, last), within ``limits``."""
+    from .media import kind_of, probe_video, read_image, read_video_frames
 
     if kind_of(str(path)) == "image":
-        return classify_frames(read_image(path))
-    return classify_frames(_some_frames(Path(path)))
-
-
-def _some_frames(path: Path, count: int = 3) -> np.ndarray:
-    """First, middle and last decoded frames of a video, without keeping the rest in memory."""
-    import av
-
-    from .errors import MediaError
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            total = int(stream.frames or 0)
-            want = {0, max(0, total // 2), max(0, total - 1)} if total > 0 else {0}
-            picked, last = [], None
-            for i, frame in enumerate(container.decode(stream)):
-                last = frame
-                if i in want:
-                    picked.append(frame.to_ndarray(format="rgb24"))
-                if len(picked) >= count:
-                    break
-            if total <= 0 and last is not None and len(picked) < 2:
-                picked.append(last.to_ndarray(format="rgb24"))
-    except Exception as exc:  # av raises many error types for damaged files
-        raise MediaError(f"{path}: not a readable video ({exc.__class__.__name__}: {exc})") from None
-    if not picked:
-        raise MediaError(f"{path}: the video has no decodable frames")
-    return np.stack(picked)
+        return classify_frames(read_image(path, limits))
+    total = probe_video(path, limits)["frames"]
+    return classify_frames(read_video_frames(path, sorted({0, total // 2, max(0, total - 1)}), limits=limits))

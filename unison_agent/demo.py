@@ -18,7 +18,7 @@ DEMO_STEPS = 2
 DEMO_WIDTH = 128
 DEMO_HEIGHT = 128
 DEMO_MAX_NEW_TOKENS = 48
-DEMO_NOTE = "demo mode: tiny random-weight models (outputs are noise), 2 steps, 128x128 unless a size was given"
+DEMO_NOTE = "demo mode: tiny random-weight models (outputs are noise)"
 _METHOD = Settings.model_fields
 
 

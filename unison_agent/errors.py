@@ -31,6 +31,14 @@ class SettingsError(UnisonError, ValueError):
     """A setting (flag or environment variable) has an invalid value."""
 
 
+class AccessError(UnisonError, PermissionError):
+    """A file lies outside what this caller may read (the LangChain tool's ``allowed_dirs``)."""
+
+
+class ThreadBusy(UnisonError):
+    """Another process (or session) is running a turn on the same thread and did not finish within ``thread_wait``."""
+
+
 class TurnCancelled(UnisonError):
     """The person stopped the running turn (``Session.cancel()``, a Stop button): the step ends, the thread stays."""
 

@@ -8,9 +8,19 @@
     msg.content      # the answer, or a short description of what was made
     msg.artifact     # {"outputs": [...], "plan": {...}, "task": ..., "thread": ..., "errors": [...]}
 
-The tool reads files only inside ``settings.allowed_dirs`` (env ``UNISON_ALLOWED_DIRS``, separated by the OS path
-separator) and its own outputs folder; anything else is refused with a message saying how to allow it. Each
-``thread_id`` is a persistent conversation (so "it" and "#2" refer to that thread's earlier files).
+The boundary: every file that reaches planning, understanding, annotation or generation through the tool —
+mentioned, attached, referenced ("#3", "it", "the last video"), taken from a thread's history or made by an
+earlier step — must lie inside ``settings.allowed_dirs`` (env ``UNISON_ALLOWED_DIRS``, separated by the OS path
+separator) or inside the tool's own outputs folder (``<workdir>/outputs``); anything else is refused with an
+:class:`~unison_agent.errors.AccessError` naming the file and ``allowed_dirs``. Paths are compared after
+resolving symlinks and ``..``. The check runs on every path a step resolves (the ``guard`` of
+:func:`unison_agent.prepare.prepare_step`), so the calling model cannot reach a file by naming it indirectly.
+
+Threads: each ``thread_id`` is a persistent conversation (so "it" and "#2" refer to that thread's earlier files).
+The tool keeps its threads in its own database (``<workdir>/threads.sqlite``, ``workdir`` defaulting to
+``<UNISON_HOME>/tool``), apart from the person's CLI threads: a ``thread_id`` naming a CLI thread opens a new,
+empty tool thread. ``shared_threads=True`` lets the tool resume the CLI's threads (``settings.threads_db``); the
+file boundary still holds there (a CLI turn's files outside ``allowed_dirs`` stay unreadable).
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from .errors import UnisonError
+from .errors import AccessError, UnisonError
 from .settings import Settings
 
 DESCRIPTION = (
@@ -29,8 +39,8 @@ DESCRIPTION = (
     "from text; animates an image; edits images and videos ('make the car red'); follows reference images, "
     "pose/depth/edge control videos. Give the request in plain words; attach files with `files` (or write "
     "###path### in the request). Compound requests work ('make a picture of a fox, then turn it into a video'). "
-    "Later calls with the same thread_id can say 'it', 'the last video' or '#2'. Returns the answer or the list "
-    "of files it made."
+    "Later calls with the same thread_id can say 'it', 'the last video' or '#2'. Files must lie in the folders the "
+    "application allowed (or be files this tool made). Returns the answer or the list of files it made."
 )
 
 
@@ -54,8 +64,12 @@ class UnisonTool(BaseTool):
     handle_tool_error: bool = True
 
     settings: Settings | None = None
-    """Settings (default: resolved from the environment). ``allowed_dirs`` limits file access."""
+    """Settings (default: resolved from the environment). ``allowed_dirs`` is what the tool may read."""
     default_thread: str = "langchain"
+    shared_threads: bool = False
+    """Resume the person's CLI threads (``settings.threads_db``) too; default: only the tool's own threads."""
+    workdir: Path | None = None
+    """Where the tool keeps its threads database and its outputs (default ``<settings.home>/tool``)."""
     tools: Any = None
     """A ``graphs.toolbox.Toolbox`` to use instead of the real models (tests)."""
 
@@ -63,37 +77,55 @@ class UnisonTool(BaseTool):
     _settings: Settings | None = PrivateAttr(default=None)
 
     def resolved_settings(self) -> Settings:
+        """The settings the tool runs with: the given ones, writing into the tool's own outputs folder and (unless
+        ``shared_threads``) keeping threads in the tool's own database."""
         if self._settings is None:
             settings = self.settings or Settings.resolve()
             if settings.demo:
                 from .demo import demo_settings
 
                 settings = demo_settings(settings)
-            self._settings = settings
+            root = Path(self.workdir or Path(settings.home) / "tool").expanduser().resolve()
+            changes: dict[str, Any] = {"outputs_dir": root / "outputs"}
+            if not self.shared_threads:
+                changes["threads_db"] = root / "threads.sqlite"
+            self._settings = settings.replace(**changes)
         return self._settings
 
     def allowed_dirs(self) -> list[Path]:
+        """The folders the tool may read: ``settings.allowed_dirs`` and its own outputs folder."""
         s = self.resolved_settings()
         return [Path(p).resolve() for p in s.allowed_dirs] + [Path(s.outputs_dir).resolve()]
 
+    def guard(self, raw: str) -> None:
+        """AccessError unless ``raw`` (after resolving symlinks and ``..``) lies inside an allowed folder."""
+        path = Path(raw).expanduser().resolve()
+        if any(path.is_relative_to(d) for d in self.allowed_dirs()):
+            return
+        s = self.resolved_settings()
+        shown = raw if str(path) == raw else f"{raw} (resolves to {path})"
+        configured = ", ".join(str(d) for d in s.allowed_dirs) or "none configured"
+        raise AccessError(
+            f"access to {shown} is not allowed: the unison tool reads files only inside allowed_dirs "
+            f"({configured}) and the outputs it made itself ({s.outputs_dir}). To open a folder, add it to "
+            f"settings.allowed_dirs (env UNISON_ALLOWED_DIRS)."
+        )
+
     def check_access(self, paths: list[str]) -> None:
-        """ToolException unless every path lies inside an allowed directory."""
-        allowed = self.allowed_dirs()
+        """ToolException unless every path lies inside an allowed folder (see :meth:`guard`)."""
         for raw in paths:
-            path = Path(raw).expanduser().resolve()
-            if not any(path == d or path.is_relative_to(d) for d in allowed):
-                configured = ", ".join(str(d) for d in self.resolved_settings().allowed_dirs) or "none configured"
-                raise ToolException(
-                    f"access to {raw} is not allowed: the unison tool reads files only inside its allowed "
-                    f"directories ({configured}) and its outputs folder. Add the folder to settings.allowed_dirs "
-                    f"(env UNISON_ALLOWED_DIRS)."
-                )
+            try:
+                self.guard(raw)
+            except AccessError as exc:
+                raise ToolException(str(exc)) from None
 
     def session(self, thread: str):
         if thread not in self._sessions:
             from .session import Session
 
-            self._sessions[thread] = Session(self.resolved_settings(), thread=thread, tools=self.tools, confirm=False)
+            self._sessions[thread] = Session(
+                self.resolved_settings(), thread=thread, tools=self.tools, confirm=False, guard=self.guard
+            )
         return self._sessions[thread]
 
     def _run(

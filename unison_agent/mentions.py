@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MediaError
-from .media import MediaInfo, check_file, kind_of
+from .media import MediaInfo, MediaLimits, check_file, kind_of
 from .tokens import IMGPAD, PAD_RE, VIDPAD, neutralize
 
 _HASH = r"###(?P<hash>.+?)###"
@@ -43,10 +43,16 @@ class Mention:
 
 
 def find_mentions(
-    text: str, *, check: bool = True, base_dir: str | Path | None = None, virtual: Collection[str] = ()
+    text: str,
+    *,
+    check: bool = True,
+    base_dir: str | Path | None = None,
+    virtual: Collection[str] = (),
+    limits: MediaLimits | None = None,
 ) -> list[Mention]:
-    """All mentions in order. With ``check``, each file must exist and its content must match its kind, except
-    the ``virtual`` paths (files a later step will have: a compound request's earlier output, when only planning)."""
+    """All mentions in order. With ``check``, each file must exist, be within ``limits`` (the settings' defaults
+    when None) and its content must match its kind, except the ``virtual`` paths (files a later step will have: a
+    compound request's earlier output, when only planning)."""
     mentions = []
     for m in MENTION_RE.finditer(text):
         raw = (m.group("hash") if m.group("hash") is not None else m.group("at")).strip()
@@ -58,7 +64,7 @@ def find_mentions(
         kind = kind_of(raw)
         info = None
         if check and path not in virtual:
-            info = check_file(path)
+            info = check_file(path, limits)
             if info.kind != kind:  # pragma: no cover - kind_of and check_file agree by construction
                 raise MediaError(f"{raw}: its content is a {info.kind}, but its extension says {kind}")
         mentions.append(Mention(path=path, kind=kind, start=m.start(), end=m.end(), info=info))

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unison_agent.errors import UnisonError
-from unison_agent.media import write_image, write_json, write_video
+from unison_agent.media import output_unit, save_image, save_video
 from unison_agent.plan import Plan
+from unison_agent.residency import Residency, residency_for, resident
 from unison_agent.vace_inputs import VaceInputs, check_budget
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,12 +115,18 @@ class UnisonPipeline:
         encode: Callable[[str], torch.Tensor | None] | None = None,
         sampler: Sampler | None = None,
         vae_tiling: bool = False,
+        fast_threshold: float | None = None,
+        residency: Residency | None = None,
         record: dict[str, Any] | None = None,
     ) -> None:
         self.vace = vace
         self.encode = encode or (lambda _prompt: None)
         self.sampler = sampler or Sampler()
         self.vae_tiling = bool(vae_tiling)
+        self.fast_threshold = fast_threshold
+        """Step caching: diffusers' first-block cache at this threshold while sampling (None: off)."""
+        self.residency = residency
+        """Keeps the text encoder on the GPU only while it encodes, the transformer and VAE while they run."""
         self.record = dict(record or {})
         self._negative: dict[str | None, Any] = {}
 
@@ -132,7 +140,8 @@ class UnisonPipeline:
         from unison_agent.vace_loader import effective_offload, load_vace, vace_key
 
         key = ("unison-pipeline", *vace_key(settings), float(settings.shift), bool(settings.vae_tiling),
-               str(settings.projector_path()))  # fmt: skip
+               str(settings.projector_path()), settings.compile, settings.fast, settings.fast_threshold,
+               settings.vram_budget)  # fmt: skip
 
         def build() -> UnisonPipeline:
             from unison_agent.projector import projector_tokens
@@ -141,15 +150,25 @@ class UnisonPipeline:
             vace = type(base)(**{**base.components, "scheduler": flow_scheduler(base.scheduler.config, settings.shift)},
                               **_extra_config(base))  # fmt: skip
             device = pick_device(settings)
+            if settings.compile:  # regional: each repeated block compiled once, reused 30x (diffusers' recipe)
+                vace.transformer.compile_repeated_blocks(fullgraph=True)
+            residency = residency_for(settings, device)
+            if residency is not None:
+                for name in ("text_encoder", "transformer", "vae"):
+                    residency.add(name, getattr(vace, name), where=str(device))
             record = {
                 "models": {"vace": str(settings.checkpoint("vace")), "projector": str(settings.projector_path())},
                 "device": str(device),
                 "dtype": str(pick_dtype(settings, device)).removeprefix("torch."),
                 "offload": effective_offload(settings, device),
                 "shift": float(settings.shift),
+                "compile": bool(settings.compile),
+                "fast": {"cache": "first_block", "threshold": settings.fast_threshold} if settings.fast else None,
+                "vram_budget_gb": settings.vram_budget,
             }
             return cls(vace, encode=lambda prompt: projector_tokens(settings, prompt), vae_tiling=settings.vae_tiling,
-                       sampler=Sampler.from_settings(settings), record=record)  # fmt: skip
+                       sampler=Sampler.from_settings(settings), record=record, residency=residency,
+                       fast_threshold=settings.fast_threshold if settings.fast else None)  # fmt: skip
 
         return registry().get(key, build)
 
@@ -185,8 +204,9 @@ class UnisonPipeline:
             cond_tokens = self.encode(plan.prompt)
         if cond_tokens is None:
             notes.append(NO_PROJECTOR_NOTE)
-        prompt_embeds = build_prompt_embeds(self.vace, plan.prompt, cond_tokens, max_len=CONTEXT_LEN)
-        negative_embeds = self._negative_embeds(sampler.negative_prompt)
+        with resident(self.residency, "text_encoder"):  # on the GPU only while it encodes
+            prompt_embeds = build_prompt_embeds(self.vace, plan.prompt, cond_tokens, max_len=CONTEXT_LEN)
+            negative_embeds = self._negative_embeds(sampler.negative_prompt)
         t1 = time.perf_counter()
         timings["encode_s"] = t1 - t0
 
@@ -201,9 +221,6 @@ class UnisonPipeline:
                 on_step(i + 1, sampler.steps)
             return {}
 
-        device = getattr(self.vace, "_execution_device", torch.device("cpu"))
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
         if self.vae_tiling:
             self.vace.vae.enable_tiling()
         else:
@@ -211,17 +228,21 @@ class UnisonPipeline:
         generator = torch.Generator(device="cpu").manual_seed(seed)
         last[0] = time.perf_counter()
         try:
-            out = self.vace(
-                prompt_embeds=prompt_embeds,
-                negative_prompt_embeds=negative_embeds,
-                conditioning_scale=float(sampler.context_scale),
-                num_inference_steps=int(sampler.steps),
-                guidance_scale=float(sampler.guidance),
-                generator=generator,
-                output_type="np",
-                callback_on_step_end=callback,
-                **inputs.pipeline_kwargs(),
-            )
+            with resident(self.residency, "transformer", "vae"), self._step_cache():
+                device = getattr(self.vace, "_execution_device", torch.device("cpu"))
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                out = self.vace(
+                    prompt_embeds=prompt_embeds,
+                    negative_prompt_embeds=negative_embeds,
+                    conditioning_scale=float(sampler.context_scale),
+                    num_inference_steps=int(sampler.steps),
+                    guidance_scale=float(sampler.guidance),
+                    generator=generator,
+                    output_type="np",
+                    callback_on_step_end=callback,
+                    **inputs.pipeline_kwargs(),
+                )
         except torch.OutOfMemoryError:
             raise UnisonError(
                 f"out of GPU memory at {inputs.width}x{inputs.height}x{inputs.num_frames}; try --offload model "
@@ -240,6 +261,20 @@ class UnisonPipeline:
             record.setdefault("models", {})
             record["models"] = {**record["models"], "projector": None}
         return Generation(frames, seed, sampler, notes, list(inputs.warnings), timings, tokens, record)
+
+    @contextmanager
+    def _step_cache(self) -> Iterator[None]:
+        """diffusers' first-block cache on the transformer for this call only (the transformer is shared)."""
+        if self.fast_threshold is None:
+            yield
+            return
+        from diffusers.hooks import FirstBlockCacheConfig
+
+        self.vace.transformer.enable_cache(FirstBlockCacheConfig(threshold=float(self.fast_threshold)))
+        try:
+            yield
+        finally:
+            self.vace.transformer.disable_cache()
 
     def _negative_embeds(self, negative_prompt: str | None):
         from unison_agent.conditioning import CONTEXT_LEN, build_negative_embeds
@@ -293,45 +328,43 @@ def write_generation(
 ) -> GenerationResult:
     """Write a generation as a PNG (image tasks) or an H.264 MP4 at the plan's fps, then its JSON sidecar.
 
-    Both are written to temporary names and renamed (the media writers are atomic); the sidecar goes last, so
-    an output never lies without its record.
+    Both are written to temporary names and renamed, the sidecar last (:func:`unison_agent.media.output_unit`),
+    so an output never lies without its record, and a failure leaves neither.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     is_image = plan.task.output == "image"
-    path, sidecar = output_paths(out_dir, plan.task.value, gen.seed, ".png" if is_image else ".mp4")
-    if is_image:
-        write_image(path, gen.frames[0])
-    else:
-        write_video(path, gen.frames, fps=plan.fps or 16)
-    all_timings = {**(timings or {}), **gen.timings, "write_s": time.perf_counter() - t0}
-    all_timings["total_s"] = sum(
-        v for k, v in all_timings.items() if k.endswith("_s") and k not in ("per_step_s", "total_s")
-    )
-    s = gen.sampler
-    record = {
-        "output": path.name,
-        "plan": plan.to_json(),
-        "seed": gen.seed,
-        "steps": s.steps,
-        "guidance": s.guidance,
-        "shift": gen.record.get("shift"),
-        "context_scale": s.context_scale,
-        "negative_prompt": s.negative_prompt or "wan default (prompts/wan_negative.txt)",
-        "width": gen.width,
-        "height": gen.height,
-        "num_frames": gen.num_frames,
-        "fps": None if is_image else plan.fps,
-        "projector_tokens": gen.projector_tokens,
-        **{k: v for k, v in gen.record.items() if k != "shift"},
-        "notes": gen.notes,
-        "warnings": gen.warnings,
-        "timings": all_timings,
-    }
-    write_json(sidecar, record)
-    return GenerationResult([path], [sidecar], gen.seed, list(gen.notes), all_timings, gen.width, gen.height,
-                            gen.num_frames, list(gen.warnings))  # fmt: skip
+    path, _ = output_paths(out_dir, plan.task.value, gen.seed, ".png" if is_image else ".mp4")
+    with output_unit(path) as unit:
+        if is_image:
+            save_image(unit.tmp, gen.frames[0])
+        else:
+            save_video(unit.tmp, gen.frames, fps=plan.fps or 16)
+        all_timings = {**(timings or {}), **gen.timings, "write_s": time.perf_counter() - t0}
+        parts = [v for k, v in all_timings.items() if k.endswith("_s") and k not in ("per_step_s", "total_s")]
+        all_timings["total_s"] = float(sum(parts))
+        s = gen.sampler
+        unit.record = {
+            "plan": plan.to_json(),
+            "seed": gen.seed,
+            "steps": s.steps,
+            "guidance": s.guidance,
+            "shift": gen.record.get("shift"),
+            "context_scale": s.context_scale,
+            "negative_prompt": s.negative_prompt or "wan default (prompts/wan_negative.txt)",
+            "width": gen.width,
+            "height": gen.height,
+            "num_frames": gen.num_frames,
+            "fps": None if is_image else plan.fps,
+            "projector_tokens": gen.projector_tokens,
+            **{k: v for k, v in gen.record.items() if k != "shift"},
+            "notes": gen.notes,
+            "warnings": gen.warnings,
+            "timings": all_timings,
+        }
+    return GenerationResult([unit.path], [unit.sidecar], gen.seed, list(gen.notes), all_timings, gen.width,
+                            gen.height, gen.num_frames, list(gen.warnings))  # fmt: skip
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from . import media_store
 from .control_maps import Verdict, classify_file
 from .errors import UnisonError
-from .media import check_file, kind_of
+from .media import MediaLimits, check_file, kind_of
 from .mentions import MENTION_RE, find_mentions, mention_path
 from .plan import CONTROL_TASKS, EDIT_TASKS, PLAN_FIELDS, Plan
 from .planners.base import Request
@@ -140,13 +140,15 @@ def resolve_step(
     turn: int = 1,
     virtual: Sequence[str] = (),
     guard: Guard | None = None,
+    limits: MediaLimits | None = None,
 ) -> ResolvedStep:
     """Bind ``raw`` to the previous step's outputs and the conversation's media; check and register its files.
 
     ``virtual`` paths are placeholders for outputs that do not exist yet (planning a compound request ahead):
     they are neither opened nor registered. ``guard`` (if given) is called with every file the step names once
     references are bound — mentioned, referenced ("#3", "it") or an earlier output — before any is opened; it
-    raises to refuse one (the LangChain tool's ``allowed_dirs``).
+    raises to refuse one (the LangChain tool's ``allowed_dirs``). Files over ``limits`` (the ``limit_*`` settings)
+    are refused from their headers, before any is decoded.
     """
     text = raw
     if previous:
@@ -156,7 +158,7 @@ def resolve_step(
         for m in find_mentions(text, check=False):
             if m.path not in virtual:
                 guard(m.path)
-    request = Request.parse(text, virtual=virtual)
+    request = Request.parse(text, virtual=virtual, limits=limits)
     registry = list(media)
     for m in request.mentions:
         if m.path not in virtual:
@@ -194,7 +196,7 @@ def plan_step(
         path = mention_path(job.file) if job.file.startswith("###") else job.file
         return PlannedStep(plan=None, jobs=[Job(kind=job.kind, input=path, purpose="answer", target=job.target)])
     plan = planner.plan(request, settings)
-    plan, control_notes = settle_control(plan, request, geometry or {})
+    plan, control_notes = settle_control(plan, request, geometry or {}, MediaLimits.from_settings(settings))
     changes = dict(overrides or {})
     if plan.task.is_generation and not _size_given(request, changes):
         if (plan.width, plan.height) != (settings.default_width, settings.default_height):
@@ -207,7 +209,9 @@ def plan_step(
     return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=[*plan.notes, *control_notes, *notes])
 
 
-def settle_control(plan: Plan, request: Request, virtual: Mapping[str, Geometry]) -> tuple[Plan, list[str]]:
+def settle_control(
+    plan: Plan, request: Request, virtual: Mapping[str, Geometry], limits: MediaLimits | None = None
+) -> tuple[Plan, list[str]]:
     """A control plan's ``control`` from the input's pixels: a map (pose skeleton, depth, edges, flow, grey) is
     used as given ("ready"); natural media gets the annotator the words ask for, depth when they name none.
     An earlier step's output (``virtual``) is natural media. Names of files never count."""
@@ -217,7 +221,7 @@ def settle_control(plan: Plan, request: Request, virtual: Mapping[str, Geometry]
     if ref.path in virtual:
         verdict = Verdict("natural", "made by an earlier step")
     else:
-        verdict = classify_file(ref.path)
+        verdict = classify_file(ref.path, limits)
     asked = control_kind_words(request.words)
     control = "ready" if verdict.is_map else asked or "depth"
     notes = [verdict.note(ref.path)]
@@ -266,8 +270,14 @@ def prepare_step(
 ) -> tuple[PreparedStep, ResolvedStep]:
     """Resolve and plan one step; also returns the resolution (its media)."""
     virtual = dict(virtual or {})
-    resolved = resolve_step(raw, media=media, previous=previous, turn=turn, virtual=list(virtual), guard=guard)
+    resolved = resolve_step(raw, media=media, previous=previous, turn=turn, virtual=list(virtual), guard=guard,
+                            limits=MediaLimits.from_settings(settings))  # fmt: skip
     planned = plan_step(resolved.request, settings=settings, planner=planner, overrides=overrides, geometry=virtual)
+    if guard is not None:  # every file the plan and its annotator jobs will open, not only the words' mentions
+        inputs = [i.path for i in planned.plan.inputs] if planned.plan is not None else []
+        for path in [*inputs, *(j.input for j in planned.jobs)]:
+            if path not in virtual:
+                guard(path)
     step = PreparedStep(index=index, text=resolved.text, plan=planned.plan, jobs=planned.jobs, notes=planned.notes)
     return step, resolved
 
@@ -307,7 +317,7 @@ def prepare_request(
         previous = []
         if step.output_kind != "text":
             path = placeholder(i, step.output_kind)
-            virtual[path] = _geometry_of(step, virtual)
+            virtual[path] = _geometry_of(step, virtual, MediaLimits.from_settings(settings))
             previous = [path]
     return prepared
 
@@ -315,7 +325,7 @@ def prepare_request(
 EMPTY_REQUEST = "empty request: type what you want (attach files with ###path### or @path)"
 
 
-def _geometry_of(step: PreparedStep, virtual: Mapping[str, Geometry]) -> Geometry:
+def _geometry_of(step: PreparedStep, virtual: Mapping[str, Geometry], limits: MediaLimits | None = None) -> Geometry:
     """The size of what a step makes: its plan's, or for an annotation its input's."""
     plan = step.plan
     if plan is not None:
@@ -323,5 +333,5 @@ def _geometry_of(step: PreparedStep, virtual: Mapping[str, Geometry]) -> Geometr
     source = step.jobs[0].input
     if source in virtual:
         return virtual[source]
-    info = check_file(source)
+    info = check_file(source, limits)
     return int(info.width), int(info.height), int(info.frames), info.fps

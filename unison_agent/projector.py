@@ -165,7 +165,10 @@ def projector_tokens(settings: Settings, prompt: str) -> torch.Tensor | None:
         ("projector", str(path), input_dim, str(planner.device)),
         lambda: load_projector(path, input_dim).to(planner.device),
     )
-    hidden = planner_hidden_states(planner, prompt)
+    from .residency import residency_for, resident
+
+    with resident(residency_for(settings, planner.device), "planner"):  # on the GPU while it encodes
+        hidden = planner_hidden_states(planner, prompt)
     with torch.no_grad():
         return proj(hidden.float())
 

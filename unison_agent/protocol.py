@@ -230,6 +230,16 @@ def _parse_tokens(text: str, raw: str) -> dict:
 
 
 _INT = r"\s*(-?\d+)\s*"
+_MAX_DIGITS = 9
+"""Longer numbers are no plausible size, length or index (and would overflow float rounding, or exceed Python's
+int conversion limit): a ProtocolError, not a crash."""
+
+
+def _int(digits: str, tok: str, value: str, raw: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_DIGITS:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise ProtocolError(f"{tok}{shown}: a number of more than {_MAX_DIGITS} digits", raw)
+    return int(digits)
 
 
 def _parse_value(tok: str, value: str, raw: str):
@@ -237,13 +247,13 @@ def _parse_value(tok: str, value: str, raw: str):
         m = re.fullmatch(rf"{_INT}[,x×]{_INT}", value)
         if not m:
             raise ProtocolError(f"<BORES>{value}<EORES>: expected 'width,height'", raw)
-        w, h = int(m.group(1)), int(m.group(2))
+        w, h = _int(m.group(1), tok, value, raw), _int(m.group(2), tok, value, raw)
         if w <= 0 or h <= 0:
             raise ProtocolError(f"<BORES>{value}<EORES>: width and height must be positive", raw)
         return w, h
     if tok == BONF:
         m = re.fullmatch(_INT, value)
-        if not m or int(m.group(1)) < 0:
+        if not m or _int(m.group(1), tok, value, raw) < 0:
             raise ProtocolError(f"<BONF>{value}<EONF>: expected a frame count", raw)
         return int(m.group(1))
     if tok == BOFIDX:
@@ -255,17 +265,17 @@ def _parse_value(tok: str, value: str, raw: str):
         m = re.fullmatch(_INT, value)
         if not m:
             raise ProtocolError(f"<BOFIDX>{value}<EOFIDX>: expected a frame index (0 = first frame)", raw)
-        return int(m.group(1))
+        return _int(m.group(1), tok, value, raw)
     # BOEDIT: "m,s", or "s" alone (no mask), or empty (first file is the source, no mask)
     if value == "":
         return None, None
     m = re.fullmatch(rf"{_INT},{_INT}", value)
     if m:
-        mask, src = int(m.group(1)), int(m.group(2))
+        mask, src = _int(m.group(1), tok, value, raw), _int(m.group(2), tok, value, raw)
         return (None if mask < 0 else mask), src
     m = re.fullmatch(_INT, value)
     if m:
-        return None, int(m.group(1))
+        return None, _int(m.group(1), tok, value, raw)
     raise ProtocolError(f"<BOEDIT>{value}<EOEDIT>: expected 'mask_index,source_index'", raw)
 
 

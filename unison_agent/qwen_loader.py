@@ -250,7 +250,8 @@ def load_planner(settings: Settings, mode: Mode = "auto", *, merge: bool = False
     are present, else the base model. ``merge`` merges the adapter in memory (adapter form only).
     Missing or incomplete directories raise WeightsError naming the expected files.
     """
-    from .models import pick_attention, pick_device, pick_dtype, registry
+    from .models import pick_attention, pick_device, pick_dtype
+    from .residency import residency_for
 
     if mode not in ("merged", "adapter", "base", "auto"):
         raise ValueError(f"mode must be merged, adapter, base or auto, got {mode!r}")
@@ -263,6 +264,16 @@ def load_planner(settings: Settings, mode: Mode = "auto", *, merge: bool = False
     device = pick_device(settings)
     dtype = pick_dtype(settings, device)
     attn = pick_attention(settings, device)
+    planner = _load_planner(settings, mode, merge, device, dtype, attn)
+    residency = residency_for(settings, device)
+    if residency is not None and not residency.knows("planner"):
+        residency.add("planner", planner.model, where=str(device))
+    return planner
+
+
+def _load_planner(settings: Settings, mode: Mode, merge: bool, device, dtype, attn) -> LoadedPlanner:
+    from .models import registry
+
     if mode == "merged":
         path = _path(settings, "planner_merged")
         if path is None:

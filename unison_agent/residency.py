@@ -100,6 +100,9 @@ class Residency:
             if self._where[name] == self.device:
                 self._recent[name] = None
 
+    def knows(self, name: str) -> bool:
+        return name in self._models
+
     def where(self) -> dict[str, str]:
         """Model name -> the device it is on now."""
         return dict(self._where)
@@ -135,7 +138,7 @@ class Residency:
             if wanted > self.budget:
                 raise UnisonError(
                     f"{', '.join(names)} need {wanted / GB:.1f} GB together, more than the {self.budget / GB:.1f} GB "
-                    "memory budget; raise --vram-budget or use --offload group/sequential"
+                    "memory budget; use --offload model or --offload sequential, or a smaller size / fewer frames"
                 )
             for victim in list(self._recent):
                 if self.resident_bytes() + need <= self.budget:
@@ -164,3 +167,25 @@ class Residency:
             self._recent[name] = None
         else:
             self._recent.pop(name, None)
+
+
+def residency_for(settings: Settings, device: Any) -> Residency | None:
+    """The process's residency manager for ``device`` (one per device and budget), or None where nothing is
+    to be moved: a CPU device, or an offload mode (those move weights themselves)."""
+    if getattr(device, "type", str(device)) != "cuda" or settings.offload != "none":
+        return None
+    from .models import registry
+
+    key = ("residency", str(device), settings.vram_budget)
+    return registry().get(key, lambda: Residency.from_settings(settings, device))
+
+
+@contextmanager
+def resident(residency: Residency | None, *names: str) -> Iterator[None]:
+    """``residency.use(names)`` for the names it knows; nothing without a manager."""
+    known = [n for n in names if residency is not None and residency.knows(n)]
+    if not known:
+        yield
+        return
+    with residency.use(*known):  # type: ignore[union-attr]
+        yield

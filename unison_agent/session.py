@@ -14,13 +14,19 @@ With ``confirm=True`` a generation waits for a decision: ``r.pending`` holds the
 ``s.resume("accept" | "cancel" | {"width": 480})`` continues. ``on_event`` receives progress events:
 ``{"event": "node", "node": ...}``, ``{"event": "step", "step": i, "total": n}``, ``{"event": "token", "text": ...}``,
 ``{"event": "status", "text": ...}``.
+
+Several processes may use one threads database at once: SQLite runs in WAL mode with a busy timeout, and a turn
+holds the thread's lock file (``<home>/locks/``) from start to end, so two turns on one thread run one after the
+other (the second waits up to ``settings.thread_wait`` seconds, then fails with :class:`ThreadBusy`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +35,18 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command, Overwrite
 
 from .demo import demo_settings
-from .errors import UnisonError
+from .errors import ThreadBusy, UnisonError
 from .graphs import toolbox
 from .graphs.graph import build_graph
+from .graphs.nodes import finish_turn
 from .graphs.state import reset_turn
 from .prepare import EMPTY_REQUEST, Guard, PreparedStep, prepare_request
 from .settings import Settings
 
 EventFn = Callable[[dict[str, Any]], None]
+
+INTERRUPTED = ("interrupted: the process stopped during this turn (Ctrl-C or killed) and nothing half-written was "
+               "kept; /retry (Session.retry) runs it again")  # fmt: skip
 
 
 @dataclass
@@ -102,11 +112,23 @@ class TurnResult:
         return data
 
 
+BUSY_TIMEOUT_S = 30.0
+"""How long an SQLite statement waits for another process's write to finish before "database is locked"."""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """An SQLite connection for a threads database: WAL (readers never block the writer) and a busy timeout."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    return conn
+
+
 def open_checkpointer(path: str | Path):
-    """A SqliteSaver on ``path`` (created with its folder if needed)."""
+    """A SqliteSaver on ``path`` (created with its folder if needed), in WAL mode with a busy timeout."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False)
+    conn = connect(path)
     saver = SqliteSaver(conn)
     saver.setup()
     return saver
@@ -117,7 +139,7 @@ def list_threads(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.exists():
         return []
-    conn = sqlite3.connect(str(path))
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S)
     try:
         rows = conn.execute(
             "SELECT thread_id, MAX(checkpoint_id) AS last FROM checkpoints GROUP BY thread_id ORDER BY last"
@@ -127,6 +149,35 @@ def list_threads(path: str | Path) -> list[str]:
     finally:
         conn.close()
     return [r[0] for r in rows]
+
+
+def thread_lock_path(settings: Settings, thread: str) -> Path:
+    """The lock file of ``thread`` in ``settings.threads_db``: ``<home>/locks/thread-<name>-<hash>.lock``."""
+    digest = hashlib.sha256(f"{settings.threads_db}\0{thread}".encode()).hexdigest()[:16]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in thread)[:40]
+    return Path(settings.home) / "locks" / f"thread-{name}-{digest}.lock"
+
+
+@contextmanager
+def thread_turn(settings: Settings, thread: str) -> Iterator[None]:
+    """Hold ``thread``'s lock for one turn: wait up to ``settings.thread_wait`` seconds, then :class:`ThreadBusy`."""
+    from filelock import FileLock, Timeout
+
+    path = thread_lock_path(settings, thread)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=settings.thread_wait)
+    except Timeout:
+        raise ThreadBusy(
+            f"thread busy: another process is running a turn on thread {thread!r} (waited {settings.thread_wait:g} "
+            "s); try again when it has finished, use another --thread, or wait longer with the setting thread_wait "
+            "(UNISON_THREAD_WAIT)"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class Session:
@@ -154,6 +205,7 @@ class Session:
         self.guard = guard
         self._cancel = threading.Event()
         self.graph = build_graph(settings, self.tools, self.checkpointer, guard, cancelled=self._cancel.is_set)
+        self.recover()
 
     # -- running ---------------------------------------------------------------------------------------------
     @property
@@ -177,8 +229,56 @@ class Session:
             "confirm": self.confirm if confirm is None else bool(confirm),
         }
         self._cancel.clear()
-        self._stream(payload, on_event)
-        return self._result(text)
+        with thread_turn(self.settings, self.thread):
+            self._recover()
+            self._stream(payload, on_event)
+            return self._result(text)
+
+    def retry(self, *, overrides: dict[str, Any] | None = None, on_event: EventFn | None = None) -> TurnResult:
+        """Run the last turn's request again: after an interruption (Ctrl-C, a killed process), a cancel or a
+        failure. Its earlier results stay in the history; the new run is a new turn."""
+        self.recover()
+        history = self.history()
+        if not history:
+            raise UnisonError("nothing to retry: this thread has no turns yet")
+        return self.send(history[-1]["request"], overrides=overrides, on_event=on_event)
+
+    def interrupted(self) -> dict[str, Any] | None:
+        """The turn a stopped process left unfinished on this thread ({"turn", "request", "step"}), else None.
+
+        A turn waiting for a plan decision is not interrupted; neither is one another process is running now
+        (:meth:`recover` only closes a turn when it can take the thread's lock)."""
+        snapshot = self.graph.get_state(self.config)
+        values = snapshot.values or {}
+        if values.get("done", True) or not values.get("turn") or getattr(snapshot, "interrupts", ()):
+            return None
+        return {"turn": int(values.get("turn", 0)), "request": values.get("request", ""),
+                "step": int(values.get("step_index", 0))}  # fmt: skip
+
+    def recover(self) -> bool:
+        """Close a turn a stopped process left open (it goes into the history with an "interrupted" error, so
+        /history shows it and :meth:`retry` runs it again). Skipped while another process holds the thread."""
+        try:
+            with thread_turn(self.settings.replace(thread_wait=0), self.thread):
+                return self._recover()
+        except ThreadBusy:
+            return False
+
+    def _recover(self) -> bool:
+        info = self.interrupted()
+        if info is None:
+            return False
+        values = self.values()
+        steps = values.get("steps") or []
+        i = info["step"]
+        if i >= len(steps):  # every step finished; only closing the turn was left
+            self.graph.update_state(self.config, finish_turn(values), as_node="finish")
+            return True
+        error = {"step": i, "request": steps[i], "error": INTERRUPTED, "type": "Interrupted",
+                 "plan": values.get("plan"), "internal": False}  # fmt: skip
+        update = finish_turn({**values, "errors": [*values.get("errors", []), error]})
+        self.graph.update_state(self.config, {**update, "errors": [error]}, as_node="finish")
+        return True
 
     def cancel(self) -> None:
         """Stop the running turn (from another thread, e.g. a Stop button): it ends at the next denoising step or
@@ -192,11 +292,12 @@ class Session:
 
     def resume(self, decision: Any = "accept", *, on_event: EventFn | None = None) -> TurnResult:
         """Answer a pending confirmation: "accept", "cancel", or changes ({"width": 480} or "num_frames=33")."""
-        if not self.pending():
-            raise UnisonError("nothing is waiting for confirmation on this thread")
-        self._cancel.clear()
-        self._stream(Command(resume=decision), on_event)
-        return self._result(self.values().get("request", ""))
+        with thread_turn(self.settings, self.thread):
+            if not self.pending():
+                raise UnisonError("nothing is waiting for confirmation on this thread")
+            self._cancel.clear()
+            self._stream(Command(resume=decision), on_event)
+            return self._result(self.values().get("request", ""))
 
     def _stream(self, payload: Any, on_event: EventFn | None) -> None:
         for mode, chunk in self.graph.stream(payload, self.config, stream_mode=["updates", "custom"]):
@@ -255,6 +356,10 @@ class Session:
     # -- changing --------------------------------------------------------------------------------------------
     def undo(self) -> bool:
         """Forget the last turn (its messages, media ids and results; files stay on disk). False if none."""
+        with thread_turn(self.settings, self.thread):
+            return self._undo()
+
+    def _undo(self) -> bool:
         values = self.values()
         turn = int(values.get("turn", 0))
         if turn <= 0:
@@ -273,6 +378,7 @@ class Session:
     def switch(self, thread: str) -> None:
         """Continue on another (new or existing) thread."""
         self.thread = thread
+        self.recover()
 
     def threads(self) -> list[str]:
         return list_threads(self.settings.threads_db)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import SettingsError
 
@@ -79,8 +79,19 @@ class Settings(BaseModel):
     context_scale: float = 1.0
     seed: int | None = None
     negative_prompt: str | None = None  # None = Wan's default negative prompt
-    offload: Literal["none", "model", "sequential"] = "none"
+    offload: Literal["none", "model", "group", "sequential"] = "none"
+    """Keep weights off the GPU between uses: whole components (model), diffusers' group offloading of blocks
+    with CUDA streams (group), or layer by layer (sequential: least memory, slowest)."""
     vae_tiling: bool = False
+    vram_budget: float | None = Field(None, gt=0)
+    """GB of GPU memory the models may hold at once (None: the device's free memory); with offload=none the
+    residency manager moves idle models (planner, text encoder) to the CPU to stay under it."""
+    compile: bool = False
+    """Regional torch.compile of the transformer's repeated blocks (slow first call, faster steps)."""
+    fast: bool = False
+    """Step caching (diffusers' first-block cache): faster, slightly different output; recorded in the sidecar."""
+    fast_threshold: float = Field(0.05, gt=0)
+    """First-block cache threshold for ``fast``: higher skips more steps (faster, further from the full result)."""
 
     # checking its own work
     verify_attempts: int = 0
@@ -97,7 +108,19 @@ class Settings(BaseModel):
     video_fps: float = 2.0
     video_max_frames: int = 64
 
+    # limits on the files a request names (checked from headers and container metadata before decoding)
+    limit_file_bytes: int = Field(2 * 1024**3, gt=0)
+    """Files larger than this many bytes are refused."""
+    limit_image_pixels: int = Field(8192 * 8192, gt=0)
+    """Images (and video frames) with more pixels than this are refused, before any pixel is decoded."""
+    limit_video_seconds: float = Field(600.0, gt=0)
+    """Videos longer than this many seconds are refused."""
+    limit_video_frames: int = Field(20_000, gt=0)
+    """Videos with more frames than this are refused."""
+
     # agent
+    thread_wait: float = Field(120.0, ge=0)
+    """Seconds a turn waits for another process's turn on the same thread before failing "thread busy" (0: at once)."""
     confirm: bool = False
     allowed_dirs: tuple[Path, ...] = ()
 

@@ -43,7 +43,7 @@ def split_steps(text: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------------------
 # annotator requests
 
-# words -> annotator kind (run_annotator's names)
+# words -> annotator kind (the names in tools.registry.ANNOTATORS)
 _KIND_WORDS: dict[str, str] = {
     "depth map": "depth", "depth": "depth",
     "pose skeleton": "pose", "skeleton": "pose", "poses": "pose", "pose": "pose",

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MediaError, PlanError, UnisonError
-from .media import as_frames
+from .media import MediaLimits, as_frames
 from .plan import MAX_SIDE, MIN_SIDE, Plan
 
 UNIT = 16
@@ -271,12 +271,21 @@ class Clip:
 
 
 def prepare_clip(
-    frames: np.ndarray, src_fps: float | None, width: int, height: int, num_frames: int, fps: float, *, start: int = 0
+    frames: np.ndarray,
+    src_fps: float | None,
+    width: int,
+    height: int,
+    num_frames: int,
+    fps: float,
+    *,
+    start: int = 0,
+    total: int | None = None,
 ) -> Clip:
     """Source/control frames -> the :class:`Clip` for the window of ``num_frames`` from output frame ``start``.
 
     A single frame stays a single frame when ``num_frames`` is 1, and is repeated for a video. A clip longer
-    than the window is said in ``warnings`` (it belongs in the answer, not only in the notes).
+    than the window is said in ``warnings`` (it belongs in the answer, not only in the notes); ``total`` is the
+    clip's full frame count when only its start was decoded.
     """
     frames = as_video(frames, "source")
     src_h, src_w = frames.shape[1:3]
@@ -289,7 +298,7 @@ def prepare_clip(
     else:
         idx, more = frame_indices(frames.shape[0], src_fps, num_frames, fps, start=start)
         notes += more
-        warning = window_warning(frames.shape[0], src_fps, len(idx) + int(start), fps)
+        warning = window_warning(max(int(total or 0), frames.shape[0]), src_fps, len(idx) + int(start), fps)
         if warning:
             warnings.append(warning)
     return Clip(cover_resize(frames[idx], w, h), idx, w, h, notes, warnings)
@@ -338,41 +347,43 @@ def anchor_clip(image: np.ndarray, num_frames: int, anchor: str) -> tuple[np.nda
 # a plan's inputs
 
 
-def _read(ref) -> tuple[np.ndarray, float | None]:
-    from .media import read_image, read_mask, read_video
-
-    if ref.role == "mask":
-        return read_mask(ref.path), None
-    if ref.kind == "video":
-        return read_video(ref.path)
-    return read_image(ref.path), None
-
-
-def _read_path(path: str | Path, role: str) -> tuple[np.ndarray, float | None]:
+def _read(path: str | Path, role: str, limits: MediaLimits | None, seconds: float | None = None):
+    """(array, fps, frames in the file) of a file; ``seconds``: decode only the start of a video that long."""
     from .media import check_file, read_image, read_mask, read_video
 
-    info = check_file(path)
+    info = check_file(path, limits)
     if role == "mask":
-        return read_mask(info.path), None
-    if info.kind == "video":
-        return read_video(info.path)
-    return read_image(info.path), None
+        return read_mask(info.path, limits=limits), None, info.frames
+    if info.kind != "video":
+        return read_image(info.path, limits), None, 1
+    max_frames = None
+    if seconds is not None and info.fps:
+        max_frames = math.ceil(seconds * float(info.fps)) + 2  # a frame of margin each side of the last one sampled
+    video, fps = read_video(info.path, max_frames, limits=limits)
+    return video, fps, max(int(info.frames or 0), len(video))
 
 
 def _load(
-    plan: Plan, role: str, files: Mapping[str, Any], frames: Mapping[str, Any]
-) -> tuple[Any, float | None] | None:
-    """(array, fps) for ``role``: an array given in ``frames``, else a prepared file in ``files``, else the plan's file."""
+    plan: Plan, role: str, files: Mapping[str, Any], frames: Mapping[str, Any], limits: MediaLimits | None,
+    seconds: float | None = None,
+) -> tuple[Any, float | None] | None:  # fmt: skip
+    """(array, fps, frames in the file) for ``role``: an array given in ``frames``, else a prepared file in
+    ``files``, else the plan's file."""
     if frames.get(role) is not None:
-        return frames[role], frames.get("fps")
+        given = frames[role]
+        return given, frames.get("fps"), len(given) if getattr(given, "ndim", 0) == 4 else 1
     if files.get(role):
-        return _read_path(files[role], role)
+        return _read(files[role], role, limits, seconds)
     ref = plan.first(role)
-    return None if ref is None else _read(ref)
+    return None if ref is None else _read(ref.path, role, limits, seconds)
 
 
 def prepare_inputs(
-    plan: Plan, files: Mapping[str, str | Path] | None = None, *, frames: Mapping[str, Any] | None = None
+    plan: Plan,
+    files: Mapping[str, str | Path] | None = None,
+    *,
+    frames: Mapping[str, Any] | None = None,
+    limits: MediaLimits | None = None,
 ) -> VaceInputs:
     """The VACE inputs for ``plan``: its files read and prepared as the method does. No annotator runs here.
 
@@ -381,7 +392,7 @@ def prepare_inputs(
     not a ready map, or an edit without a mask, needs them: a :class:`PlanError` says so otherwise.
     ``frames`` maps a role ("source", "mask", "frame", "control", "reference") to arrays used instead of files
     (frames (H, W, 3) / (T, H, W, 3) uint8, masks (H, W) / (T, H, W) 0/255, a list of images for "reference";
-    "fps" gives their frame rate).
+    "fps" gives their frame rate). ``limits``: the media caps (the settings' ``limit_*``).
     """
     from .plan import CONTROL_TASKS, EDIT_TASKS, REFERENCE_TASKS, Task
 
@@ -398,21 +409,22 @@ def prepare_inputs(
             refs = frames["reference"]
             refs = [refs] if isinstance(refs, np.ndarray) and refs.ndim == 3 else list(refs)
         else:
-            refs = [_read(r)[0] for r in plan.inputs_with_role("reference")]
+            refs = [_read(r.path, "reference", limits)[0] for r in plan.inputs_with_role("reference")]
         return VaceInputs(w, h, n, references=[fit_on_canvas(as_video(r, "reference")[0], w, h) for r in refs])
 
     if task is Task.image_to_video:
-        image, _ = _load(plan, "frame", files, frames) or (None, None)
+        image = (_load(plan, "frame", files, frames, limits, seconds=0.0) or (None,))[0]
         image = as_video(image, "frame")[:1]
         fw, fh, notes = fit_size(image.shape[2], image.shape[1], w, h)
         video, mask = anchor_clip(cover_resize(image, fw, fh)[0], n, plan.frame_anchor or "first")
         return VaceInputs(fw, fh, n, video=video, mask=mask, notes=notes)
 
     if task in EDIT_TASKS:
-        source, src_fps = _load(plan, "source", files, frames) or (None, None)
+        # whole: a mask video is aligned to the source's full length
+        source, src_fps, _ = _load(plan, "source", files, frames, limits) or (None, None, 0)
         source = as_video(source, "source")
         clip = prepare_clip(source, src_fps, w, h, n, fps)
-        mask_in = _load(plan, "mask", files, frames)
+        mask_in = _load(plan, "mask", files, frames, limits)
         if mask_in is None:
             raise PlanError(
                 f"{task.value} needs an edit mask and none was given or prepared; the graph's annotate step makes one "
@@ -423,14 +435,15 @@ def prepare_inputs(
                           notes=clip.notes + more, warnings=clip.warnings)  # fmt: skip
 
     if task in CONTROL_TASKS:
-        control, src_fps = _load(plan, "control", files, frames) or (None, None)
+        # only the window's start is decoded (+ the rest is probed, to say when the clip is longer)
+        control, src_fps, total = _load(plan, "control", files, frames, limits, seconds=n / fps) or (None, None, 0)
         if plan.control not in (None, "ready") and not files.get("control") and frames.get("control") is None:
             raise PlanError(
                 f"the control input of this {task.value} plan is not a control map yet ({plan.control} must be made "
                 "first); the graph's annotate step makes it (called directly: pass files={'control': path}, e.g. "
                 f"from `unison annotate {plan.control}`)"
             )
-        clip = prepare_clip(as_video(control, "control"), src_fps, w, h, n, fps)
+        clip = prepare_clip(as_video(control, "control"), src_fps, w, h, n, fps, total=total)
         notes = list(clip.notes)
         if files.get("control"):
             notes.append(f"control signal: the {plan.control or 'prepared'} map {Path(files['control']).name}")

@@ -103,9 +103,15 @@ def _load(settings: Settings) -> WanVACEPipeline:
 
 def place(pipe, offload: str, device):
     """Put a pipeline on ``device`` under an offload mode: none (all on the device), model (whole components
-    moved to the device in turn) or sequential (layer by layer; least memory, slowest)."""
+    moved to the device in turn), group (diffusers' group offloading: transformer blocks streamed in one at a
+    time, overlapped with compute on CUDA streams) or sequential (layer by layer; least memory, slowest)."""
+    import torch
+
     if offload == "model":
         pipe.enable_model_cpu_offload(device=device)
+    elif offload == "group":
+        pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"), offload_type="block_level",
+                                  num_blocks_per_group=1, use_stream=torch.cuda.is_available())  # fmt: skip
     elif offload == "sequential":
         pipe.enable_sequential_cpu_offload(device=device)
     else:

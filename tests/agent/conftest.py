@@ -79,7 +79,8 @@ class ScriptedTools:
 
         rec = self.rec
         rec.generated.append({"plan": plan, "seed": seed, "steps": settings.steps, "out_dir": out_dir,
-                              "files": dict(files or {}), "guidance": settings.guidance})  # fmt: skip
+                              "files": dict(files or {}), "guidance": settings.guidance,
+                              "offload": settings.offload, "vae_tiling": settings.vae_tiling})  # fmt: skip
         if plan.task.value in rec.interrupt_on:
             raise KeyboardInterrupt
         if plan.task.value in rec.fail_on:
@@ -111,7 +112,9 @@ class ScriptedTools:
         self.rec.annotated.append({"kind": kind, "input": str(input_path), "target": target})
         if Path(out_path).suffix == ".png":
             return FakeAnnotation(write_image(out_path, np.full((32, 32, 3), 128, np.uint8)), [f"scripted {kind}"])
-        return FakeAnnotation(write_video(out_path, np.full((5, 32, 32, 3), 128, np.uint8), fps=16), [f"scripted {kind}"])
+        return FakeAnnotation(
+            write_video(out_path, np.full((5, 32, 32, 3), 128, np.uint8), fps=16), [f"scripted {kind}"]
+        )
 
 
 def scripted_tools(rec: Recorder, plan_fn=None) -> ScriptedTools:

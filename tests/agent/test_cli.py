@@ -219,7 +219,9 @@ def test_langgraph_json_points_at_a_factory():
     spec = importlib.util.spec_from_file_location("lg_entry", ROOT / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    graph = getattr(module, attr)()
+    import asyncio
+
+    graph = asyncio.run(getattr(module, attr)())  # async: the server's event loop must not block on disk
     assert {"prepare", "understand", "annotate", "generate", "confirm"} <= set(graph.get_graph().nodes)
 
 
@@ -255,3 +257,19 @@ def test_history_given_to_understanding_is_capped(make_session, rec):
     for i in range(HISTORY_LIMIT // 2 + 2):
         s.send(f"question number {i}?")
     assert len(rec.understood[-1]["history"]) == HISTORY_LIMIT
+
+
+def test_offload_and_vae_tiling_reach_generation_from_run_chain_and_chat(cli_env, capsys, rec, tmp_path, monkeypatch):
+    import io
+
+    assert main(["run", "--offload", "model", "--vae-tiling", "make a picture of a red fox"]) == 0
+    chain = tmp_path / "c.yaml"
+    chain.write_text("- make a picture of a red fox\n")
+    assert main(["chain", "--offload", "sequential", str(chain)]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("make a picture of a red fox\n/quit\n"))
+    assert main(["chat", "--vae-tiling", "--thread", "flags"]) == 0
+    assert main(["run", "make a picture of a red fox"]) == 0
+    capsys.readouterr()
+    assert [(g["offload"], g["vae_tiling"]) for g in rec.generated] == [
+        ("model", True), ("sequential", False), ("none", True), ("none", False)
+    ]  # fmt: skip

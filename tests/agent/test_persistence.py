@@ -83,4 +83,4 @@ def test_interrupted_generation_does_not_corrupt_the_thread(tmp_path):
     assert rc == 0, err
     assert third["generated_frames"] == [first["outputs"][0]]
     assert [m["origin"] for m in third["media"]] == ["output", "output"]
-    assert third["history_turns"] == [1, 3]  # turn 2 never finished; turn 1 is intact
+    assert third["history_turns"] == [1, 2, 3]  # turn 2 is kept as interrupted (/retry runs it); turn 1 is intact

@@ -9,7 +9,7 @@ context, checked where they reach ``WanVACEPipeline.__call__``.
 Cost (2 CPU cores): the Wan VAE at its published widths dominates (full resolution, 96-384 channels; about
 20 s per 256x256 image and a minute per 256x256x5 clip for its two encodes and one decode). CI runs the
 ``quick`` set below; every generation task at the issue's sizes (256x256, 5 frames; an 832x480 image; a
-480x832 video edit) is marked ``heavy`` and runs with UNISON_RUN_HEAVY=1 (about 15 minutes on 2 cores, seconds
+480x832 video edit) is marked ``heavy`` and runs with UNISON_RUN_HEAVY=1 (29 minutes measured on 2 shared cores, seconds
 on a GPU).
 """
 

@@ -21,9 +21,12 @@ COMMANDS: dict[str, str] = {
     "run": "unison_agent.cli.run_cmd",
     "chat": "unison_agent.cli.chat_cmd",
     "chain": "unison_agent.cli.chain_cmd",
+    "web": "unison_agent.cli.web_cmd",
     "download": "unison_agent.cli.download_cmd",
     "doctor": "unison_agent.cli.doctor_cmd",
     "eval": "unison_agent.cli.eval_cmd",
+    "mcp": "unison_agent.cli.mcp_cmd",
+    "batch": "unison_agent.cli.batch_cmd",
 }
 
 SETTING_FLAGS = (
@@ -34,7 +37,12 @@ SETTING_FLAGS = (
     ("--dtype", "dtype", "auto, float32, bfloat16, float16 (env UNISON_DTYPE)"),
     ("--verify", "verify_attempts", "check each generation against the request; up to N attempts (env UNISON_VERIFY_ATTEMPTS)"),
     ("--verify-threshold", "verify_threshold", "mean P(yes) an attempt needs to pass, default 0.7 (env UNISON_VERIFY_THRESHOLD)"),
-)
+    ("--qwen", "qwen", "Qwen2.5-VL checkpoint: a hub id under the models folder or a local directory (env UNISON_QWEN)"),
+    ("--unison", "unison", "the Unison LoRA adapter + projector.pth: hub id or local directory (env UNISON_UNISON)"),
+    ("--planner-merged", "planner_merged", "a merged planner directory (base + LoRA) (env UNISON_PLANNER_MERGED)"),
+    ("--projector", "projector", "projector.pth to use instead of the adapter's own (env UNISON_PROJECTOR)"),
+    ("--vace", "vace", "Wan2.1-VACE checkpoint (diffusers layout): hub id or local directory (env UNISON_VACE)"),
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,28 @@ GEN_OVERRIDE_FLAGS = (
 )
 
 
+def add_generation_setting_arguments(parser: argparse.ArgumentParser) -> None:
+    """Generation settings as flags (``--offload``, ``--vae-tiling``): they land in the settings, like ``--device``."""
+    from typing import get_args
+
+    from ..settings import Settings
+
+    modes = get_args(Settings.model_fields["offload"].annotation)
+    parser.add_argument("--offload", dest="setting_offload", choices=modes, default=None,
+                        help="keep models off the GPU between uses: model (whole components), group (blocks, "
+                             "with CUDA streams) or sequential (layer by layer, least memory, slowest); default none "
+                             "(env UNISON_OFFLOAD)")  # fmt: skip
+    parser.add_argument("--vae-tiling", dest="setting_vae_tiling", action="store_const", const=True, default=None,
+                        help="decode frames tile by tile (less GPU memory at large sizes) (env UNISON_VAE_TILING)")  # fmt: skip
+    parser.add_argument("--vram-budget", dest="setting_vram_budget", type=float, default=None, metavar="GB",
+                        help="GPU memory the models may hold at once; idle models move to the CPU to stay under it "
+                             "(default: the device's free memory; env UNISON_VRAM_BUDGET)")  # fmt: skip
+    parser.add_argument("--compile", dest="setting_compile", action="store_const", const=True, default=None,
+                        help="torch.compile the transformer's repeated blocks (slow first call) (env UNISON_COMPILE)")  # fmt: skip
+    parser.add_argument("--fast", dest="setting_fast", action="store_const", const=True, default=None,
+                        help="step caching (first-block cache): faster, slightly different output (env UNISON_FAST)")  # fmt: skip
+
+
 def add_session_arguments(parser: argparse.ArgumentParser, *, thread_help: str) -> None:
     parser.add_argument("--thread", help=thread_help)
     parser.add_argument("--confirm", action="store_true", default=None,

@@ -19,24 +19,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings, console) -> int:
     from ..errors import UnisonError
-    from ..media import check_file
+    from ..media import MediaLimits, check_file
     from ..tools.annotate import ANNOTATORS, annotate_file
 
     if args.list or not args.kind:
-        for kind, description in ANNOTATORS.items():
-            print(f"{kind:15} {description}")
+        for kind, annotator in ANNOTATORS.items():
+            print(f"{kind:15} {annotator.description}")
         return 0 if args.list else 2
     if args.kind not in ANNOTATORS:
         raise UnisonError(f"unknown annotator {args.kind!r}; choose one of {', '.join(ANNOTATORS)}")
     if not args.input:
         raise UnisonError("annotate needs an INPUT image or video")
-    check_file(args.input)
+    check_file(args.input, MediaLimits.from_settings(settings))
     # without -o: "<input>_<kind>" beside the input, the extension (.png / .mp4) chosen by the annotator
     out = Path(args.output) if args.output else Path(args.input).with_name(f"{Path(args.input).stem}_{args.kind}")
-    if settings.demo:
-        from ..demo import demo_settings
-
-        settings = demo_settings(settings)
     result = annotate_file(args.kind, Path(args.input), out, settings, target=args.target)
     demo = " (demo weights: random tiny models)" if settings.demo else ""
     console.print(f"wrote {result.path}{demo}", highlight=False, markup=False, soft_wrap=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import UnisonError
 from ..plan import GENERATION_FIELDS, PLAN_FIELDS
-from .agent_view import ProgressView, default_thread, open_session
+from .agent_view import ProgressView, add_generation_setting_arguments, default_thread, open_session
 
 NAME = "chain"
 HELP = "run a YAML/JSON list of turns on one thread (per-turn seed/steps/size), with a summary table"
@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
     parser.add_argument("--thread", help="thread name (default: the file's 'thread', else a new one)")
     parser.add_argument("--keep-going", action="store_true", help="run the remaining turns after a failed one")
+    add_generation_setting_arguments(parser)
 
 
 def load_chain(path: str | Path) -> tuple[str | None, list[dict[str, Any]]]:

@@ -1,16 +1,24 @@
 """`unison chat [--thread NAME] [--confirm] [--demo]`: a conversation; works interactively and from a pipe.
 
 Attach files with ``###path###`` or ``@path``; refer to earlier media as "it", "the last video", "#3".
-Slash commands: /help /plan /history /media /undo /new [NAME] /threads /quit.
+Slash commands: /help /plan /history /media /undo /retry /new [NAME] /threads /quit.
+
+Ctrl-C during a turn stops that turn at its next step (it is kept in /history as cancelled, /retry runs it
+again); a second Ctrl-C leaves chat. A turn a killed process left open shows in /history as interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .agent_view import (
     ProgressView,
+    add_generation_setting_arguments,
     add_override_arguments,
     add_session_arguments,
     ask_confirmations,
@@ -28,6 +36,7 @@ SLASH_HELP = """\
 /history         the turns of this thread
 /media           the files of this thread with their ids (#1, #2, ...)
 /undo            forget the last turn
+/retry           run the last turn again (after Ctrl-C, a stopped process, a cancel or an error)
 /new [NAME]      start a new thread (named NAME, or a fresh name)
 /threads         list the stored threads
 /quit            leave (the thread is saved; continue later with --thread NAME)
@@ -38,6 +47,7 @@ Compound requests run step by step: "make a picture of a fox, then turn it into 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_session_arguments(parser, thread_help="thread to continue or start (default: 'chat')")
     add_override_arguments(parser)
+    add_generation_setting_arguments(parser)
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
@@ -59,12 +69,23 @@ def run(args: argparse.Namespace, settings, console) -> int:
             line = line.strip()
             if not line:
                 continue
-            if line.startswith("/"):
+            if line.lower() == "/retry":
+                if not session.history():
+                    console.print("nothing to retry yet")
+                    continue
+                line = session.history()[-1]["request"]
+                console.print(f"[dim]retrying:[/] {escape(line)}")
+            elif line.startswith("/"):
                 if _slash(line, session, console) == "quit":
                     break
                 continue
-            with ProgressView(console) as view:
-                result = session.send(line, overrides=overrides, on_event=view)
+            try:
+                with ProgressView(console) as view, cancel_on_interrupt(session, console):
+                    result = session.send(line, overrides=overrides, on_event=view)
+            except KeyboardInterrupt:  # the second Ctrl-C: leave, closing the turn as interrupted
+                session.recover()
+                console.print("interrupted; the thread is saved (/retry in a later chat runs the turn again)")
+                break
             streamed = view.streamed
             if result.pending:
                 result = ask_confirmations(session, result, console, read_line)
@@ -74,6 +95,30 @@ def run(args: argparse.Namespace, settings, console) -> int:
     finally:
         session.close()
     return 1 if failures and not interactive else 0
+
+
+@contextmanager
+def cancel_on_interrupt(session, console) -> Iterator[None]:
+    """While a turn runs: the first Ctrl-C cancels it cleanly (``Session.cancel``), a second one raises
+    KeyboardInterrupt. Outside the main thread (no signals there) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    pressed = []
+
+    def handler(signum, frame):
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(True)
+        session.cancel()
+        console.print("\n[yellow]stopping this turn at its next step[/] (Ctrl-C again to quit)")
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _reader(console, interactive: bool):

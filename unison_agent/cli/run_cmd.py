@@ -7,6 +7,7 @@ import json
 
 from .agent_view import (
     ProgressView,
+    add_generation_setting_arguments,
     add_override_arguments,
     add_session_arguments,
     ask_confirmations,
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='print {"task", "answer", "outputs", "plan", ...} as one JSON object')  # fmt: skip
     add_session_arguments(parser, thread_help="conversation thread to continue (default: a new one per run)")
     add_override_arguments(parser)
+    add_generation_setting_arguments(parser)
 
 
 def run(args: argparse.Namespace, settings, console) -> int:

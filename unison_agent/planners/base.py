@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ..media import MediaLimits
 from ..mentions import Mention, find_mentions, planning_prompt, strip_mentions
 from ..plan import Plan
 
@@ -20,11 +21,18 @@ class Request:
 
     @classmethod
     def parse(
-        cls, text: str, *, check: bool = True, base_dir: str | Path | None = None, virtual: Collection[str] = ()
+        cls,
+        text: str,
+        *,
+        check: bool = True,
+        base_dir: str | Path | None = None,
+        virtual: Collection[str] = (),
+        limits: MediaLimits | None = None,
     ) -> Request:
-        """Find and (with ``check``) verify the mentioned files (``virtual`` ones are not opened); MediaError
-        names a bad path."""
-        return cls(text=text, mentions=find_mentions(text, check=check, base_dir=base_dir, virtual=virtual))
+        """Find and (with ``check``) verify the mentioned files (``virtual`` ones are not opened) within ``limits``;
+        MediaError names a bad path, or the limit a file is over and the setting that raises it."""
+        mentions = find_mentions(text, check=check, base_dir=base_dir, virtual=virtual, limits=limits)
+        return cls(text=text, mentions=mentions)
 
     @property
     def prompt(self) -> str:

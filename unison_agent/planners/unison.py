@@ -58,7 +58,9 @@ class UnisonPlanner:
             messages, tokenize=True, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         inputs = {k: v.to(planner.device) for k, v in inputs.items()}
-        with torch.no_grad():
+        from ..residency import residency_for, resident
+
+        with resident(residency_for(self.settings, planner.device), "planner"), torch.no_grad():
             out = planner.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
         new = out[0, inputs["input_ids"].shape[1] :]
         return planner.tokenizer.decode(new, skip_special_tokens=False, clean_up_tokenization_spaces=False)

@@ -1,0 +1,370 @@
+"""The web UI's core, without Gradio: sessions per thread, uploads, the file boundary, turns as event streams.
+
+``WebChat`` drives the same :class:`~unison_agent.session.Session` as ``unison chat``. A turn runs in a worker
+thread; :meth:`WebChat.turn` yields :class:`Update` objects (streamed tokens, status lines, denoising steps) and
+ends with the finished (or pending) :class:`~unison_agent.session.TurnResult`. The chat view of a thread is a list
+of :class:`Item` built from the thread's stored history, so reopening a thread shows exactly what was said and made.
+
+The boundary: the browser names files only by uploading them. Uploads are copied under
+``<home>/uploads/<thread>/``; every path a turn resolves (typed ``###path###`` mentions, "it", "#3") must lie inside
+that folder, the thread's outputs folder or the configured ``allowed_dirs`` (the Session's ``guard`` hook, as the
+LangChain tool uses it), else the turn answers with an :class:`~unison_agent.errors.AccessError` message.
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import AccessError, UnisonError, log_internal_error
+from ..mentions import MENTION_RE, mention_path
+from ..settings import Settings
+
+MEDIA_SUFFIXES = {
+    ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".bmp": "image",
+    ".mp4": "video", ".mov": "video", ".avi": "video", ".webm": "video", ".mkv": "video",
+}  # fmt: skip
+
+
+def safe_name(name: str) -> str:
+    """A file or folder name with only letters, digits and ``-_.`` (the graph names thread folders the same way)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
+
+
+def new_thread_name() -> str:
+    return f"web-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class Item:
+    """One entry of the chat view: text, or a media file with its id (``#3``)."""
+
+    role: Literal["user", "assistant"]
+    text: str = ""
+    path: str | None = None
+    kind: str | None = None  # "image" | "video" for media items
+    media_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        """``#3 · video · name.mp4`` for a media item."""
+        ident = f"#{self.media_id} · " if self.media_id is not None else ""
+        return f"{ident}{self.kind} · {Path(self.path or '').name}"
+
+
+@dataclass
+class Update:
+    """One event of a running turn; ``result`` is set on the last one."""
+
+    kind: Literal["token", "status", "step", "done"]
+    text: str = ""
+    step: int = 0
+    total: int = 0
+    result: Any = None
+
+
+@dataclass
+class WebChat:
+    """Sessions of the web UI, one per (thread, planner, offload), sharing one checkpointer and one toolbox."""
+
+    settings: Settings
+    tools: Any = None
+    _sessions: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    _running: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _saver: Any = None
+
+    def __post_init__(self) -> None:
+        from ..graphs import toolbox
+        from ..session import open_checkpointer
+
+        self._saver = open_checkpointer(self.settings.threads_db)
+        self.tools = self.tools or toolbox.default_tools()
+
+    # -- places and the boundary ----------------------------------------------------------------------------
+    @property
+    def uploads_root(self) -> Path:
+        return Path(self.settings.home).resolve() / "uploads"
+
+    def uploads_dir(self, thread: str) -> Path:
+        return self.uploads_root / safe_name(thread)
+
+    def outputs_dir(self, thread: str) -> Path:
+        return Path(self.settings.outputs_dir).resolve() / safe_name(thread)
+
+    def allowed_dirs(self, thread: str) -> list[Path]:
+        """What a turn on ``thread`` may read: its uploads, its outputs, and ``settings.allowed_dirs``."""
+        return [
+            self.uploads_dir(thread),
+            self.outputs_dir(thread),
+            *(Path(p).resolve() for p in self.settings.allowed_dirs),
+        ]
+
+    def serve_dirs(self) -> list[str]:
+        """Folders the web server may send files from (every thread's uploads and outputs, ``allowed_dirs``)."""
+        roots = [self.uploads_root, Path(self.settings.outputs_dir).resolve(), *self.settings.allowed_dirs]
+        return [str(p) for p in roots]
+
+    def guard_for(self, thread: str):
+        def guard(raw: str) -> None:
+            path = Path(raw).expanduser().resolve()
+            if any(path.is_relative_to(d) for d in self.allowed_dirs(thread)):
+                return
+            configured = ", ".join(str(d) for d in self.settings.allowed_dirs) or "none configured"
+            raise AccessError(
+                f"access to {raw} is not allowed: the web UI reads only files uploaded to this thread, its outputs, "
+                f"and allowed_dirs ({configured}). Upload the file instead, or start the server with "
+                f"UNISON_ALLOWED_DIRS set."
+            )
+
+        return guard
+
+    def readable(self, thread: str, path: str) -> bool:
+        try:
+            self.guard_for(thread)(path)
+        except AccessError:
+            return False
+        return Path(path).is_file()
+
+    # -- sessions --------------------------------------------------------------------------------------------
+    def session(self, thread: str, *, planner: str | None = None, offload: str | None = None):
+        from ..session import Session
+
+        planner = planner or self.settings.planner
+        offload = offload or self.settings.offload
+        key = (thread, planner, offload)
+        with self._lock:
+            if key not in self._sessions:
+                settings = self.settings.replace(planner=planner, offload=offload)
+                self._sessions[key] = Session(settings, thread=thread, tools=self.tools, checkpointer=self._saver,
+                                              guard=self.guard_for(thread))  # fmt: skip
+            return self._sessions[key]
+
+    def threads(self) -> list[str]:
+        from ..session import list_threads
+
+        return list(reversed(list_threads(self.settings.threads_db)))
+
+    def attach(self, thread: str, files: list[str]) -> list[str]:
+        """Copy uploaded files into ``<home>/uploads/<thread>/`` (unique names); their new paths."""
+        folder = self.uploads_dir(thread)
+        folder.mkdir(parents=True, exist_ok=True)
+        copied = []
+        for raw in files:
+            src = Path(raw)
+            if src.suffix.lower() not in MEDIA_SUFFIXES:
+                raise UnisonError(
+                    f"{src.name}: not an image or a video (accepted: {', '.join(sorted(MEDIA_SUFFIXES))})"
+                )
+            dest = folder / safe_name(src.name)
+            n = 1
+            while dest.exists():
+                dest = folder / f"{safe_name(src.stem)}-{n}{src.suffix.lower()}"
+                n += 1
+            shutil.copyfile(src, dest)
+            copied.append(str(dest))
+        return copied
+
+    # -- turns -----------------------------------------------------------------------------------------------
+    def turn(self, thread: str, text: str, files: list[str] = (), *, overrides: dict[str, Any] | None = None,
+             confirm: bool = False, planner: str | None = None, offload: str | None = None) -> Iterator[Update]:  # fmt: skip
+        """Send one request (text + uploaded files) on ``thread``; yields progress, then ``Update("done")``."""
+        session = self.session(thread, planner=planner, offload=offload)
+
+        def call(on_event):
+            guard = self.guard_for(thread)
+            for m in MENTION_RE.finditer(text):  # typed paths: refused before anything else is said or copied
+                guard(mention_path(m.group(0)))
+            paths = self.attach(thread, list(files))
+            request = " ".join([text.strip(), *(f"###{p}###" for p in paths)]).strip()
+            return session.send(request, overrides=overrides, confirm=confirm, on_event=on_event)
+
+        yield from self._stream(thread, session, call)
+
+    def resume(self, thread: str, decision: Any, *, planner: str | None = None,
+               offload: str | None = None) -> Iterator[Update]:  # fmt: skip
+        """Answer the plan under review ("accept", "cancel" or a dict of changes)."""
+        session = self.session(thread, planner=planner, offload=offload)
+        yield from self._stream(thread, session, lambda on_event: session.resume(decision, on_event=on_event))
+
+    def run_reviewed(self, thread: str, changes: dict[str, Any], *, planner: str | None = None,
+                     offload: str | None = None) -> Iterator[Update]:  # fmt: skip
+        """The review form's Run: apply ``changes`` to the plan under review, then run it. A refused change (a
+        field the task does not have, a size out of range) leaves the plan waiting, with the reason in its notice."""
+        if not changes:
+            yield from self.resume(thread, "accept", planner=planner, offload=offload)
+            return
+        done = None
+        for update in self.resume(thread, changes, planner=planner, offload=offload):
+            if update.kind == "done":
+                done = update
+                break
+            yield update
+        pending = done.result.pending if done else None
+        if pending and pending.get("notice") == "changed":
+            yield from self.resume(thread, "accept", planner=planner, offload=offload)
+        elif done is not None:
+            yield done
+
+    def stop(self, thread: str) -> bool:
+        """Cancel the turn running on ``thread`` (it ends at its next step or token). False if none runs."""
+        session = self._running.get(thread)
+        if session is None:
+            return False
+        session.cancel()
+        return True
+
+    def busy(self, thread: str) -> bool:
+        return thread in self._running
+
+    def _stream(self, thread: str, session, call) -> Iterator[Update]:
+        with self._lock:
+            busy = thread in self._running
+            if not busy:
+                self._running[thread] = session
+        if busy:
+            yield Update("done", result=_failed(thread, "this thread is still working on a request; wait or Stop"))
+            return
+        events: queue.Queue = queue.Queue()
+
+        def work() -> None:
+            try:
+                result = call(events.put)
+            except UnisonError as exc:
+                result = _failed(thread, str(exc))
+            except Exception as exc:  # a bug: logged, answered with one line (never a traceback in the page)
+                log = log_internal_error(self.settings, exc)
+                result = _failed(thread, f"internal error: {type(exc).__name__} (logged to {log})")
+            events.put({"event": "done", "result": result})
+
+        worker = threading.Thread(target=work, name=f"unison-web-{thread}", daemon=True)
+        worker.start()
+        try:
+            while True:
+                event = events.get()
+                kind = event.get("event")
+                if kind == "done":
+                    yield Update("done", result=event["result"])
+                    return
+                if kind == "token":
+                    yield Update("token", text=event["text"])
+                elif kind == "step":
+                    yield Update("step", step=int(event["step"]), total=int(event["total"]),
+                                 text=f"generating {event.get('task', '')}".strip())  # fmt: skip
+                elif kind == "status":
+                    yield Update("status", text=event["text"])
+                elif kind == "node":
+                    yield Update("status", text=NODE_STATUS.get(event["node"], event["node"]))
+        finally:
+            if worker.is_alive():  # the page went away mid-turn: stop the work instead of leaving it running
+                session.cancel()
+                worker.join()
+            with self._lock:
+                self._running.pop(thread, None)
+
+    # -- views -----------------------------------------------------------------------------------------------
+    def view(self, thread: str, *, planner: str | None = None, offload: str | None = None) -> list[Item]:
+        """The chat view of a thread: every finished turn with its files, answers and errors."""
+        session = self.session(thread, planner=planner, offload=offload)
+        by_path = {m["path"]: m for m in session.media()}
+        items: list[Item] = []
+        for turn in session.history():
+            items += self.request_items(thread, turn["request"], by_path)
+            items += self.result_items(thread, turn["results"], turn["errors"], by_path)
+        pending = session.pending()
+        if pending:
+            items += self.request_items(thread, session.values().get("request", ""), by_path)
+            items.append(Item("assistant", text="waiting for plan review: " + plan_summary(pending["plan"])))
+        return items
+
+    def request_items(self, thread: str, request: str, by_path: dict[str, dict]) -> list[Item]:
+        shown = MENTION_RE.sub(lambda m: _file_word(mention_path(m.group(0)), by_path), request).strip()
+        items = [Item("user", text=shown or "(files)")]
+        for m in MENTION_RE.finditer(request):
+            items += self.media_items(
+                "user", thread, str(Path(mention_path(m.group(0))).expanduser().resolve()), by_path
+            )
+        return items
+
+    def result_items(
+        self, thread: str, results: list[dict], errors: list[dict], by_path: dict[str, dict]
+    ) -> list[Item]:
+        from ..demo import DEMO_NOTE
+
+        items: list[Item] = []
+        for r in results:
+            if r.get("status") == "cancelled":
+                items.append(Item("assistant", text=f"cancelled: {r.get('request', '')}"))
+                continue
+            notes = [n for n in r.get("notes", []) if n != DEMO_NOTE]
+            text = r.get("answer", "") if not r.get("outputs") else f"**{r['task']}** {r.get('answer', '')}".strip()
+            if not r.get("outputs"):  # an answer: say what it was about ("video_understanding of #2")
+                inputs = [i["path"] for i in (r.get("plan") or {}).get("inputs", [])]
+                used = ", ".join(f"#{by_path[p]['id']}" for p in inputs if p in by_path)
+                text += f"\n\n_{r['task']}{' of ' + used if used else ''}_"
+            if notes:
+                text += "\n\n" + "\n".join(f"_note: {n}_" for n in notes)
+            items.append(Item("assistant", text=text))
+            for path in r.get("outputs", []):
+                items += self.media_items("assistant", thread, path, by_path)
+        for e in errors:
+            items.append(Item("assistant", text=f"error: {e['error']}"))
+        return items
+
+    def media_items(self, role: str, thread: str, path: str, by_path: dict[str, dict]) -> list[Item]:
+        item = by_path.get(path)
+        kind = (item or {}).get("kind") or MEDIA_SUFFIXES.get(Path(path).suffix.lower())
+        if kind is None or not self.readable(thread, path):
+            return []
+        return [Item(role, path=path, kind=kind, media_id=(item or {}).get("id"))]
+
+    def close(self) -> None:
+        try:
+            self._saver.conn.close()
+        except Exception:
+            pass
+
+
+NODE_STATUS = {
+    "intake": "reading the request",
+    "prepare": "planning",
+    "annotate": "annotating (control maps, masks)",
+    "confirm": "waiting for plan review",
+    "generate": "generating",
+    "understand": "answering",
+    "finish": "done",
+}
+
+
+def _file_word(path: str, by_path: dict[str, dict]) -> str:
+    resolved = str(Path(path).expanduser().resolve())
+    item = by_path.get(resolved)
+    ident = f" (#{item['id']})" if item else ""
+    return f"`{Path(path).name}`{ident}"
+
+
+def _failed(thread: str, message: str):
+    from ..session import TurnResult
+
+    return TurnResult(thread=thread, request="", errors=[{"step": 0, "request": "", "error": message}])
+
+
+def plan_summary(plan: dict[str, Any]) -> str:
+    """``text_to_video 64x64, 5 frames at 16 fps`` — one line for a plan."""
+    parts = [plan["task"]]
+    if plan.get("width"):
+        parts.append(f"{plan['width']}x{plan['height']}")
+    if plan.get("num_frames") and plan["num_frames"] > 1:
+        parts.append(f"{plan['num_frames']} frames at {plan.get('fps') or 16} fps")
+    if plan.get("frame_anchor"):
+        parts.append(f"{plan['frame_anchor']} frame given")
+    if plan.get("control"):
+        parts.append(f"control {plan['control']}")
+    return ", ".join(parts)
