@@ -97,3 +97,42 @@ def test_editing_verbs_on_a_picture_plan_an_edit(assets, text, target):
     path = assets / "assets" / "image_ref.png"
     plan = RulesPlanner().plan(Request.parse(text.format(P=path)))
     assert plan.task.value == "image_edit" and plan.target == target
+
+
+@pytest.fixture
+def demo_cli(assets, monkeypatch, tmp_path, tiny_root, capsys):
+    import json
+
+    from unison_agent.cli import main
+
+    monkeypatch.chdir(assets)
+    monkeypatch.setenv("UNISON_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("UNISON_DEMO_DIR", str(tiny_root))
+
+    def run(index: int, *extra: str) -> dict:
+        assert main(["run", "--demo", "--json", "--steps", "1", *extra, RUN_SH[index]]) == 0, capsys.readouterr().err
+        out = json.loads(capsys.readouterr().out)
+        assert out["task"] == EXPECTED[index][0] and out["outputs"], out
+        return out
+
+    return run
+
+
+def test_run_demo_makes_the_eight_reference_generations_at_the_sizes_they_ask_for(demo_cli, vace_calls):
+    """`cli.py run --demo` on run.sh's eight generation prompts: each succeeds, and what reaches WanVACEPipeline
+    is the size the prompt asks for (480P; 768x480), else the demo's default fitted to the input. The 2-second
+    lion runs with 5 frames here (its 33 frames at 768x480 take ~40 s on 2 CPU cores: the heavy test below)."""
+    made = []
+    for index in range(2, 10):
+        demo_cli(index, *(["--frames", "5"] if index == 5 else []))
+        made.append((vace_calls[-1]["width"], vace_calls[-1]["height"], vace_calls[-1]["num_frames"]))
+    assert len(vace_calls) == 8
+    assert made[0] == (832, 480, 1)  # "an 480P image"
+    assert made[3] == (768, 480, 5)  # "a width of 768 pixels and a height of 480 pixels"
+    assert made[7][2] == 17  # the pose clip's own 17 frames at its real speed
+
+
+@pytest.mark.heavy
+def test_run_demo_makes_the_two_second_lion_at_768x480(demo_cli, vace_calls):
+    demo_cli(5)
+    assert (vace_calls[-1]["width"], vace_calls[-1]["height"], vace_calls[-1]["num_frames"]) == (768, 480, 33)
