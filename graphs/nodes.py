@@ -145,6 +145,11 @@ class Nodes:
     def out_dir(self, config: RunnableConfig | None) -> Path:
         return Path(self.settings.outputs_dir) / _safe_dir(thread_of(config))
 
+    def verify_attempts(self, state: AgentState) -> int:
+        """Attempts per generation for this turn: the turn's ``verify_attempts`` override, else the setting."""
+        value = (state.get("overrides") or {}).get("verify_attempts")
+        return int(self.settings.verify_attempts if value is None else value)
+
     def step_settings(self, overrides: dict[str, Any]) -> Settings:
         changes = {k: overrides[k] for k in GENERATION_FIELDS if k != "seed" and overrides.get(k) is not None}
         return self.settings.replace(**changes) if changes else self.settings
@@ -351,7 +356,7 @@ class Nodes:
                     "timings": {k: float(v) for k, v in (res.timings or {}).items()},
                     "width": int(res.width), "height": int(res.height), "num_frames": int(res.num_frames),
                     "warnings": [str(w) for w in getattr(res, "warnings", None) or []]}  # fmt: skip
-            if self.settings.verify_attempts > 0:
+            if self.verify_attempts(state) > 0:
                 return {"attempts": [*(state.get("attempts") or []), made]}
             return self.keep(state, plan, made)
 
@@ -400,7 +405,7 @@ class Nodes:
                 results.append(CheckResult(c["question"], c["kind"], p))
             last.update(score=score(results), checks=verify_json(results), summary=attempt_summary(results))
             threshold = self.settings.verify_threshold
-            if last["score"] >= threshold or len(attempts) >= self.settings.verify_attempts:
+            if last["score"] >= threshold or len(attempts) >= self.verify_attempts(state):
                 return self.keep_best(state, plan, attempts, threshold, config)
             seed = (int(last["seed"]) + 1) % 2**31
             guidance = float((state.get("overrides") or {}).get("guidance", self.settings.guidance))

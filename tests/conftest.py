@@ -1,4 +1,10 @@
-"""Test-wide fixtures: an isolated user data directory and one temp root for tiny models (built once)."""
+"""Test-wide fixtures: an isolated user data directory and one temp root for tiny models (built once).
+
+The tests mirror the code: ``tests/unison_agent/`` (with ``cli/``, ``planners/``, ``tiny/``, ``web/``, ``serve/``),
+``tests/graphs/`` and ``tests/tools/``. Fixtures shared across those folders live in ``tests/fixtures/`` (scripted
+tools and a session factory, the tiny Qwen kit, the tiny VACE pipeline and plans, the annotator kit) and are
+registered here; a folder with fixtures of its own (web, serve, published) keeps its conftest.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.fixtures.agent", "tests.fixtures.stage1", "tests.fixtures.stage2", "tests.fixtures.annotators"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -105,6 +113,13 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if marker in item.keywords:
                 item.add_marker(skip)
+    # under pytest-xdist (`-n 2 --dist loadgroup`, the default addopts), tests that share an expensive module or
+    # session fixture (a served app, the published kit) run on one worker, so it is built once
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for area in ("published", "web", "serve"):
+            if area in parts:
+                item.add_marker(pytest.mark.xdist_group(area))
 
 
 @pytest.fixture(autouse=True)

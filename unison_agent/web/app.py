@@ -100,7 +100,7 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
         yield [to_messages(items), progress_html(text=done), *review_updates(result.pending if result else None),
                thread_choices(current)]  # fmt: skip
 
-    def send(message, current, review, planner, offload, steps, guidance, seed):
+    def send(message, current, review, planner, offload, steps, guidance, seed, verify):
         message = message or {}
         text = (message.get("text") or "").strip()
         files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
@@ -110,6 +110,8 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
             return
         overrides = {k: v for k, v in (("steps", steps), ("guidance", guidance), ("seed", seed)) if v not in (None, "")}
         overrides = {k: (float(v) if k == "guidance" else int(v)) for k, v in overrides.items()}
+        if verify not in (None, ""):
+            overrides["verify_attempts"] = int(verify)
         shown = chat.view(current, planner=planner, offload=offload)
         shown.append(Item("user", text=text or "(files)"))
         shown += [Item("user", path=f, kind=_kind(f)) for f in files if _kind(f)]
@@ -183,6 +185,8 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
                     steps = gr.Number(value=None, label=f"steps (default {settings.steps})", precision=0)
                     guidance = gr.Number(value=None, label=f"guidance (default {settings.guidance})")
                     seed = gr.Number(value=None, label="seed (empty: random)", precision=0)
+                    verify = gr.Number(value=None, precision=0,
+                                       label=f"check outputs: attempts (0 = off; default {settings.verify_attempts})")  # fmt: skip
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(label="unison", height=620, elem_id="chat")
                 status = gr.HTML(progress_html(), elem_id="status")
@@ -213,7 +217,7 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
 
         fields = [f_task, f_width, f_height, f_frames, f_fps, f_seed, f_steps, f_anchor, f_control]
         review_out = [review_box, review_info, *fields]
-        box.submit(send, [box, current, review, planner, offload, steps, guidance, seed],
+        box.submit(send, [box, current, review, planner, offload, steps, guidance, seed, verify],
                    [chatbot, status, box, *review_out, threads], api_name="send")  # fmt: skip
         run_btn.click(review_run, [current, planner, offload, *fields], [chatbot, status, *review_out, threads],
                       api_name="review_run")  # fmt: skip
