@@ -173,13 +173,27 @@ def resolve_step(
 def apply_changes(
     plan: Plan, changes: Mapping[str, Any], geometry: Mapping[str, Geometry] | None = None
 ) -> tuple[Plan, list[str]]:
-    """``plan`` with plan-field changes (overrides, a reviewer's edits), fitted to its inputs' own size."""
+    """``plan`` with plan-field changes (overrides, a reviewer's edits), fitted to its inputs' own size.
+
+    Output settings (size, frames, fps...) given for a whole turn do not apply to an answer: on an understanding
+    plan they are left out, with a note, instead of failing the step."""
     values = {k: v for k, v in changes.items() if k in PLAN_FIELDS and v is not None}
+    notes: list[str] = []
+    if values and not plan.task.is_generation and "task" not in values:
+        unused = sorted(k for k in values if k in OUTPUT_FIELDS)
+        values = {k: v for k, v in values.items() if k not in OUTPUT_FIELDS}
+        if unused:
+            notes.append(f"{', '.join(unused)} not used: this step answers in text ({plan.task.value})")
     if values:
         plan = plan.with_changes(**values)
     if not plan.task.is_generation:
-        return plan, []
-    return fit_plan(plan, geometry)
+        return plan, notes
+    plan, more = fit_plan(plan, geometry)
+    return plan, notes + more
+
+
+OUTPUT_FIELDS = ("width", "height", "num_frames", "fps", "frame_anchor", "control", "target")
+"""Plan fields that only a generation has."""
 
 
 def plan_step(

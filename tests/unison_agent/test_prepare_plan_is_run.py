@@ -102,3 +102,11 @@ def test_empty_requests_are_refused_by_plan_as_by_run(text, capsys, monkeypatch,
     assert main(["run", text]) == 2
     run_err = capsys.readouterr().err
     assert "empty request" in plan_err and plan_err == run_err
+
+
+def test_turn_wide_output_settings_do_not_fail_an_answer(make_session, rec):
+    """`run --width 64 "what is 2+2?"`: the size is for generations; an answer ignores it, with a note."""
+    s = make_session(thread="sizes")
+    r = s.send("what is 2+2?", overrides={"width": 64, "height": 64, "num_frames": 5})
+    assert r.ok and r.task == "text_understanding", r.errors
+    assert any("not used: this step answers in text" in n for n in r.results[0]["notes"])

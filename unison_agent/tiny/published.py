@@ -56,6 +56,10 @@ VERSION = "1"
 """Bumped whenever a shape here changes: a kit with another stamp is removed and rebuilt."""
 
 LAYERS = 1
+SMOKE_DEPTH = {"qwen_text": LAYERS, "qwen_vision": LAYERS, "umt5": LAYERS, "wan": LAYERS}
+FULL_DEPTH = {"qwen_text": 36, "qwen_vision": 32, "umt5": 24, "wan": 30}
+"""The published depths (Qwen2.5-VL-3B: 36 text layers, 32 vision blocks; umT5-XXL encoder: 24 layers;
+Wan2.1-VACE-1.3B: 30 layers, VACE blocks at 0, 2, ..., 28): for benchmarks on a GPU (``benchmarks/bench_request.py``)."""
 
 # Qwen2.5-VL-3B-Instruct config.json (published)
 QWEN_TEXT = dict(
@@ -100,16 +104,19 @@ UMT5_XXL_VOCAB = 256384  # published; not used (see the module docstring)
 PROJECTOR = dict(input_dim=2048, hidden_dim=2048, out_dim=4096)  # the released projector.pth
 
 
-def build_published_kit(root: Path) -> dict[str, str]:
+def build_published_kit(root: Path, depth: dict[str, int] | None = None) -> dict[str, str]:
     """Build (once; a version stamp makes later calls instant) the published-shape kit under ``root``.
 
-    Returns Settings overrides ``{"qwen": ..., "unison": ..., "vace": ...}`` (no merged planner: the adapter
-    form is what a user downloads, and a merged copy would add another 1.9 GB to write).
+    ``depth``: layers per stack (:data:`SMOKE_DEPTH`, one each, by default; :data:`FULL_DEPTH` for the published
+    models' full size, written in bfloat16). Returns Settings overrides ``{"qwen": ..., "unison": ..., "vace": ...}``
+    (no merged planner: the adapter form is what a user downloads, and a merged copy would add another 1.9 GB).
     """
     root = Path(root)
+    depth = dict(depth or SMOKE_DEPTH)
     dirs = {"qwen": root / "qwen", "unison": root / "unison", "vace": root / "vace"}
     marker = root / MARKER
-    if marker.is_file() and marker.read_text().strip() == VERSION and all(d.is_dir() for d in dirs.values()):
+    stamp = VERSION if depth == SMOKE_DEPTH else f"{VERSION} {json.dumps(depth, sort_keys=True)}"
+    if marker.is_file() and marker.read_text().strip() == stamp and all(d.is_dir() for d in dirs.values()):
         return {k: str(v) for k, v in dirs.items()}
 
     import torch
@@ -120,9 +127,9 @@ def build_published_kit(root: Path) -> dict[str, str]:
         if d.exists():
             shutil.rmtree(d)
     torch.manual_seed(0)
-    _build_qwen(dirs["qwen"], dirs["unison"])
-    _build_vace(dirs["vace"])
-    marker.write_text(VERSION)
+    _build_qwen(dirs["qwen"], dirs["unison"], depth["qwen_text"], depth["qwen_vision"])
+    _build_vace(dirs["vace"], depth["umt5"], depth["wan"], half=depth != SMOKE_DEPTH)
+    marker.write_text(stamp)
     return {k: str(v) for k, v in dirs.items()}
 
 
@@ -163,7 +170,7 @@ def _build_qwen_tokenizer():
     return tok
 
 
-def _build_qwen(base_dir: Path, unison_dir: Path) -> None:
+def _build_qwen(base_dir: Path, unison_dir: Path, text_layers: int = LAYERS, vision_layers: int = LAYERS) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import (
@@ -185,8 +192,8 @@ def _build_qwen(base_dir: Path, unison_dir: Path) -> None:
         chat_template=CHAT_TEMPLATE,
     )  # fmt: skip
     config = Qwen2_5_VLConfig(
-        text_config={**QWEN_TEXT, "num_hidden_layers": LAYERS, "pad_token_id": None},
-        vision_config={**QWEN_VISION, "depth": LAYERS},
+        text_config={**QWEN_TEXT, "num_hidden_layers": text_layers, "pad_token_id": None},
+        vision_config={**QWEN_VISION, "depth": vision_layers},
         tie_word_embeddings=True,
         **QWEN_TOKEN_IDS,
     )
@@ -231,7 +238,7 @@ def _projector_state_dict() -> dict:
 # ---------------------------------------------------------------------------------------------------------- Wan
 
 
-def _build_vace(target: Path) -> None:
+def _build_vace(target: Path, umt5_layers: int = LAYERS, wan_layers: int = LAYERS, *, half: bool = False) -> None:
     import torch
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACEPipeline, WanVACETransformer3DModel
     from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
@@ -242,16 +249,19 @@ def _build_vace(target: Path) -> None:
     tokenizer.model_max_length = 2048
     text_encoder = UMT5EncoderModel(
         UMT5Config(
-            vocab_size=len(tokenizer), num_layers=LAYERS, **UMT5_XXL,
+            vocab_size=len(tokenizer), num_layers=umt5_layers, **UMT5_XXL,
             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
             decoder_start_token_id=tokenizer.pad_token_id,
         )
     ).eval()  # fmt: skip
     transformer = WanVACETransformer3DModel(
         **WAN_TRANSFORMER,
-        num_layers=LAYERS,
-        vace_layers=[i for i in WAN_VACE_LAYERS_PUBLISHED if i < LAYERS],
+        num_layers=wan_layers,
+        vace_layers=[i for i in WAN_VACE_LAYERS_PUBLISHED if i < wan_layers],
     ).eval()
+    if half:  # full depth: umT5-XXL alone is ~23 GB in float32; Wan ships the text encoder in bfloat16 too
+        text_encoder.to(torch.bfloat16)
+        transformer.to(torch.bfloat16)
     vae = AutoencoderKLWan().eval()  # the published VAE is the class default (see the module docstring)
     scheduler = UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, num_train_timesteps=1000, flow_shift=3.0
