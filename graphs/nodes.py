@@ -17,6 +17,7 @@ Progress goes out through LangGraph's custom stream: ``{"event": "step", ...}`` 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -286,11 +287,12 @@ class Nodes:
                 "results": [result],
                 **{k: v for k, v in clear_step().items() if k != "decision"},
             }
-        plan_changes = {k: v for k, v in changes.items() if k in PLAN_FIELDS}
+        plan_changes = {k: v for k, v in changes.items() if k in (*PLAN_FIELDS, "roles")}
         gen_changes = {k: v for k, v in changes.items() if k in GENERATION_FIELDS}
         unknown = sorted(set(changes) - set(plan_changes) - set(gen_changes))
         if unknown:
-            notice = f"unknown field(s) {', '.join(unknown)}; changeable: {', '.join(PLAN_FIELDS + GENERATION_FIELDS)}"
+            changeable = ", ".join((*PLAN_FIELDS, "roles", *GENERATION_FIELDS))
+            notice = f"unknown field(s) {', '.join(unknown)}; changeable: {changeable}"
             return {"decision": "change", "notice": notice}
         try:
             new_plan, notes = apply_changes(Plan.from_json(plan), plan_changes)
@@ -483,6 +485,10 @@ def parse_decision(decision: Any) -> tuple[str, dict[str, Any]]:
     if text.lower() in _CANCEL:
         return "cancel", {}
     changes: dict[str, Any] = {}
+    roles = re.search(r"\broles=([\w,/]+)", text)  # "roles=source,mask" (or source/mask): one role per file
+    if roles:
+        changes["roles"] = re.split(r"[,/]", roles.group(1))
+        text = text[: roles.start()] + text[roles.end() :]
     for part in text.replace(",", " ").split():
         if "=" not in part:
             return "change", {"?": part}

@@ -178,6 +178,8 @@ def apply_changes(
     Output settings (size, frames, fps...) given for a whole turn do not apply to an answer: on an understanding
     plan they are left out, with a note, instead of failing the step."""
     values = {k: v for k, v in changes.items() if k in PLAN_FIELDS and v is not None}
+    if changes.get("roles") is not None:  # a reviewer's roles for the plan's files, in order
+        values["inputs"] = _with_roles(plan, changes["roles"])
     notes: list[str] = []
     if values and not plan.task.is_generation and "task" not in values:
         unused = sorted(k for k in values if k in OUTPUT_FIELDS)
@@ -194,6 +196,19 @@ def apply_changes(
 
 OUTPUT_FIELDS = ("width", "height", "num_frames", "fps", "frame_anchor", "control", "target")
 """Plan fields that only a generation has."""
+
+
+def _with_roles(plan: Plan, roles: Any) -> list[dict[str, Any]]:
+    """The plan's inputs with new roles (a list, or "source, mask" text), one per file in order."""
+    from .errors import PlanError
+
+    if isinstance(roles, str):
+        roles = [r.strip() for r in roles.split(",") if r.strip()]
+    roles = [str(r) for r in roles]
+    if len(roles) != len(plan.inputs):
+        raise PlanError(f"roles: this plan has {len(plan.inputs)} file(s); give one role per file, in order "
+                        f"(now: {', '.join(i.role for i in plan.inputs) or 'none'}), got {len(roles)}")  # fmt: skip
+    return [{**i.model_dump(), "role": r} for i, r in zip(plan.inputs, roles, strict=True)]
 
 
 def plan_step(

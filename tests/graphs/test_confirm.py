@@ -67,3 +67,22 @@ def test_parse_decision():
         "change",
         {"width": 480, "steps": 4, "frame_anchor": "last"},
     )
+
+
+def test_a_reviewer_can_change_the_roles_of_the_files(make_session, rec, agent_media):
+    """'the second file is the mask, not a reference': roles change in file order, and the maps the step needs
+    follow (an edit with a given mask needs no mask annotator)."""
+    fox, mask = agent_media / "fox.png", agent_media / "mask.png"
+    s = make_session(thread="roles", confirm=True)
+    r = s.send(f"edit ###{fox}### with ###{mask}### to make the square blue")
+    plan = r.pending["plan"]
+    assert plan["task"] == "image_edit"
+    r = s.resume("roles=mask,source")  # swapped on purpose, then put right
+    assert [i["role"] for i in r.pending["plan"]["inputs"]] == ["mask", "source"]
+    r = s.resume({"roles": ["source", "mask"]})
+    assert [i["role"] for i in r.pending["plan"]["inputs"]] == ["source", "mask"] and r.pending["notice"] == "changed"
+    r = s.resume({"roles": ["source"]})
+    assert "one role per file" in r.pending["notice"]
+    r = s.resume("accept")
+    assert r.ok and [i.role for i in rec.generated[-1]["plan"].inputs] == ["source", "mask"]
+    assert parse_decision("roles=source/mask width=64") == ("change", {"roles": ["source", "mask"], "width": 64})

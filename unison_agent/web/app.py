@@ -20,7 +20,7 @@ from .backend import Item, Update, WebChat, new_thread_name, plan_summary
 DEMO_BANNER = "**Demo mode** — tiny random-weight models: outputs are noise (2 steps, small sizes)."
 PLANNERS = ["auto", "unison", "qwen", "rules"]
 OFFLOAD = ["none", "model", "sequential"]
-REVIEW_FIELDS = ("task", "width", "height", "num_frames", "fps", "seed", "steps", "frame_anchor", "control")
+REVIEW_FIELDS = ("task", "width", "height", "num_frames", "fps", "seed", "steps", "frame_anchor", "control", "roles")
 CSS = "#chat video, #chat img { max-height: 240px !important; width: auto !important; }"
 
 
@@ -69,6 +69,7 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
         if notice and notice != "changed":
             info += f"\n\n⚠️ {notice}"
         values = {k: plan.get(k) for k in REVIEW_FIELDS}
+        values["roles"] = ", ".join(i["role"] for i in plan.get("inputs", []))
         values["frame_anchor"] = values["frame_anchor"] or ""
         values["control"] = values["control"] or ""
         return [gr.update(visible=True), gr.update(value=info)] + [gr.update(value=values[k]) for k in REVIEW_FIELDS]
@@ -130,6 +131,11 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
         for key, value in zip(REVIEW_FIELDS, values, strict=True):
             if value in ("", None):
                 value = None
+            elif key == "roles":
+                value = [r.strip() for r in str(value).split(",") if r.strip()]
+                if value != [i["role"] for i in plan.get("inputs", [])]:
+                    changes["roles"] = value
+                continue
             elif key not in ("task", "frame_anchor", "control"):
                 value = int(value)
             if key in ("seed", "steps"):
@@ -203,6 +209,7 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
                         f_steps = gr.Number(label="steps", precision=0)
                         f_anchor = gr.Dropdown(["", "first", "last"], label="frame anchor")
                         f_control = gr.Dropdown(["", *CONTROL_KINDS], label="control")
+                        f_roles = gr.Textbox(label="roles of the files, in order (e.g. source, mask)")
                     with gr.Row():
                         run_btn = gr.Button("Run", variant="primary", elem_id="review-run")
                         cancel_btn = gr.Button("Cancel", elem_id="review-cancel")
@@ -215,7 +222,7 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
                     stop_btn = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
                 review = gr.Checkbox(label="review plans before generating", value=bool(settings.confirm))
 
-        fields = [f_task, f_width, f_height, f_frames, f_fps, f_seed, f_steps, f_anchor, f_control]
+        fields = [f_task, f_width, f_height, f_frames, f_fps, f_seed, f_steps, f_anchor, f_control, f_roles]
         review_out = [review_box, review_info, *fields]
         box.submit(send, [box, current, review, planner, offload, steps, guidance, seed, verify],
                    [chatbot, status, box, *review_out, threads], api_name="send")  # fmt: skip

@@ -59,7 +59,7 @@ def test_a_conversation_through_gradio_client(web_server, fox_png):
     assert review_info.startswith("**Plan review** — text_to_video") and "17 frames" in review_info
     assert fields[:5] == ["text_to_video", 128, 128, 17, 16]
     assert "waiting for plan review: text_to_video" in texts(final[0])[-1]
-    job = client.submit(*SETTINGS, "text_to_video", 64, 64, 5, 16, 7, None, "", "", api_name="/review_run")
+    job = client.submit(*SETTINGS, "text_to_video", 64, 64, 5, 16, 7, None, "", "", "", api_name="/review_run")
     final = job.result(timeout=120)
     bars = [out[1] for out in job.outputs() if "<progress" in out[1]]
     assert bars and "max='2'" in bars[-1], "the denoising steps show as a progress bar (demo: 2 steps)"
