@@ -136,7 +136,7 @@ class UnisonPipeline:
     def from_settings(cls, settings: Settings) -> UnisonPipeline:
         """The pipeline for ``settings``: Wan2.1-VACE loaded once per process (:func:`load_vace`), a flow UniPC
         scheduler with ``settings.shift``, and the projector of ``settings`` fed by the planner's encoder."""
-        from unison_agent.models import pick_device, pick_dtype, registry
+        from unison_agent.models import pick_attention, pick_device, pick_dtype, registry
         from unison_agent.vace_loader import effective_offload, load_vace, vace_key
 
         key = ("unison-pipeline", *vace_key(settings), float(settings.shift), bool(settings.vae_tiling),
@@ -150,6 +150,9 @@ class UnisonPipeline:
             vace = type(base)(**{**base.components, "scheduler": flow_scheduler(base.scheduler.config, settings.shift)},
                               **_extra_config(base))  # fmt: skip
             device = pick_device(settings)
+            attention = pick_attention(settings, device)
+            if attention == "flash_attention_2":  # flash-attn installed, on CUDA: diffusers' flash backend
+                vace.transformer.set_attention_backend("flash")
             if settings.compile:  # regional: each repeated block compiled once, reused 30x (diffusers' recipe)
                 vace.transformer.compile_repeated_blocks(fullgraph=True)
             residency = residency_for(settings, device)
@@ -163,6 +166,7 @@ class UnisonPipeline:
                 "offload": effective_offload(settings, device),
                 "shift": float(settings.shift),
                 "compile": bool(settings.compile),
+                "attention": "flash-attn" if attention == "flash_attention_2" else "sdpa",
                 "fast": {"cache": "first_block", "threshold": settings.fast_threshold} if settings.fast else None,
                 "vram_budget_gb": settings.vram_budget,
             }

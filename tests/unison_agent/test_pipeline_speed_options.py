@@ -106,3 +106,18 @@ def test_the_flags_set_the_settings(monkeypatch, tmp_path):
     args = build_parser().parse_args(["run", "--offload", "group", "--vram-budget", "12", "--compile", "--fast", "x"])
     s = settings_from_args(args)
     assert (s.offload, s.vram_budget, s.compile, s.fast) == ("group", 12.0, True, True)
+
+
+def test_flash_attn_when_installed_on_cuda_else_sdpa(monkeypatch, s2_settings, s2_media, tmp_path):
+    from diffusers import WanVACETransformer3DModel
+
+    import unison_agent.models as models
+
+    chosen = []
+    monkeypatch.setattr(WanVACETransformer3DModel, "set_attention_backend", lambda self, name: chosen.append(name))
+    res = generate(make_plan("text_to_image", s2_media), s2_settings, out_dir=tmp_path, seed=1, cond_tokens=None)
+    assert chosen == [] and json.loads(res.sidecars[0].read_text())["attention"] == "sdpa"
+    monkeypatch.setattr(models, "pick_attention", lambda settings, device: "flash_attention_2")
+    res = generate(make_plan("text_to_image", s2_media), s2_settings.replace(shift=4.0), out_dir=tmp_path, seed=1,
+                   cond_tokens=None)  # fmt: skip
+    assert chosen == ["flash"] and json.loads(res.sidecars[0].read_text())["attention"] == "flash-attn"
