@@ -27,13 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-
-def _size(text: str) -> tuple[int, int, int]:
-    try:
-        w, h, n = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 832x480x81, got {text!r}") from None
-    return w, h, n
+from bench_stage2 import _size  # noqa: E402  (the benchmarks folder is the script's own path entry)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ Arrays: frames (T, H, W, 3) uint8 RGB; control maps keep the input's frame count
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -36,7 +37,7 @@ class Made:
     notes: list[str] = field(default_factory=list)
 
 
-class Annotator:
+class Annotator(ABC):
     """One annotator. Subclasses set ``name``, ``description``, ``role`` and implement :meth:`run`."""
 
     name: ClassVar[str] = ""
@@ -58,8 +59,9 @@ class Annotator:
             raise RuntimeError(f"annotator {self.name!r} used before setup(settings)")
         return self.run(as_frames(frames), target)
 
-    def run(self, frames: np.ndarray, target: str | None) -> Made:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def run(self, frames: np.ndarray, target: str | None) -> Made:
+        """What this annotator makes of checked frames (T, H, W, 3) uint8."""
 
 
 # ----------------------------------------------------------------------------------------------------------

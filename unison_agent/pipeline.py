@@ -315,8 +315,8 @@ class GenerationResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def output_paths(out_dir: Path, task_name: str, seed: int, suffix: str) -> tuple[Path, Path]:
-    """A fresh ``<task>-<UTC stamp>-<seed>[-k]<suffix>`` and its ``.json`` sidecar in ``out_dir``."""
+def output_path(out_dir: Path, task_name: str, seed: int, suffix: str) -> Path:
+    """A fresh ``<task>-<UTC stamp>-<seed>[-k]<suffix>`` in ``out_dir`` (neither it nor its sidecar exists)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     base = f"{task_name}-{stamp}-{seed}"
     path = out_dir / f"{base}{suffix}"
@@ -324,7 +324,7 @@ def output_paths(out_dir: Path, task_name: str, seed: int, suffix: str) -> tuple
     while path.exists() or path.with_suffix(".json").exists():
         k += 1
         path = out_dir / f"{base}-{k}{suffix}"
-    return path, path.with_suffix(".json")
+    return path
 
 
 def write_generation(
@@ -339,7 +339,7 @@ def write_generation(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     is_image = plan.task.output == "image"
-    path, _ = output_paths(out_dir, plan.task.value, gen.seed, ".png" if is_image else ".mp4")
+    path = output_path(out_dir, plan.task.value, gen.seed, ".png" if is_image else ".mp4")
     with output_unit(path) as unit:
         if is_image:
             save_image(unit.tmp, gen.frames[0])

@@ -137,34 +137,10 @@ def build_published_kit(root: Path, depth: dict[str, int] | None = None) -> dict
 
 
 def _build_qwen_tokenizer():
-    """A small byte-level BPE padded with unreachable fillers so the specials get their published ids."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import Qwen2Tokenizer
+    """The tiny kit's tokenizer padded with unreachable fillers so the specials get their published ids."""
+    from .qwen import _build_tokenizer
 
-    from ..prompts import read_prompt
-    from .qwen import _CORPUS, _JSON_CORPUS, CHAT_TEMPLATE
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=2048, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
-    )
-    prompts = [read_prompt("planner_qwen.txt"), read_prompt("understanding_system.txt")]
-    bpe.train_from_iterator([_CORPUS] * 4 + [_JSON_CORPUS] * 40 + prompts * 4, trainer=trainer)
-    state = json.loads(bpe.to_str())["model"]
-    vocab: dict[str, int] = dict(state["vocab"])
-    # fillers: strings of byte-level characters that no merge produces (never emitted for any text)
-    i = 0
-    while len(vocab) < QWEN_FIRST_SPECIAL:
-        vocab.setdefault(f"<unused{i}>", len(vocab))
-        i += 1
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
-    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, errors="replace")
-    tok.add_tokens(list(QWEN_SPECIALS), special_tokens=True)
-    tok.eos_token = "<|im_end|>"
-    tok.pad_token = "<|endoftext|>"
-    tok.unk_token = None
-    tok.chat_template = CHAT_TEMPLATE
+    tok = _build_tokenizer(pad_to=QWEN_FIRST_SPECIAL, specials=QWEN_SPECIALS)
     ids = tok.convert_tokens_to_ids(list(QWEN_SPECIALS))
     assert ids == list(range(QWEN_FIRST_SPECIAL, QWEN_FIRST_SPECIAL + len(QWEN_SPECIALS))), ids
     return tok

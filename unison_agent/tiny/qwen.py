@@ -151,24 +151,32 @@ def build_tiny_qwen(root: Path) -> dict[str, str]:
 # pieces
 
 
-def _build_tokenizer():
-    """A byte-level BPE trained on a small corpus, wrapped as Qwen2Tokenizer, with Qwen's special tokens."""
+def _build_tokenizer(pad_to: int | None = None, specials: tuple[str, ...] = QWEN_SPECIALS):
+    """A byte-level BPE trained on a small corpus, wrapped as Qwen2Tokenizer, with Qwen's special tokens.
+
+    ``pad_to``: fill the ordinary vocabulary with unreachable ``<unusedN>`` entries up to this size, so the
+    ``specials`` get their published ids (the published-shape kit passes all 22 of them)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
+
+    from ..prompts import read_prompt
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
         vocab_size=2048, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
     )
-    from ..prompts import read_prompt
-
     prompts = [read_prompt("planner_qwen.txt"), read_prompt("understanding_system.txt")]
     bpe.train_from_iterator([_CORPUS] * 4 + [_JSON_CORPUS] * 40 + prompts * 4, trainer=trainer)
     state = json.loads(bpe.to_str())["model"]
+    vocab: dict[str, int] = dict(state["vocab"])
+    i = 0
+    while pad_to is not None and len(vocab) < pad_to:  # fillers no merge produces (never emitted for any text)
+        vocab.setdefault(f"<unused{i}>", len(vocab))
+        i += 1
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
-    tok = Qwen2Tokenizer(vocab=state["vocab"], merges=merges, errors="replace")
-    tok.add_tokens(list(QWEN_SPECIALS), special_tokens=True)
+    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, errors="replace")
+    tok.add_tokens(list(specials), special_tokens=True)
     tok.eos_token = "<|im_end|>"
     tok.pad_token = "<|endoftext|>"
     tok.unk_token = None
