@@ -1,8 +1,11 @@
 """`cli.py plan`: rich table, contract JSON, clear errors without tracebacks; the package installs cleanly."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -57,14 +60,8 @@ def test_plan_does_not_import_torch():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_wheel_installs_folders_inside_the_namespace(tmp_path):
+def test_wheel_installs_folders_inside_the_namespace(wheel):
     """`pip install .` ships tools/, graphs/, prompts/ as unison_agent.tools/.graphs/.prompts, never top level."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    wheel = next(tmp_path.glob("unison_agent-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "unison_agent/tools/__init__.py" in names
     assert "unison_agent/graphs/__init__.py" in names
@@ -79,3 +76,63 @@ def test_wheel_installs_folders_inside_the_namespace(tmp_path):
         assert f"unison_agent/graphs/{module.name}" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "unison = unison_agent.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel `pip install .` builds from this checkout (built once for the module)."""
+    out = tmp_path_factory.mktemp("wheel")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return next(out.glob("unison_agent-*.whl"))
+
+
+def _venv_with_wheel(tmp_path: Path, wheel: Path) -> Path:
+    """A new venv holding a NON-editable install of the wheel; the test environment's packages (torch, diffusers...)
+    are reachable through a .pth line, so nothing is downloaded. The editable install of the test environment is not:
+    a path named in a .pth file is not itself a site directory, so its own .pth files (the editable finder) are not
+    processed."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    Path(site, "test_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return venv
+
+
+def test_readme_first_command_works_on_a_non_editable_install(tmp_path, wheel):
+    """The README's first command is `pip install .` then `python cli.py ...` in the checkout: the checkout's
+    `unison_agent/` (first on sys.path) must be complete, and the installed `unison` must work from anywhere."""
+    venv = _venv_with_wheel(tmp_path, wheel)
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT, checkout, symlinks=True, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "__pycache__", "*.egg-info", "build", "dist", ".pytest_cache", ".ruff_cache", ".hypothesis"))  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["UNISON_HOME"] = str(tmp_path / "home")
+    request = ["run", "--demo", "--json", "--width", "64", "--height", "64", "make a picture of a red fox"]
+
+    proc = subprocess.run([str(venv / "bin" / "python"), "cli.py", *request],
+                          capture_output=True, text=True, cwd=checkout, env=env, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["task"] == "text_to_image" and Path(out["outputs"][0]).is_file()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import unison_agent.graphs.graph as g; print(g.__file__)"],
+                           capture_output=True, text=True, cwd=elsewhere, env=env, timeout=120)  # fmt: skip
+    assert where.returncode == 0, where.stderr[-2000:]
+    assert str(venv) in where.stdout and str(ROOT) not in where.stdout  # the wheel's copy, not the checkout
+    proc = subprocess.run([str(venv / "bin" / "unison"), *request],
+                          capture_output=True, text=True, cwd=elsewhere, env=env, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["task"] == "text_to_image"
