@@ -113,9 +113,12 @@ class Progress:
             self._begin("planning", "planning", now)
         elif kind == "step":
             stage = str(event.get("stage") or "denoising")
+            step, total = int(event["step"]), int(event["total"])
+            if event.get("elapsed_s") is None and (stage, step, total) == (self.stage, self.step, self.total):
+                return False  # the untimed twin of a timed step event: nothing new
             if stage != self.stage:  # an older step event (no stage event before it), or a new counted stage
                 self._begin(stage, stage, now)
-            self.step, self.total = int(event["step"]), int(event["total"])
+            self.step, self.total = step, total
             if event.get("elapsed_s") is not None:
                 self.elapsed_s = float(event["elapsed_s"])
                 left = event.get("remaining_s")
