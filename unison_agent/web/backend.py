@@ -1,8 +1,10 @@
 """The web UI's core, without Gradio: sessions per thread, uploads, the file boundary, turns as event streams.
 
 ``WebChat`` drives the same :class:`~unison_agent.session.Session` as ``unison chat``. A turn runs in a worker
-thread; :meth:`WebChat.turn` yields :class:`Update` objects (streamed tokens, status lines, denoising steps) and
-ends with the finished (or pending) :class:`~unison_agent.session.TurnResult`. The chat view of a thread is a list
+thread; :meth:`WebChat.turn` yields :class:`Update` objects (streamed tokens, stage labels, counted steps with
+their timing, each with the turn's :class:`Progress`) and ends with the finished (or pending)
+:class:`~unison_agent.session.TurnResult`. A request refused before it runs is kept as a failed turn
+(``Session.refuse``). The chat view of a thread is a list
 of :class:`Item` built from the thread's stored history, so reopening a thread shows exactly what was said and made.
 
 The boundary: the browser names files only by uploading them. Uploads are copied under
