@@ -280,6 +280,22 @@ class Session:
         self.graph.update_state(self.config, {**update, "errors": [error]}, as_node="finish")
         return True
 
+    def refuse(self, text: str, error: str, *, kind: str = "AccessError") -> TurnResult:
+        """Keep a request a face refused before running it (a file it may not read, an upload it cannot take) as
+        a finished turn: the person's message and the error stay in the history, the messages and undo, like any
+        failed turn. Nothing runs; the media registry is unchanged."""
+        text = text.strip() or "(files)"
+        with thread_turn(self.settings, self.thread):
+            self._recover()
+            turn = int(self.values().get("turn", 0)) + 1
+            failed = {"step": 0, "request": text, "error": error, "type": kind, "plan": None, "internal": False}
+            closed = finish_turn({"turn": turn, "request": text, "results": [], "errors": [failed]})
+            said = {"role": "user", "content": text, "media": [], "turn": turn}
+            update = {**reset_turn(text, [text], turn, errors=[failed], done=True), **closed,
+                      "messages": [said, *closed["messages"]]}  # fmt: skip
+            self.graph.update_state(self.config, update, as_node="finish")
+            return self._result(text)
+
     def cancel(self) -> None:
         """Stop the running turn (from another thread, e.g. a Stop button): it ends at the next denoising step or
         answer token with a "cancelled" error; earlier steps' results stay and the thread is ready for more."""

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import gradio as gr
 
+from ..demo import demo_defaults
+from ..errors import SettingsError
 from ..plan import CONTROL_KINDS, Task
 from ..settings import Settings
-from .backend import Item, Update, WebChat, new_thread_name, plan_summary
+from .backend import Item, Progress, Update, WebChat, new_thread_name, plan_summary
+from .form import generation_overrides
 
 DEMO_BANNER = "**Demo mode** — tiny random-weight models: outputs are noise (2 steps, small sizes)."
-PLANNERS = ["auto", "unison", "qwen", "rules"]
-OFFLOAD = ["none", "model", "sequential"]
+PLANNERS = list(get_args(Settings.model_fields["planner"].annotation))
+OFFLOAD = list(get_args(Settings.model_fields["offload"].annotation))
 REVIEW_FIELDS = ("task", "width", "height", "num_frames", "fps", "seed", "steps", "frame_anchor", "control", "roles")
-CSS = "#chat video, #chat img { max-height: 240px !important; width: auto !important; }"
+CSS = """#chat video, #chat img { max-height: 240px !important; width: auto !important; }
+.unison-status progress { width: 14em; vertical-align: middle; }
+.unison-stopping { color: #b45309; }"""
 
 
 def to_messages(items: list[Item]) -> list[dict[str, Any]]:
@@ -35,17 +40,42 @@ def to_messages(items: list[Item]) -> list[dict[str, Any]]:
     return messages
 
 
-def progress_html(step: int = 0, total: int = 0, text: str = "") -> str:
-    """The status line and, while denoising, a progress bar (``<progress>``)."""
-    if not text and not total:
-        return "<div class='unison-status'>ready</div>"
-    bar = f"<progress class='unison-steps' value='{step}' max='{total}'></progress> {step}/{total}" if total else ""
-    return f"<div class='unison-status'>{html.escape(text)} {bar}</div>"
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{round(value)} s"
+
+
+def progress_html(progress: Progress | None = None, *, text: str = "") -> str:
+    """The status line: ``text`` (``ready`` when idle), or a running turn's stage label and, for counted steps
+    (denoising step i of N, annotated frame i of n), a ``<progress>`` bar with i/N, elapsed and remaining time;
+    after Stop, what the turn still waits for."""
+    if progress is None:
+        return f"<div class='unison-status'>{html.escape(text or 'ready')}</div>"
+    parts = [f"<span class='unison-label'>{html.escape(progress.label)}</span>"]
+    if progress.total:
+        parts.append(f"<progress class='unison-steps' value='{progress.step}' max='{progress.total}'></progress>")
+        parts.append(f"<span class='unison-count'>{progress.step}/{progress.total}</span>")
+        timing = [f"{_seconds(progress.elapsed_s)} elapsed"] if progress.elapsed_s is not None else []
+        if progress.remaining_s is not None and progress.step < progress.total:
+            timing.append(f"about {_seconds(progress.remaining_s)} left")
+        if timing:
+            parts.append(f"<span class='unison-time'>{' · '.join(timing)}</span>")
+    stopping = f"<div class='unison-stopping'>{html.escape(progress.stop_text())}</div>" if progress.stopping else ""
+    return f"<div class='unison-status' data-stage='{html.escape(progress.stage)}'>{' '.join(parts)}{stopping}</div>"
+
+
+def stop_button(state: str):
+    """Stop: disabled while idle, red and enabled while a turn runs, disabled ("Stopping…") once pressed."""
+    if state == "running":
+        return gr.update(value="Stop", interactive=True, variant="stop")
+    if state == "stopping":
+        return gr.update(value="Stopping…", interactive=False, variant="stop")
+    return gr.update(value="Stop", interactive=False, variant="secondary")
 
 
 def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
     """The Blocks app over ``chat`` (a :class:`WebChat`); ``thread`` is the thread a new page opens on."""
     settings = chat.settings
+    defaults = demo_defaults(settings) if settings.demo else settings  # what a blank settings field means
     task_names = [t.value for t in Task]
 
     def opening_thread() -> str:
@@ -74,57 +104,67 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
         values["control"] = values["control"] or ""
         return [gr.update(visible=True), gr.update(value=info)] + [gr.update(value=values[k]) for k in REVIEW_FIELDS]
 
-    def run_turn(current: str, updates, planner: str, offload: str, shown: list[Item]):
-        """Stream one turn into the chat view; ends with the thread's stored view."""
+    def run_turn(current: str, updates, planner: str, offload: str, shown: list[Item], asked: list[Item] = ()):
+        """Stream one turn into the chat view; ends with the thread's stored view. ``asked``: the person's
+        message, shown again with the error when a turn fails before the thread could keep it (a busy thread)."""
         answer = ""
-        status = progress_html(text="planning")
         live = [*shown, Item("assistant", text="…")]
-        yield [to_messages(live), status, *review_updates(None), thread_choices(current)]
-        result = None
+        yield [to_messages(live), progress_html(Progress()), *review_updates(None), thread_choices(current),
+               stop_button("running")]  # fmt: skip
+        result, counted = None, None
         for u in updates:
             u: Update
+            if u.kind == "done":
+                result = u.result
+                break
             if u.kind == "token":
                 answer += u.text
                 live[-1] = Item("assistant", text=answer)
-            elif u.kind == "step":
-                status = progress_html(u.step, u.total, u.text)
-            elif u.kind == "status":
-                status = progress_html(text=u.text)
-            else:
-                result = u.result
-                break
-            yield [to_messages(live), status, *review_updates(None), gr.update()]
+            if u.progress is not None and u.progress.total:
+                counted = (u.progress.label, u.progress.step, u.progress.total, u.progress.elapsed_s)
+            stopping = u.progress is not None and u.progress.stopping
+            yield [to_messages(live), progress_html(u.progress), *review_updates(None), gr.update(),
+                   stop_button("stopping" if stopping else "running")]  # fmt: skip
         items = chat.view(current, planner=planner, offload=offload)
-        if result is not None and not result.results and result.errors and not result.pending:
-            items += [Item("assistant", text=f"error: {e['error']}") for e in result.errors if e["request"] == ""]
+        unkept = [e for e in (result.errors if result is not None else []) if e["request"] == ""]
+        if unkept and not result.results and not result.pending:  # failed before it became a turn of the thread
+            items += [*asked, *(Item("assistant", text=f"error: {e['error']}") for e in unkept)]
         done = "waiting for plan review" if result is not None and result.pending else "ready"
+        if counted is not None and counted[3] is not None:
+            stopped = any(e["error"].startswith("cancelled") for e in (result.errors if result is not None else []))
+            done += f" — {'stopped at' if stopped else 'last:'} {counted[0]} {counted[1]}/{counted[2]}"
+            done += f" in {_seconds(counted[3])}"
         yield [to_messages(items), progress_html(text=done), *review_updates(result.pending if result else None),
-               thread_choices(current)]  # fmt: skip
+               thread_choices(current), stop_button("idle")]  # fmt: skip
 
     def send(message, current, review, planner, offload, steps, guidance, seed, verify):
         message = message or {}
         text = (message.get("text") or "").strip()
         files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
+        keep = [gr.update(), gr.update(), gr.update(), *review_updates(None), gr.update(), stop_button("idle")]
         if not text and not files:
-            yield [gr.update(), progress_html(text="type a request or attach a file"), gr.update(),
-                   *review_updates(None), gr.update()]  # fmt: skip
+            keep[1] = progress_html(text="type a request or attach a file")
+            yield [*keep, gr.update(value=""), gr.update()]
             return
-        overrides = {k: v for k, v in (("steps", steps), ("guidance", guidance), ("seed", seed)) if v not in (None, "")}
-        overrides = {k: (float(v) if k == "guidance" else int(v)) for k, v in overrides.items()}
-        if verify not in (None, ""):
-            overrides["verify_attempts"] = int(verify)
-        shown = chat.view(current, planner=planner, offload=offload)
-        shown.append(Item("user", text=text or "(files)"))
-        shown += [Item("user", path=f, kind=_kind(f)) for f in files if _kind(f)]
+        try:
+            overrides = generation_overrides(defaults, steps=steps, guidance=guidance, seed=seed, verify=verify)
+        except SettingsError as exc:  # nothing runs; the message stays in the box, the reason beside the settings
+            keep[1] = progress_html(text=f"not sent: {exc} (Settings)")
+            yield [*keep, gr.update(value=f"⚠️ {exc}"), gr.update(open=True)]
+            return
+        asked = [Item("user", text=text or "(files)")]
+        asked += [Item("user", path=f, kind=_kind(f)) for f in files if _kind(f)]
+        shown = [*chat.view(current, planner=planner, offload=offload), *asked]
         updates = chat.turn(current, text, files, overrides=overrides, confirm=bool(review),
                             planner=planner, offload=offload)  # fmt: skip
-        for out in run_turn(current, updates, planner, offload, shown):
-            yield [out[0], out[1], gr.update(value=None), *out[2:]]
+        for out in run_turn(current, updates, planner, offload, shown, asked):
+            yield [out[0], out[1], gr.update(value=None), *out[2:], gr.update(value=""), gr.update()]
 
     def review_run(current, planner, offload, *values):
         pending = chat.session(current, planner=planner, offload=offload).pending()
         if not pending:
-            yield [gr.update(), progress_html(text="nothing is waiting for review"), *review_updates(None), gr.update()]
+            yield [gr.update(), progress_html(text="nothing is waiting for review"), *review_updates(None), gr.update(),
+                   stop_button("idle")]  # fmt: skip
             return
         plan = pending["plan"]
         changes = {}
@@ -167,7 +207,11 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
         return [to_messages(chat.view(current, planner=planner, offload=offload)), progress_html(text=status)]
 
     def stop(current):
-        return progress_html(text="stopping…" if chat.stop(current) else "nothing is running")
+        waiting = chat.stop(current)
+        if waiting is None:
+            return [progress_html(text="nothing is running"), stop_button("idle")]
+        running = chat.progress(current)
+        return [progress_html(running) if running else progress_html(text=waiting), stop_button("stopping")]
 
     def on_load(planner, offload):
         return open_thread(opening_thread(), planner, offload)
@@ -185,14 +229,19 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
                 open_btn = gr.Button("Open", size="sm")
                 new_btn = gr.Button("New thread", size="sm", elem_id="new-thread")
                 undo_btn = gr.Button("Undo last turn", size="sm", elem_id="undo")
-                with gr.Accordion("Settings", open=False):
+                with gr.Accordion("Settings", open=False, elem_id="settings") as settings_box:
                     planner = gr.Dropdown(PLANNERS, value=settings.planner, label="planner backend")
                     offload = gr.Dropdown(OFFLOAD, value=settings.offload, label="offload")
-                    steps = gr.Number(value=None, label=f"steps (default {settings.steps})", precision=0)
-                    guidance = gr.Number(value=None, label=f"guidance (default {settings.guidance})")
-                    seed = gr.Number(value=None, label="seed (empty: random)", precision=0)
-                    verify = gr.Number(value=None, precision=0,
-                                       label=f"check outputs: attempts (0 = off; default {settings.verify_attempts})")  # fmt: skip
+                    gr.Markdown("Blank fields use the default.")
+                    steps = gr.Textbox(value="", label="steps", placeholder=f"default {defaults.steps}",
+                                       elem_id="set-steps")  # fmt: skip
+                    guidance = gr.Textbox(value="", label="guidance", placeholder=f"default {defaults.guidance}",
+                                          elem_id="set-guidance")  # fmt: skip
+                    seed = gr.Textbox(value="", label="seed", placeholder="blank: random", elem_id="set-seed")
+                    verify = gr.Textbox(value="", label="check outputs: attempts (0 = off)",
+                                        placeholder=f"default {defaults.verify_attempts}",
+                                        elem_id="set-verify")  # fmt: skip
+                    settings_note = gr.Markdown("", elem_id="settings-note")
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(label="unison", height=620, elem_id="chat")
                 status = gr.HTML(progress_html(), elem_id="status")
@@ -219,22 +268,24 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
                         file_types=["image", "video"], file_count="multiple", show_label=False, scale=8,
                         elem_id="prompt",
                     )  # fmt: skip
-                    stop_btn = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
+                    stop_btn = gr.Button("Stop", variant="secondary", interactive=False, scale=1, elem_id="stop")
                 review = gr.Checkbox(label="review plans before generating", value=bool(settings.confirm))
 
         fields = [f_task, f_width, f_height, f_frames, f_fps, f_seed, f_steps, f_anchor, f_control, f_roles]
         review_out = [review_box, review_info, *fields]
+        idle = dict(fn=lambda: stop_button("idle"), inputs=None, outputs=[stop_btn], queue=False,
+                    api_visibility="private")  # Stop goes back to idle however a turn ended  # fmt: skip
+        turn_out = [chatbot, status, *review_out, threads, stop_btn]
         box.submit(send, [box, current, review, planner, offload, steps, guidance, seed, verify],
-                   [chatbot, status, box, *review_out, threads], api_name="send")  # fmt: skip
-        run_btn.click(review_run, [current, planner, offload, *fields], [chatbot, status, *review_out, threads],
-                      api_name="review_run")  # fmt: skip
-        cancel_btn.click(review_cancel, [current, planner, offload], [chatbot, status, *review_out, threads],
-                         api_name="review_cancel")  # fmt: skip
+                   [chatbot, status, box, *review_out, threads, stop_btn, settings_note, settings_box],
+                   api_name="send").then(**idle)  # fmt: skip
+        run_btn.click(review_run, [current, planner, offload, *fields], turn_out, api_name="review_run").then(**idle)
+        cancel_btn.click(review_cancel, [current, planner, offload], turn_out, api_name="review_cancel").then(**idle)
         open_out = [current, chatbot, status, *review_out, threads]
         open_btn.click(open_thread, [threads, planner, offload], open_out, api_name="open_thread")
         new_btn.click(new_thread, [planner, offload], open_out, api_name="new_thread")
         undo_btn.click(undo, [current, planner, offload], [chatbot, status], api_name="undo")
-        stop_btn.click(stop, [current], [status], api_name="stop", queue=False)
+        stop_btn.click(stop, [current], [status, stop_btn], api_name="stop", queue=False)
         app.load(on_load, [planner, offload], open_out, api_name=False)
     return app
 

@@ -1,8 +1,10 @@
 """The web UI's core, without Gradio: sessions per thread, uploads, the file boundary, turns as event streams.
 
 ``WebChat`` drives the same :class:`~unison_agent.session.Session` as ``unison chat``. A turn runs in a worker
-thread; :meth:`WebChat.turn` yields :class:`Update` objects (streamed tokens, status lines, denoising steps) and
-ends with the finished (or pending) :class:`~unison_agent.session.TurnResult`. The chat view of a thread is a list
+thread; :meth:`WebChat.turn` yields :class:`Update` objects (streamed tokens, stage labels, counted steps with
+their timing, each with the turn's :class:`Progress`) and ends with the finished (or pending)
+:class:`~unison_agent.session.TurnResult`. A request refused before it runs is kept as a failed turn
+(``Session.refuse``). The chat view of a thread is a list
 of :class:`Item` built from the thread's stored history, so reopening a thread shows exactly what was said and made.
 
 The boundary: the browser names files only by uploading them. Uploads are copied under
@@ -51,23 +53,117 @@ class Item:
     path: str | None = None
     kind: str | None = None  # "image" | "video" for media items
     media_id: int | None = None
+    what: str | None = None
+    """What an annotator map is ("mask", "depth"); None for inputs and outputs (their kind is shown)."""
 
     @property
     def label(self) -> str:
-        """``#3 · video · name.mp4`` for a media item."""
+        """``#3 · video · name.mp4`` for a media item (``#3 · mask · mask-....mp4`` for a prepared map)."""
         ident = f"#{self.media_id} · " if self.media_id is not None else ""
-        return f"{ident}{self.kind} · {Path(self.path or '').name}"
+        return f"{ident}{self.what or self.kind} · {Path(self.path or '').name}"
 
 
 @dataclass
 class Update:
-    """One event of a running turn; ``result`` is set on the last one."""
+    """One event of a running turn; ``result`` is set on the last one, ``progress`` on every other."""
 
-    kind: Literal["token", "status", "step", "done"]
+    kind: Literal["token", "status", "stage", "step", "done"]
     text: str = ""
     step: int = 0
     total: int = 0
     result: Any = None
+    progress: Progress | None = None
+
+
+STOPS_AT = {
+    "planning": "the next denoising step or answer token",
+    "loading": "the first denoising step",
+    "annotating": "the first denoising step (after the annotator)",
+    "understanding": "the next answer token",
+    "checking": "the next check",
+}
+"""What a cancelled turn waits for in each stage (where the graph polls ``Session.cancel``)."""
+
+
+@dataclass
+class Progress:
+    """What a running turn is doing now: the stage and its label, the counted step (denoising step i of N,
+    annotated frame i of n) with its timing, and whether Stop was pressed. Both event forms are read: the
+    ``stage``/``step`` events of the progress contract and the older ``status`` / ``step`` (step, total)."""
+
+    label: str = "planning"
+    stage: str = "planning"
+    step: int = 0
+    total: int = 0
+    elapsed_s: float | None = None
+    remaining_s: float | None = None
+    stopping: bool = False
+    since: float = field(default_factory=time.monotonic)
+    """When the current stage began (elapsed time of step events that carry none is counted from here)."""
+    at: float = field(default_factory=time.monotonic)
+    """When the last event arrived."""
+
+    def read(self, event: dict[str, Any]) -> bool:
+        """Take one event in; True when it changed what the status line shows."""
+        kind, now = event.get("event"), time.monotonic()
+        if kind == "stage":
+            self._begin(str(event.get("stage") or "working"), str(event.get("text") or event.get("stage")), now)
+        elif kind == "status":
+            text = str(event.get("text", ""))
+            self._begin(_stage_of(text), text, now)
+        elif kind == "node" and event.get("node") == "intake":
+            self._begin("planning", "planning", now)
+        elif kind == "step":
+            stage = str(event.get("stage") or "denoising")
+            step, total = int(event["step"]), int(event["total"])
+            if event.get("elapsed_s") is None and (stage, step, total) == (self.stage, self.step, self.total):
+                return False  # the untimed twin of a timed step event: nothing new
+            if stage != self.stage:  # an older step event (no stage event before it), or a new counted stage
+                self._begin(stage, stage, now)
+            self.step, self.total = step, total
+            if event.get("elapsed_s") is not None:
+                self.elapsed_s = float(event["elapsed_s"])
+                left = event.get("remaining_s")
+                self.remaining_s = None if left is None else float(left)
+            else:  # an older step event: timed from the first step seen
+                self.since = self.since if self.step > 1 else now
+                self.elapsed_s = now - self.since
+                done = self.step - 1
+                self.remaining_s = self.elapsed_s / done * (self.total - self.step) if done >= 1 else None
+        else:
+            return False
+        self.at = now
+        return True
+
+    def _begin(self, stage: str, label: str, now: float) -> None:
+        self.stage, self.label, self.since = stage, label, now
+        self.step = self.total = 0
+        self.elapsed_s = self.remaining_s = None
+
+    def stop_text(self) -> str:
+        """What a pressed Stop waits for, in words (with the step and about how long, while denoising)."""
+        if self.stage == "denoising" and self.total:
+            if self.step >= self.total:
+                return f"stopping: all {self.total} denoising steps are done, so this output will be finished"
+            per_step = (self.elapsed_s or 0.0) / max(self.step, 1)
+            left = max(per_step - (time.monotonic() - self.at), 0.0)
+            return (f"stopping after the current denoising step (step {self.step}/{self.total}, "
+                    f"about {max(1, round(left))} s)")  # fmt: skip
+        if self.stage in ("denoising", "decoding", "writing"):
+            return f"stopping: denoising is over, so this output will be finished ({self.label})"
+        waits = STOPS_AT.get(self.stage, "the next denoising step or answer token")
+        return f"stopping at {waits} (now: {self.label})"
+
+
+def _stage_of(text: str) -> str:
+    """The stage an older ``status`` event's words describe."""
+    words = text.lower()
+    for stage, hints in (("annotating", ("annotator", "annotating")), ("loading", ("loading",)),
+                         ("checking", ("checking", "retrying")), ("writing", ("writing",)),
+                         ("decoding", ("decoding",)), ("planning", ("planning",))):  # fmt: skip
+        if any(h in words for h in hints):
+            return stage
+    return "working"
 
 
 @dataclass
@@ -78,6 +174,7 @@ class WebChat:
     tools: Any = None
     _sessions: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     _running: dict[str, Any] = field(default_factory=dict)
+    _progress: dict[str, Progress] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _saver: Any = None
 
@@ -180,9 +277,14 @@ class WebChat:
 
         def call(on_event):
             guard = self.guard_for(thread)
-            for m in MENTION_RE.finditer(text):  # typed paths: refused before anything else is said or copied
-                guard(mention_path(m.group(0)))
-            paths = self.attach(thread, list(files))
+            try:
+                for m in MENTION_RE.finditer(text):  # typed paths: refused before anything else is said or copied
+                    guard(mention_path(m.group(0)))
+                paths = self.attach(thread, list(files))
+            except UnisonError as exc:  # refused: the message and the error stay in the thread as a failed turn
+                names = ", ".join(Path(f).name for f in files)
+                said = " ".join([text.strip(), f"(attached: {names})" if names else ""]).strip()
+                return session.refuse(said, str(exc), kind=type(exc).__name__)
             request = " ".join([text.strip(), *(f"###{p}###" for p in paths)]).strip()
             return session.send(request, overrides=overrides, confirm=confirm, on_event=on_event)
 
@@ -213,25 +315,36 @@ class WebChat:
         elif done is not None:
             yield done
 
-    def stop(self, thread: str) -> bool:
-        """Cancel the turn running on ``thread`` (it ends at its next step or token). False if none runs."""
-        session = self._running.get(thread)
+    def stop(self, thread: str) -> str | None:
+        """Cancel the turn running on ``thread`` (it ends at its next denoising step or answer token); what it
+        waits for, in words ("stopping after the current denoising step (step 12/50, about 4 s)"), or None when no
+        turn runs."""
+        with self._lock:
+            session, progress = self._running.get(thread), self._progress.get(thread)
         if session is None:
-            return False
+            return None
         session.cancel()
-        return True
+        progress = progress or Progress()
+        progress.stopping = True
+        return progress.stop_text()
 
     def busy(self, thread: str) -> bool:
         return thread in self._running
+
+    def progress(self, thread: str) -> Progress | None:
+        """What the turn running on ``thread`` is doing now (None when none runs)."""
+        return self._progress.get(thread)
 
     def _stream(self, thread: str, session, call) -> Iterator[Update]:
         with self._lock:
             busy = thread in self._running
             if not busy:
                 self._running[thread] = session
+                self._progress[thread] = Progress()
         if busy:
             yield Update("done", result=_failed(thread, "this thread is still working on a request; wait or Stop"))
             return
+        progress = self._progress[thread]
         events: queue.Queue = queue.Queue()
 
         def work() -> None:
@@ -251,23 +364,22 @@ class WebChat:
                 event = events.get()
                 kind = event.get("event")
                 if kind == "done":
-                    yield Update("done", result=event["result"])
+                    yield Update("done", result=event["result"], progress=progress)
                     return
                 if kind == "token":
-                    yield Update("token", text=event["text"])
-                elif kind == "step":
-                    yield Update("step", step=int(event["step"]), total=int(event["total"]),
-                                 text=f"generating {event.get('task', '')}".strip())  # fmt: skip
-                elif kind == "status":
-                    yield Update("status", text=event["text"])
-                elif kind == "node":
-                    yield Update("status", text=NODE_STATUS.get(event["node"], event["node"]))
+                    if progress.stage != "understanding":
+                        progress.read({"event": "stage", "stage": "understanding", "text": "answering"})
+                    yield Update("token", text=event["text"], progress=progress)
+                elif progress.read(event):
+                    yield Update(kind if kind in ("stage", "step") else "status", text=progress.label,
+                                 step=progress.step, total=progress.total, progress=progress)  # fmt: skip
         finally:
             if worker.is_alive():  # the page went away mid-turn: stop the work instead of leaving it running
                 session.cancel()
                 worker.join()
             with self._lock:
                 self._running.pop(thread, None)
+                self._progress.pop(thread, None)
 
     # -- views -----------------------------------------------------------------------------------------------
     def view(self, thread: str, *, planner: str | None = None, offload: str | None = None) -> list[Item]:
@@ -277,7 +389,9 @@ class WebChat:
         items: list[Item] = []
         for turn in session.history():
             items += self.request_items(thread, turn["request"], by_path)
-            items += self.result_items(thread, turn["results"], turn["errors"], by_path)
+            made = [m["path"] for m in by_path.values()
+                    if m.get("turn") == turn["turn"] and m.get("origin") != "input"]  # fmt: skip
+            items += self.result_items(thread, turn["results"], turn["errors"], by_path, made=made)
         pending = session.pending()
         if pending:
             items += self.request_items(thread, session.values().get("request", ""), by_path)
@@ -294,10 +408,21 @@ class WebChat:
         return items
 
     def result_items(
-        self, thread: str, results: list[dict], errors: list[dict], by_path: dict[str, dict]
-    ) -> list[Item]:
+        self, thread: str, results: list[dict], errors: list[dict], by_path: dict[str, dict], *,
+        made: list[str] = (),
+    ) -> list[Item]:  # fmt: skip
+        """A turn's answers, errors and files. Every file the turn registered (``made``: outputs and the maps an
+        annotator prepared, a mask, a control map) is shown once with its id, in id order: a step's prepared maps
+        and outputs with its answer, files of a step that then failed before its error."""
         from ..demo import DEMO_NOTE
 
+        def files(paths: list[str]) -> list[Item]:
+            fresh = [p for p in dict.fromkeys(paths) if p not in shown]
+            shown.update(fresh)
+            fresh.sort(key=lambda p: by_path.get(p, {}).get("id", 1 << 62))
+            return [i for p in fresh for i in self.media_items("assistant", thread, p, by_path)]
+
+        shown: set[str] = set()
         items: list[Item] = []
         for r in results:
             if r.get("status") == "cancelled":
@@ -312,8 +437,8 @@ class WebChat:
             if notes:
                 text += "\n\n" + "\n".join(f"_note: {n}_" for n in notes)
             items.append(Item("assistant", text=text))
-            for path in r.get("outputs", []):
-                items += self.media_items("assistant", thread, path, by_path)
+            items += files([*r.get("prepared", []), *r.get("outputs", [])])
+        items += files(list(made))
         for e in errors:
             items.append(Item("assistant", text=f"error: {e['error']}"))
         return items
@@ -323,7 +448,8 @@ class WebChat:
         kind = (item or {}).get("kind") or MEDIA_SUFFIXES.get(Path(path).suffix.lower())
         if kind is None or not self.readable(thread, path):
             return []
-        return [Item(role, path=path, kind=kind, media_id=(item or {}).get("id"))]
+        what = (item or {}).get("task") if (item or {}).get("origin") == "annotation" else None
+        return [Item(role, path=path, kind=kind, media_id=(item or {}).get("id"), what=what)]
 
     def close(self) -> None:
         try:
@@ -332,22 +458,12 @@ class WebChat:
             pass
 
 
-NODE_STATUS = {
-    "intake": "reading the request",
-    "prepare": "planning",
-    "annotate": "annotating (control maps, masks)",
-    "confirm": "waiting for plan review",
-    "generate": "generating",
-    "understand": "answering",
-    "finish": "done",
-}
-
 
 def _file_word(path: str, by_path: dict[str, dict]) -> str:
-    resolved = str(Path(path).expanduser().resolve())
-    item = by_path.get(resolved)
-    ident = f" (#{item['id']})" if item else ""
-    return f"`{Path(path).name}`{ident}"
+    """A mentioned file as the chat shows it: its name and id, or the path as typed when it never became media
+    (a refused path)."""
+    item = by_path.get(str(Path(path).expanduser().resolve()))
+    return f"`{Path(path).name}` (#{item['id']})" if item else f"`{path}`"
 
 
 def _failed(thread: str, message: str):

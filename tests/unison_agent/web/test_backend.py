@@ -63,7 +63,7 @@ def test_stop_cancels_the_running_turn_and_the_thread_stays_usable(paused_chat):
         if u.kind == "done":
             result = u.result
     assert not result.ok and "cancelled" in result.errors[0]["error"] and not result.errors[0]["internal"]
-    assert steps == [1, 2] and not chat.busy("s") and chat.stop("s") is False
+    assert steps == [1, 2] and not chat.busy("s") and chat.stop("s") is None
     _, again = finish(chat.turn("s", "what is a fox?"))
     assert again.ok and again.task == "text_understanding"
     view = chat.view("s")
@@ -135,3 +135,89 @@ def test_a_reviewed_plan_runs_with_the_forms_edits(chat):
     assert r.pending and "num_frames" in r.pending["notice"]
     _, r = finish(chat.resume("r", "cancel"))
     assert r.results[-1]["status"] == "cancelled"
+
+
+class ContractTools(PausingTools):
+    """Scripted tools that report progress as the progress contract says (``stage`` events, ``step`` events with
+    stage, elapsed and remaining time), pausing after the second denoising step like :class:`PausingTools`."""
+
+    def generate(self, plan, settings, *, on_step=None, **kw):
+        from langgraph.config import get_stream_writer
+
+        write = get_stream_writer()
+        write({"event": "stage", "stage": "loading", "text": "loading Wan2.1-VACE (transformer, VAE, umT5)"})
+        write({"event": "stage", "stage": "denoising", "text": "denoising"})
+
+        def timed(i, n):
+            write({"event": "step", "stage": "denoising", "step": i, "total": n, "elapsed_s": 3.0 * i,
+                   "remaining_s": 3.0 * (n - i)})  # fmt: skip
+            on_step(i, n)
+
+        made = super().generate(plan, settings, on_step=timed, **kw)
+        write({"event": "stage", "stage": "decoding", "text": "decoding with the VAE"})
+        write({"event": "stage", "stage": "writing", "text": "writing outputs"})
+        return made
+
+
+def test_progress_contract_events_become_stage_labels_and_a_timed_step_bar(chat):
+    chat.tools = ContractTools(chat.rec)
+    seen, stop_text = [], None
+    for u in chat.turn("p", "make a picture of a red fox", overrides={"steps": 6}):
+        if u.kind == "done":
+            result = u.result
+            break
+        p = u.progress
+        seen.append((u.kind, p.label, p.step, p.total, p.elapsed_s, p.remaining_s))
+        if u.kind == "step" and u.step == 2:  # paused after step 2: Stop says what it waits for
+            stop_text = chat.stop("p")
+            chat.tools.resume.set()
+    labels = list(dict.fromkeys(s[1] for s in seen))
+    assert labels[0] == "planning" and labels[-2:] == ["loading Wan2.1-VACE (transformer, VAE, umT5)", "denoising"]
+    counted = [s[2:] for s in seen if s[0] == "step"]  # step 3 is reported, then cancelled
+    assert counted == [(1, 6, 3.0, 15.0), (2, 6, 6.0, 12.0), (3, 6, 9.0, 9.0)]
+    assert stop_text.startswith("stopping after the current denoising step (step 2/6, about ") and "s)" in stop_text
+    assert "cancelled" in result.errors[0]["error"] and chat.stop("p") is None and chat.progress("p") is None
+    # run to the end: decoding and writing follow the last step
+    chat.tools.resume.set()
+    kinds = [(u.kind, u.progress.label) for u in chat.turn("p", "make a picture of a cat") if u.kind != "done"]
+    assert kinds[-2:] == [("stage", "decoding with the VAE"), ("stage", "writing outputs")]
+
+
+def test_older_status_and_step_events_still_show_and_are_timed(chat):
+    updates, r = finish(chat.turn("o", "make a picture of a red fox"))  # the scripted tools send step/total only
+    assert r.ok
+    assert [u.text for u in updates if u.kind == "status"][:2] == ["planning", "loading the generation models"]
+    steps = [(u.progress.label, u.step, u.total) for u in updates if u.kind == "step"]
+    assert steps[0] == ("denoising", 1, 40) and steps[-1] == ("denoising", 40, 40)
+    last = [u for u in updates if u.kind == "step"][-1].progress
+    assert last.elapsed_s is not None and last.remaining_s == 0
+
+
+def test_a_refused_request_stays_in_the_thread_with_its_error(chat, media_dir):
+    finish(chat.turn("k", "describe this", [str(media_dir / "photo.png")]))
+    _, r = finish(chat.turn("k", "describe ###/etc/passwd###"))
+    assert not r.ok and r.errors[0]["request"] == "describe ###/etc/passwd###"
+    _, r = finish(chat.turn("k", "describe this", [str(media_dir / "notes.txt")]))  # an upload it cannot take
+    assert "not an image or a video" in r.errors[0]["error"]
+    expected = ["describe `/etc/passwd`", "error: access to /etc/passwd is not allowed",
+                "describe this (attached: notes.txt)", "error: notes.txt: not an image or a video"]  # fmt: skip
+    reopened = WebChat(chat.settings, tools=chat.tools)  # another server process on the same home
+    for web in (chat, reopened):
+        texts = [i.text for i in web.view("k") if not i.path]
+        assert [t for t in texts[2:] if any(t.startswith(e) for e in expected)] == texts[2:]
+        assert [next(t for t in texts if t.startswith(e)) for e in expected]  # each one, in this order
+        assert [t[:20] for t in texts[2:]] == [e[:20] for e in expected]
+    reopened.close()
+    _, again = finish(chat.turn("k", "what is in it?"))  # "it" is still the upload: a refusal registers nothing
+    assert again.ok and again.task == "image_understanding"
+    assert chat.session("k").undo() and chat.view("k")[-1].text.startswith("error: notes.txt")
+
+
+def test_maps_a_step_prepared_are_shown_with_their_ids_before_the_output(chat, media_dir):
+    _, r = finish(chat.turn("m", "make a video of a robot dancing following the pose of this",
+                            [str(media_dir / "clip.mp4")]))  # fmt: skip
+    assert r.ok and r.task == "video_control" and [a["kind"] for a in chat.rec.annotated] == ["pose"]
+    labels = [i.label for i in chat.view("m") if i.path]
+    assert labels[0] == "#1 · video · clip.mp4"
+    assert labels[1].startswith("#2 · pose · pose-") and labels[2].startswith("#3 · video · video_control-")
+    assert len(labels) == 3

@@ -14,7 +14,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from unison_agent.media import read_video  # noqa: E402
 
 SETTINGS = ("rules", "none")  # planner, offload (the settings panel)
-GEN = (None, None, None, None)  # steps, guidance, seed, verify attempts: the demo's defaults
+GEN = ("", "", "", "")  # steps, guidance, seed, verify attempts: blank, the demo's defaults
 
 
 def texts(chat: list[dict]) -> list[str]:
@@ -77,7 +77,8 @@ def test_a_conversation_through_gradio_client(web_server, fox_png):
     assert texts(final[0])[-2] == "what happens in it?"
     assert texts(final[0])[-1].endswith("_video_understanding of #2_")
 
-    # 4. a typed path outside the uploads, the thread's outputs and allowed_dirs is refused: a message, no traceback
+    # 4. a typed path outside the uploads, the thread's outputs and allowed_dirs is refused: a message, no traceback,
+    #    kept in the thread with the person's message
     final, _ = send(client, f"describe ###{fox_png}###")
     refusal = texts(final[0])[-1]
     assert refusal.startswith(f"error: access to {fox_png} is not allowed") and "Traceback" not in refusal
@@ -88,9 +89,11 @@ def test_a_conversation_through_gradio_client(web_server, fox_png):
     chat = reopened[0]
     assert [a for a, _ in files(chat)] == ["#1 · image · fox.png", label]
     assert "what happens in it?" in texts(chat)
-    assert refusal not in texts(chat)  # refused before it became a turn: nothing of it was stored
+    assert f"describe `{fox_png}`" in texts(chat) and refusal in texts(chat)  # a refusal is kept as a turn
     assert "gc" in [c[0] for c in reopened[-1]["choices"]]
 
-    # 6. undo forgets the last turn (the question about #2); the earlier turns and their media stay
+    # 6. undo forgets the last turn (the refusal), then the question about #2; the earlier turns and media stay
+    chat, status = other.predict(*SETTINGS, api_name="/undo")
+    assert "forgot the last turn" in status and refusal not in texts(chat) and "what happens in it?" in texts(chat)
     chat, status = other.predict(*SETTINGS, api_name="/undo")
     assert "forgot the last turn" in status and "what happens in it?" not in texts(chat) and len(files(chat)) == 2
