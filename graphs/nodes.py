@@ -259,6 +259,7 @@ class Nodes:
                 "step": state.get("step_index", 0), "request": state.get("step_text") or "",
                 "task": f"annotate:{job.kind}", "answer": f"{job.kind}{target} of #{src_id} saved as #{item['id']}",
                 "outputs": [item["path"]], "plan": None, "notes": notes, "status": "ok",
+                "files": made_files(registry, {}, [item["path"]]),
                 "timings": {"total_s": round(time.perf_counter() - started, 3)},
             }  # fmt: skip
             return self.finished_step(state, result, new_media)
@@ -376,13 +377,16 @@ class Nodes:
         size = f"{made['width']}x{made['height']}" + (
             f", {made['num_frames']} frames" if plan.task.output == "video" else ""
         )
+        prepared = dict(state.get("prepared") or {})
+        files = made_files(registry, prepared, outputs)
+        maps = "".join(f"; {f['role']} #{f['id']} made by the annotator" for f in files if f["role"] != "output")
         result: StepResult = {
             "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
-            "answer": f"{plan.task.output} {ids} ({size})" + (f" — {checked}" if checked else "")
+            "answer": f"{plan.task.output} {ids} ({size})" + maps + (f" — {checked}" if checked else "")
                       + "".join(f". Note: {w}" for w in made.get("warnings") or []),
             "outputs": outputs, "sidecars": list(made["sidecars"]), "plan": plan.to_json(), "seed": made["seed"],
             "notes": [*(state.get("step_notes") or []), *made["notes"]],
-            "prepared": list((state.get("prepared") or {}).values()), "timings": made["timings"], "status": "ok",
+            "prepared": list(prepared.values()), "files": files, "timings": made["timings"], "status": "ok",
         }  # fmt: skip
         return self.finished_step(state, result, registry[len(media) :])
 
@@ -456,6 +460,14 @@ def finish_turn(state: AgentState | dict[str, Any]) -> Update:
     messages = [{"role": "assistant", "content": f"error: {err['error']}", "media": [], "turn": state.get("turn", 0)}
                 for err in state.get("errors", [])]  # fmt: skip
     return {"done": True, "history": [record], "messages": messages, **clear_step()}
+
+
+def made_files(media: list[dict[str, Any]], prepared: dict[str, str], outputs: list[str]) -> list[dict[str, Any]]:
+    """Every file a step made, with its media id: the annotator maps it prepared (role "mask" / "control"), then
+    its outputs (role "output"), in id order."""
+    roles = {**{path: role for role, path in prepared.items()}, **{path: "output" for path in outputs}}
+    return [{"id": int(m["id"]), "path": m["path"], "kind": m["kind"], "role": roles[m["path"]]}
+            for m in media if m["path"] in roles]  # fmt: skip
 
 
 def _current(state: AgentState) -> str:
