@@ -329,6 +329,9 @@ class Nodes:
                     write({"event": "token", "text": t})
 
                 answer = self.tools.understand(plan, self.settings, history=history, on_token=on_token)
+            if not (answer or "").strip():  # never an empty answer: say that the model gave none
+                answer = no_answer(self.settings)
+                write({"event": "token", "text": answer})
             result: StepResult = {
                 "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
                 "answer": answer, "outputs": [], "plan": plan.to_json(), "notes": list(state.get("step_notes") or []),
@@ -459,7 +462,16 @@ def finish_turn(state: AgentState | dict[str, Any]) -> Update:
               "results": state.get("results", []), "errors": state.get("errors", [])}  # fmt: skip
     messages = [{"role": "assistant", "content": f"error: {err['error']}", "media": [], "turn": state.get("turn", 0)}
                 for err in state.get("errors", [])]  # fmt: skip
-    return {"done": True, "history": [record], "messages": messages, **clear_step()}
+    # confirm and overrides hold for one run: a later run that does not send them (the LangGraph server keeps the
+    # thread's state between runs) starts without them
+    return {"done": True, "history": [record], "messages": messages, "confirm": False, "overrides": {}, **clear_step()}
+
+
+def no_answer(settings: Settings) -> str:
+    """The answer when the understanding model produced no text."""
+    if settings.demo:
+        return "the model gave no answer (the demo models are tiny and random: they produce no real text)"
+    return "the model gave no answer; try asking again in other words"
 
 
 def made_files(media: list[dict[str, Any]], prepared: dict[str, str], outputs: list[str]) -> list[dict[str, Any]]:
