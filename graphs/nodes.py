@@ -259,6 +259,7 @@ class Nodes:
                 "step": state.get("step_index", 0), "request": state.get("step_text") or "",
                 "task": f"annotate:{job.kind}", "answer": f"{job.kind}{target} of #{src_id} saved as #{item['id']}",
                 "outputs": [item["path"]], "plan": None, "notes": notes, "status": "ok",
+                "files": made_files(registry, {}, [item["path"]]),
                 "timings": {"total_s": round(time.perf_counter() - started, 3)},
             }  # fmt: skip
             return self.finished_step(state, result, new_media)
@@ -328,6 +329,9 @@ class Nodes:
                     write({"event": "token", "text": t})
 
                 answer = self.tools.understand(plan, self.settings, history=history, on_token=on_token)
+            if not (answer or "").strip():  # never an empty answer: say that the model gave none
+                answer = no_answer(self.settings)
+                write({"event": "token", "text": answer})
             result: StepResult = {
                 "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
                 "answer": answer, "outputs": [], "plan": plan.to_json(), "notes": list(state.get("step_notes") or []),
@@ -376,13 +380,16 @@ class Nodes:
         size = f"{made['width']}x{made['height']}" + (
             f", {made['num_frames']} frames" if plan.task.output == "video" else ""
         )
+        prepared = dict(state.get("prepared") or {})
+        files = made_files(registry, prepared, outputs)
+        maps = "".join(f"; {f['role']} #{f['id']} made by the annotator" for f in files if f["role"] != "output")
         result: StepResult = {
             "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
-            "answer": f"{plan.task.output} {ids} ({size})" + (f" — {checked}" if checked else "")
+            "answer": f"{plan.task.output} {ids} ({size})" + maps + (f" — {checked}" if checked else "")
                       + "".join(f". Note: {w}" for w in made.get("warnings") or []),
             "outputs": outputs, "sidecars": list(made["sidecars"]), "plan": plan.to_json(), "seed": made["seed"],
             "notes": [*(state.get("step_notes") or []), *made["notes"]],
-            "prepared": list((state.get("prepared") or {}).values()), "timings": made["timings"], "status": "ok",
+            "prepared": list(prepared.values()), "files": files, "timings": made["timings"], "status": "ok",
         }  # fmt: skip
         return self.finished_step(state, result, registry[len(media) :])
 
@@ -455,7 +462,24 @@ def finish_turn(state: AgentState | dict[str, Any]) -> Update:
               "results": state.get("results", []), "errors": state.get("errors", [])}  # fmt: skip
     messages = [{"role": "assistant", "content": f"error: {err['error']}", "media": [], "turn": state.get("turn", 0)}
                 for err in state.get("errors", [])]  # fmt: skip
-    return {"done": True, "history": [record], "messages": messages, **clear_step()}
+    # confirm and overrides hold for one run: a later run that does not send them (the LangGraph server keeps the
+    # thread's state between runs) starts without them
+    return {"done": True, "history": [record], "messages": messages, "confirm": False, "overrides": {}, **clear_step()}
+
+
+def no_answer(settings: Settings) -> str:
+    """The answer when the understanding model produced no text."""
+    if settings.demo:
+        return "the model gave no answer (the demo models are tiny and random: they produce no real text)"
+    return "the model gave no answer; try asking again in other words"
+
+
+def made_files(media: list[dict[str, Any]], prepared: dict[str, str], outputs: list[str]) -> list[dict[str, Any]]:
+    """Every file a step made, with its media id: the annotator maps it prepared (role "mask" / "control"), then
+    its outputs (role "output"), in id order."""
+    roles = {**{path: role for role, path in prepared.items()}, **{path: "output" for path in outputs}}
+    return [{"id": int(m["id"]), "path": m["path"], "kind": m["kind"], "role": roles[m["path"]]}
+            for m in media if m["path"] in roles]  # fmt: skip
 
 
 def _current(state: AgentState) -> str:

@@ -51,6 +51,9 @@ class StepResult(TypedDict, total=False):
     notes: list[str]
     prepared: list[str]
     """Annotator maps made for this step (a control map, an edit mask), shown with its result."""
+    files: list[dict[str, Any]]
+    """Every file the step made with its media id: ``{"id", "path", "kind", "role"}``, role "mask" / "control"
+    for an annotator map, "output" for an output; in id order (a later turn reaches any of them as "#id")."""
     timings: dict[str, float]
     status: Literal["ok", "cancelled"]
 

@@ -14,6 +14,7 @@ package installed. Each worker holds ``gpus_per_worker`` GPUs and keeps its mode
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -60,8 +61,10 @@ def read_items(path: Path) -> list[BatchItem]:
             seed = data.get("seed")
             items.append(BatchItem(n, key, str(data["request"]), files, dict(data.get("overrides") or {}),
                                    None if seed is None else int(seed)))  # fmt: skip
+        except json.JSONDecodeError as exc:  # the message is the line's own; the line number is in the record
+            items.append(BatchItem(n, key, error=f"not valid JSON ({exc.msg} at column {exc.colno})"))
         except (ValueError, TypeError) as exc:
-            items.append(BatchItem(n, key, error=f"line {n}: {exc}"))
+            items.append(BatchItem(n, key, error=str(exc)))
     keys = [i.key for i in items]
     if len(set(keys)) != len(keys):
         raise UnisonError(f"{path}: duplicate ids {sorted({k for k in keys if keys.count(k) > 1})}")
@@ -173,10 +176,25 @@ def run_batch(
     items = read_items(path)
     previous = {i.key: r for i in items if (r := done_before(out, i)) is not None}
     todo = [i for i in items if i.key not in previous and i.error is None]
-    for bad in (i for i in items if i.error is not None):
+    bad_lines = [i for i in items if i.error is not None]
+    for bad in bad_lines:
         write_record(out, {"line": bad.line, "id": bad.key, "request": bad.request, "ok": False, "task": None,
                            "answer": "", "outputs": [], "errors": [{"error": bad.error}], "seconds": 0.0})  # fmt: skip
     start = time.perf_counter()
+    # the bar counts every line this run answers: the unusable ones (failed at once) and the ones the workers run
+    bar = tqdm(total=len(todo) + len(bad_lines), desc="batch", unit="item", disable=not progress)
+    failed = 0
+
+    def count(record: dict[str, Any]) -> None:
+        nonlocal failed
+        failed += not record["ok"]
+        bar.set_postfix(failed=failed, refresh=False)
+        bar.update(1)
+        if not record["ok"]:
+            bar.write(f"failed: line {record['line']}: {record['errors'][0]['error']}", file=sys.stderr)
+
+    for bad in bad_lines:
+        count({"line": bad.line, "ok": False, "errors": [{"error": bad.error}]})
     if todo:
         started = not ray.is_initialized()
         if started:
@@ -193,18 +211,12 @@ def run_batch(
             except ray.exceptions.RayActorError as exc:
                 raise UnisonError(f"a batch worker could not start (building its Session failed): {exc}") from None
             pool = ActorPool(actors)
-            bar = tqdm(total=len(todo), desc="batch", unit="item", disable=not progress)
-            failed = 0
             for record in pool.map_unordered(lambda a, item: a.run.remote(item), todo):
-                failed += not record["ok"]
-                bar.set_postfix(failed=failed, refresh=False)
-                bar.update(1)
-                if not record["ok"]:
-                    bar.write(f"failed: line {record['line']}: {record['errors'][0]['error']}")
-            bar.close()
+                count(record)
         finally:
             if started:
                 ray.shutdown()
+    bar.close()
     seconds = time.perf_counter() - start
     return _collect(items, out, len(previous), seconds)
 

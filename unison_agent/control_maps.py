@@ -8,10 +8,12 @@ asks for. File names and wording never decide it. Image statistics only, no mode
 - **edges** (canny / scribble): mostly pure black, the rest bright and colourless (thin white strokes);
 - **depth**: colourless and smooth (few sharp local changes), spread over a wide range of values;
 - **gray**: colourless but textured (a grey-scale video: VACE's "gray" control);
-- **flow**: colourful, smooth and bright everywhere (the flow colour wheel: no shadows, no texture);
-- **natural**: anything else (a flat, structureless frame included).
+- **flow**: colourful, smooth and bright everywhere, its hues varying continuously (the flow colour wheel: no
+  shadows, no texture, no large areas of one colour);
+- **natural**: anything else (a flat, structureless frame and a picture of a few flat colours included).
 
-:func:`classify_file` reads at most three frames (first, middle, last) at a reduced size.
+:func:`classify_file` reads at most three frames (first, middle, last) at a reduced size; a still picture is never
+judged a flow map (motion lives between frames; a smooth colourful still is a gradient, a sky, a graphic).
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def _stats(frame: np.ndarray) -> dict[str, float]:
     dx = np.abs(np.diff(gray, axis=1)).mean() if gray.shape[1] > 1 else 0.0
     dy = np.abs(np.diff(gray, axis=0)).mean() if gray.shape[0] > 1 else 0.0
     spread = float(np.percentile(gray, 95) - np.percentile(gray, 5))
+    q = f.astype(np.int32) // 16  # 16 levels per channel: a flat colour stays one bin after compression
+    _, counts = np.unique(q[..., 0] * 256 + q[..., 1] * 16 + q[..., 2], return_counts=True)
     return {
         "black": float(black.mean()),
         "lit_bright": float((hi[lit] >= 96).mean()) if lit.any() else 0.0,
@@ -82,6 +86,7 @@ def _stats(frame: np.ndarray) -> dict[str, float]:
         "roughness": float((dx + dy) / 2 / max(spread, 1.0)),
         "spread": spread,
         "range": float(np.percentile(gray, 99.5) - np.percentile(gray, 0.5)),
+        "few_colours": float(np.sort(counts)[::-1][:8].sum() / counts.sum()),
     }
 
 
@@ -106,6 +111,8 @@ def classify_frames(frames: np.ndarray) -> Verdict:
             return Verdict("depth", "colourless and smooth over a wide range of values")
         return Verdict("gray", "colourless")
     if s["saturated"] >= 0.6 and s["roughness"] <= 0.02 and s["dark"] <= 0.05:
+        if s["few_colours"] >= 0.5:
+            return Verdict("natural", f"{s['few_colours']:.0%} in a few flat colours (a graphic, not a flow field)")
         return Verdict("flow", "smooth bright colours everywhere")
     return Verdict("natural", "textured colours")
 
@@ -115,6 +122,9 @@ def classify_file(path: str | Path, limits: MediaLimits | None = None) -> Verdic
     from .media import kind_of, probe_video, read_image, read_video_frames
 
     if kind_of(str(path)) == "image":
-        return classify_frames(read_image(path, limits))
+        verdict = classify_frames(read_image(path, limits))
+        if verdict.kind == "flow":  # motion lives between frames: a smooth colourful still is a picture
+            return Verdict("natural", "smooth colours in a still picture (a flow map is a video)")
+        return verdict
     total = probe_video(path, limits)["frames"]
     return classify_frames(read_video_frames(path, sorted({0, total // 2, max(0, total - 1)}), limits=limits))

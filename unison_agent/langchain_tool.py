@@ -6,7 +6,8 @@
     msg = tool.invoke({"type": "tool_call", "id": "1", "name": "unison",
                        "args": {"request": "animate it", "files": ["/data/media/cat.png"]}})
     msg.content      # the answer, or a short description of what was made
-    msg.artifact     # {"outputs": [...], "plan": {...}, "task": ..., "thread": ..., "errors": [...]}
+    msg.artifact     # {"outputs": [...], "files": [{"id", "path", "kind", "role"}], "plan": {...}, "task": ...,
+                     #  "thread": ..., "errors": [...]}
 
 The boundary: every file that reaches planning, understanding, annotation or generation through the tool —
 mentioned, attached, referenced ("#3", "it", "the last video"), taken from a thread's history or made by an
@@ -134,7 +135,10 @@ class UnisonTool(BaseTool):
         files: list[str] | None = None,
         thread_id: str | None = None,
         run_manager: Any = None,
+        on_event: Any = None,
     ) -> tuple[str, dict[str, Any]]:
+        """The turn's answer and artifact; ``on_event`` receives the session's progress events (the MCP server
+        turns them into progress notifications)."""
         from .mentions import find_mentions
 
         files = list(files or [])
@@ -145,22 +149,23 @@ class UnisonTool(BaseTool):
         self.check_access(mentioned + files)
         text = request + "".join(f" ###{Path(f).expanduser().resolve()}###" for f in files)
         try:
-            result = self.session(thread_id or self.default_thread).send(text)
+            result = self.session(thread_id or self.default_thread).send(text, on_event=on_event)
         except UnisonError as exc:
             raise ToolException(str(exc)) from None
         artifact = {
             "task": result.task,
             "outputs": result.outputs,
+            "files": result.files,
             "plan": result.plan,
             "thread": result.thread,
             "errors": result.errors,
             "demo": result.demo,
         }
-        if result.errors and not result.results:
-            raise ToolException(result.answer)
+        if result.errors and not result.results:  # the message as it is (no "error: " in front: it is one)
+            raise ToolException("\n".join(e["error"] for e in result.errors))
         content = result.answer
-        if result.outputs:
-            content += "\nfiles: " + ", ".join(result.outputs)
+        if result.files:
+            content += "\nfiles: " + ", ".join(f"#{f['id']} {f['path']}" for f in result.files)
         return content, artifact
 
     def close(self) -> None:

@@ -77,6 +77,12 @@ class TurnResult:
         return [p for r in self.results for p in r.get("outputs", [])]
 
     @property
+    def files(self) -> list[dict[str, Any]]:
+        """Every file the turn made, with its media id: ``{"id", "path", "kind", "role"}`` (role "mask" / "control"
+        for an annotator map the step needed, "output" for an output)."""
+        return [f for r in self.results for f in r.get("files", [])]
+
+    @property
     def plan(self) -> dict[str, Any] | None:
         if self.pending:
             return self.pending.get("plan")
@@ -95,11 +101,12 @@ class TurnResult:
         return self.results[-1]["task"] if self.results else None
 
     def to_json(self) -> dict[str, Any]:
-        """{"task", "answer", "outputs", "plan", "thread", "steps", "errors", ["pending"], ["demo"]}."""
+        """{"task", "answer", "outputs", "files", "plan", "thread", "steps", "errors", ["pending"], ["demo"]}."""
         data: dict[str, Any] = {
             "task": self.task,
             "answer": self.answer,
             "outputs": self.outputs,
+            "files": self.files,
             "plan": self.plan,
             "thread": self.thread,
             "steps": self.results,

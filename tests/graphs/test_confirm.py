@@ -86,3 +86,24 @@ def test_a_reviewer_can_change_the_roles_of_the_files(make_session, rec, agent_m
     r = s.resume("accept")
     assert r.ok and [i.role for i in rec.generated[-1]["plan"].inputs] == ["source", "mask"]
     assert parse_decision("roles=source/mask width=64") == ("change", {"roles": ["source", "mask"], "width": 64})
+
+
+def test_confirm_and_overrides_hold_for_one_run_on_a_served_graph(settings, rec):
+    """As the LangGraph server drives the graph: each run sends only what it sets; `confirm: true` and the overrides
+    of one run do not stick in the thread's state for the next run."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    from tests.fixtures.agent import scripted_tools
+    from unison_agent.graphs.graph import build_graph
+
+    graph = build_graph(settings, scripted_tools(rec), InMemorySaver())
+    config = {"configurable": {"thread_id": "served"}}
+    graph.invoke({"request": "make a picture of a red fox", "confirm": True, "overrides": {"seed": 3}}, config)
+    assert graph.get_state(config).next == ("confirm",) and rec.generated == []
+    graph.invoke(Command(resume="accept"), config)
+    assert [g["seed"] for g in rec.generated] == [3]
+    graph.invoke({"request": "make a picture of a blue bird"}, config)  # no confirm, no overrides
+    state = graph.get_state(config)
+    assert state.next == () and not state.interrupts and len(rec.generated) == 2
+    assert rec.generated[1]["seed"] is None and state.values["results"][-1]["task"] == "text_to_image"

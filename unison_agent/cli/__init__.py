@@ -1,7 +1,8 @@
 """The command line: small commands over the Python API. Each command lives in its own module.
 
 A command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, settings, console) -> int``,
-and ``NEEDS_MODELS = False`` when it never loads a model (demo mode then skips building the tiny models).
+``NEEDS_MODELS = False`` when it never loads a model (demo mode then skips building the tiny models), and
+``SETTINGS``, the setting flags it uses (:data:`SETTING_FLAGS`' fields; default: all of them).
 Errors the user caused (:class:`~unison_agent.errors.UnisonError`) are printed as one clear line, exit code 2.
 """
 
@@ -30,29 +31,37 @@ COMMANDS: dict[str, str] = {
 }
 
 SETTING_FLAGS = (
-    # flag, settings field, help
-    ("--home", "home", "user data directory (env UNISON_HOME)"),
-    ("--planner", "planner", "planner backend: auto, unison, qwen, rules (env UNISON_PLANNER)"),
-    ("--device", "device", "auto, cpu, cuda, cuda:N, mps (env UNISON_DEVICE)"),
-    ("--dtype", "dtype", "auto, float32, bfloat16, float16 (env UNISON_DTYPE)"),
-    ("--verify", "verify_attempts", "check each generation against the request; up to N attempts (env UNISON_VERIFY_ATTEMPTS)"),
-    ("--verify-threshold", "verify_threshold", "mean P(yes) an attempt needs to pass, default 0.7 (env UNISON_VERIFY_THRESHOLD)"),
-    ("--qwen", "qwen", "Qwen2.5-VL checkpoint: a hub id under the models folder or a local directory (env UNISON_QWEN)"),
-    ("--unison", "unison", "the Unison LoRA adapter + projector.pth: hub id or local directory (env UNISON_UNISON)"),
-    ("--planner-merged", "planner_merged", "a merged planner directory (base + LoRA) (env UNISON_PLANNER_MERGED)"),
-    ("--projector", "projector", "projector.pth to use instead of the adapter's own (env UNISON_PROJECTOR)"),
-    ("--vace", "vace", "Wan2.1-VACE checkpoint (diffusers layout): hub id or local directory (env UNISON_VACE)"),
+    # flag, settings field, metavar, help
+    ("--home", "home", "DIR", "user data directory (env UNISON_HOME)"),
+    ("--planner", "planner", "{auto,unison,qwen,rules}", "planner backend (env UNISON_PLANNER)"),
+    ("--device", "device", "DEVICE", "auto, cpu, cuda, cuda:N, mps (env UNISON_DEVICE)"),
+    ("--dtype", "dtype", "DTYPE", "auto, float32, bfloat16, float16 (env UNISON_DTYPE)"),
+    ("--verify", "verify_attempts", "N", "check each generation against the request; up to N attempts (env UNISON_VERIFY_ATTEMPTS)"),
+    ("--verify-threshold", "verify_threshold", "P", "mean P(yes) an attempt needs to pass, default 0.7 (env UNISON_VERIFY_THRESHOLD)"),
+    ("--qwen", "qwen", "ID_OR_DIR", "Qwen2.5-VL checkpoint: a hub id under the models folder or a local directory (env UNISON_QWEN)"),
+    ("--unison", "unison", "ID_OR_DIR", "the Unison LoRA adapter + projector.pth: hub id or local directory (env UNISON_UNISON)"),
+    ("--planner-merged", "planner_merged", "DIR", "a merged planner directory (base + LoRA) (env UNISON_PLANNER_MERGED)"),
+    ("--projector", "projector", "FILE", "projector.pth to use instead of the adapter's own (env UNISON_PROJECTOR)"),
+    ("--vace", "vace", "ID_OR_DIR", "Wan2.1-VACE checkpoint (diffusers layout): hub id or local directory (env UNISON_VACE)"),
+    ("--demo", "demo", None, "use tiny built-in demo models (built once into the demo cache) and the rules planner"),
 )  # fmt: skip
+"""The settings every command may take as flags. A command module lists the ones it uses in ``SETTINGS`` (the
+fields); without that list it takes them all."""
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, fields: Sequence[str] | None = None) -> None:
+    """Add the setting flags a command uses (``fields``; None: all) to its parser, with readable metavars."""
+    for flag, dest, metavar, help_text in SETTING_FLAGS:
+        if fields is not None and dest not in fields:
+            continue
+        if metavar is None:  # a switch
+            parser.add_argument(flag, dest=f"setting_{dest}", action="store_const", const=True, default=None,
+                                help=help_text)  # fmt: skip
+        else:
+            parser.add_argument(flag, dest=f"setting_{dest}", default=None, metavar=metavar, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    for flag, dest, help_text in SETTING_FLAGS:
-        common.add_argument(flag, dest=f"setting_{dest}", default=None, help=help_text)
-    common.add_argument(
-        "--demo", dest="setting_demo", action="store_const", const=True, default=None,
-        help="use tiny built-in demo models (built once into the demo cache) and the rules planner",
-    )  # fmt: skip
     parser = argparse.ArgumentParser(
         prog="unison",
         description="A local multimodal assistant: understands, creates and edits images and videos (Unison method).",
@@ -60,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[common])
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        add_setting_flags(p, getattr(module, "SETTINGS", None))
         p.set_defaults(_module=module_name)
     return parser
 

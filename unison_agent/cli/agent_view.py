@@ -144,10 +144,13 @@ def print_turn(console, result, *, answer_streamed: bool = False) -> None:
             continue
         if step.get("outputs"):
             console.print(f"[bold green]{escape(step['task'])}[/] {escape(step.get('answer', ''))}")
-            for path in step.get("prepared", []):
-                console.print(f"  prepared {escape(path)}", soft_wrap=True)
-            for path in step["outputs"]:
-                console.print(f"  {escape(path)}", soft_wrap=True)
+            files = step.get("files") or [{"path": p, "role": "prepared"} for p in step.get("prepared", [])] + [
+                {"path": p, "role": "output"} for p in step["outputs"]
+            ]
+            for f in files:  # every file the step made, with the id a later turn can use ("#3")
+                label = f"#{f['id']} " if "id" in f else ""
+                role = "" if f["role"] == "output" else f"{f['role']} "
+                console.print(f"  {label}{role}{escape(f['path'])}", soft_wrap=True, highlight=False)
             for note in step.get("notes", []):
                 console.print(f"  [dim]note: {escape(note)}[/]", soft_wrap=True)
         elif not answer_streamed:

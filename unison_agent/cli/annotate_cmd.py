@@ -9,6 +9,9 @@ NAME = "annotate"
 HELP = "run one annotator (depth, pose, canny, gray, flow, scribble, mask, salient, ...) on an image or video"
 
 
+SETTINGS = ("home", "device", "dtype", "demo")
+"""The setting flags this command uses."""
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", help="annotator kind (see `unison annotate --list`)", nargs="?")
     parser.add_argument("input", help="image or video file", nargs="?")

@@ -1,7 +1,7 @@
 """`unison chat [--thread NAME] [--confirm] [--demo]`: a conversation; works interactively and from a pipe.
 
 Attach files with ``###path###`` or ``@path``; refer to earlier media as "it", "the last video", "#3".
-Slash commands: /help /plan /history /media /undo /retry /new [NAME] /threads /quit.
+Slash commands: /help /plan [TEXT] /history /media /undo /retry /new [NAME] /threads /quit.
 
 Ctrl-C during a turn stops that turn at its next step (it is kept in /history as cancelled, /retry runs it
 again); a second Ctrl-C leaves chat. A turn a killed process left open shows in /history as interrupted.
@@ -32,7 +32,7 @@ HELP = "chat: ask about text, images and videos, create and edit them, across tu
 
 SLASH_HELP = """\
 /help            this help
-/plan            the plan of the last (or pending) generation
+/plan [TEXT]     the plans TEXT would run (nothing runs); alone: the plan of the last (or pending) generation
 /history         the turns of this thread
 /media           the files of this thread with their ids (#1, #2, ...)
 /undo            forget the last turn
@@ -146,6 +146,19 @@ def _slash(line: str, session, console) -> str | None:
         return "quit"
     if cmd == "/help":
         console.print(SLASH_HELP, markup=False, highlight=False)
+    elif cmd == "/plan" and rest.strip():  # plan TEXT on this thread ("it", "#3" resolve), run nothing
+        from ..errors import UnisonError
+        from .plan_cmd import render_step
+
+        try:
+            steps = session.plan(rest.strip())
+        except UnisonError as exc:
+            console.print(f"[bold red]error[/] {escape(str(exc))}", soft_wrap=True)
+            return None
+        for step in steps:
+            if len(steps) > 1:
+                console.print(f"[bold]step {step.index + 1}[/]: {escape(step.text)}", soft_wrap=True)
+            console.print(render_step(step))
     elif cmd == "/plan":
         plan = session.last_plan()
         if plan is None:

@@ -12,6 +12,26 @@ NAME = "doctor"
 HELP = "check the installation: Python, torch, CUDA, flash-attn, weights present, which planner/device will be used"
 
 
+SETTINGS = ("home", "planner", "device", "dtype", "qwen", "unison", "planner_merged", "projector", "vace", "demo")
+"""The setting flags this command uses."""
+
+PACKAGES = ("torch", "transformers", "diffusers", "peft", "accelerate", "langgraph", "xgrammar", "mcp", "ray",
+            "gradio")  # fmt: skip
+"""Distributions whose versions doctor reports (None: not installed)."""
+
+
+def package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Each distribution's installed version, read from its metadata (no import: a module need not say it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
@@ -48,11 +68,7 @@ def collect(settings) -> dict[str, Any]:
         report["torch"] = None
         report["cuda"] = {"available": False, "devices": []}
     report["flash_attn"] = importlib.util.find_spec("flash_attn") is not None
-    for mod in ("transformers", "diffusers", "peft", "langgraph", "xgrammar"):
-        try:
-            report.setdefault("packages", {})[mod] = __import__(mod).__version__
-        except Exception:
-            report.setdefault("packages", {})[mod] = None
+    report["packages"] = package_versions(PACKAGES)
 
     from ..weights import NEEDS, is_present
 
@@ -118,7 +134,7 @@ def run(args: argparse.Namespace, settings, console) -> int:
     console.print(f"Python {report['python']} on {escape(report['platform'])}")
     console.print(f"torch {report['torch']}; CUDA available: {cuda['available']} (devices: {escape(devices)}); "
                   f"flash-attn installed: {report['flash_attn']}; MPS: {report.get('mps', False)}")  # fmt: skip
-    console.print("packages: " + ", ".join(f"{k} {v}" for k, v in report["packages"].items()))
+    console.print("packages: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in report["packages"].items()))
     table = Table("weights", "what", "present", title="weights" + (" (demo)" if settings.demo else ""))
     table.add_column("path", overflow="fold")
     for name, info in report["weights"].items():

@@ -28,6 +28,9 @@ CHECKPOINTS: dict[str, str] = {
 }
 
 
+SETTINGS = ("home", "qwen", "unison", "vace")
+"""The setting flags this command uses."""
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(CHECKPOINTS),
                         help=f"download only these ({', '.join(CHECKPOINTS)})")  # fmt: skip

@@ -11,6 +11,9 @@ NAME = "eval"
 HELP = "evaluate planning on a set of cases (per-field accuracy, task confusion, failing cases, latency)"
 
 
+SETTINGS = ("home", "planner", "device", "dtype", "qwen", "unison", "planner_merged", "demo")
+"""The setting flags this command uses."""
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=["plans"], help="what to evaluate (plans: the planner backend)")
     parser.add_argument("cases", help="a JSONL file of cases (the project ships evals/plan_cases.jsonl)")

@@ -12,6 +12,9 @@ NEEDS_MODELS = False
 HELP = "show the plan for a request (task, files and their roles, size, frames) without running it"
 
 
+SETTINGS = ("home", "planner", "device", "dtype", "qwen", "unison", "planner_merged", "demo")
+"""The setting flags this command uses."""
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help='the request; name files as ###path### or @path, e.g. "animate ###cat.png###"')
     parser.add_argument("--json", action="store_true",

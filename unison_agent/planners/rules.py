@@ -91,6 +91,26 @@ _STYLE_OF_SOURCE_RE = re.compile(
 )
 
 
+_ANIMATE_RE = re.compile(
+    r"\b(?:animat(?:e|es|ed|ing)\b(?!\s+(?:film|movie|series|cartoon|character)s?\b)|bring\b.{0,40}?\bto\s+life|"
+    r"comes?\s+(?:to\s+)?(?:alive|life)|make\s+(?:[\w'-]+\s+){0,3}?(?:move|moving|dance|sway|walk|run)\b|"
+    r"set\s+(?:\w+\s+){0,2}?in\s+motion|put\s+(?:\w+\s+){0,2}?in\s+motion|"
+    r"(?:turn|convert|transform|make|change)\b.{0,60}?\binto\s+(?:a|an)?\s*(?:[\w-]+\s+){0,3}"
+    r"(?:video|clip|animation|movie|gif|cinemagraph)|"
+    r"(?:start|begin|open)\s+(?:a|the)\s+(?:[\w-]+\s+){0,2}(?:video|clip|animation)\s+(?:from|with|on)|"
+    r"(?:video|clip|animation|movie)\s+(?:from|out\s+of|based\s+on|starting\s+(?:from|with))\s*(?:$|[.,;:!?]|this|that|the\s+(?:image|picture|photo))"
+    r")",
+    re.I,
+)
+"""Animation wording: an image attached to such a request is animated (image-to-video), whatever its pixels."""
+_SUBJECT_FROM_RE = re.compile(
+    r"\b(?:the|same)\s+(?:person|man|woman|girl|boy|character|subject|face|dog|cat|pet|animal)\s+(?:from|in|of)\b|"
+    r"\b(?:starring|featuring|identity)\b",
+    re.I,
+)
+"""Reference wording strong enough to win over animation wording ("animate the character from ###x### running")."""
+
+
 _POLITE_REQUEST_RE = re.compile(
     r"^\s*(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:generate|create|make|draw|paint|render|produce|animate|"
     r"edit|replace|remove|turn|change|colou?ri[sz]e|film|design|give\s+me|show\s+me)\b",
@@ -144,19 +164,28 @@ class RulesPlanner:
         videos = [i for i, m in enumerate(mentions) if m.kind == "video"]
         roles = ["context"] * len(mentions)
 
-        creates = bool(_CREATE_RE.search(words))
+        animates = bool(_ANIMATE_RE.search(words))
+        creates = bool(_CREATE_RE.search(words)) or animates
         edits = bool(_EDIT_RE.search(words))
-        wants_video = bool(_VIDEO_OUT_RE.search(words)) or find_num_frames(words) is not None
+        refers = bool(_REFERENCE_RE.search(words))
+        wants_video = bool(_VIDEO_OUT_RE.search(words)) or find_num_frames(words) is not None or animates
         wants_image = bool(_IMAGE_OUT_RE.search(words))
-        video_out = wants_video and not (wants_image and not _explicit_video(words))
+        video_out = wants_video and not (wants_image and not (_explicit_video(words) or animates))
+        # The words decide whether this is a control task; the pixels only decide, once the request is prepared,
+        # whether the control input is used as given or goes through an annotator (prepare.settle_control).
         control = find_control(words)
-        if control is None and not _EDIT_RE.search(words) and any(_is_control_map(m) for m in mentions):
-            control = "ready"  # the pixels say so (a pose skeleton, a depth map...), never the file's name
         guided = bool(_STYLE_OF_SOURCE_RE.search(words))
+        if control is None and guided:
+            control = "ready"  # "follow the structure of ..." names no kind: the pixels settle it when prepared
         restyles = bool(mentions) and (bool(videos) or not video_out)
         if control is None and restyles and _RESTYLE_RE.search(words) and find_target(words) is None:
             control = "depth"  # restyle the whole frame, keep its structure
             guided = True
+        if control is None and videos and not (edits or refers or animates or find_target(words)):
+            # words that name no task at all ("a video of a knight from ###v.mp4###"): a video that unmistakably
+            # is a control map (a skeleton, edges, depth) is followed, not edited
+            if any(_is_control_map(mentions[i]) for i in videos):
+                control = "ready"
         question = bool(_QUESTION_RE.search(words)) and not _POLITE_REQUEST_RE.search(words)
         asks = question and (bool(re.match(r"\s*(?:how|why|what|who|where|when|which)\b", words, re.I)) or not (creates or edits))
         asks = asks or bool(_UNDERSTAND_VERB_RE.search(words)) and not (creates or edits)
@@ -197,7 +226,7 @@ class RulesPlanner:
             if control and (guided or control == "ready"):
                 roles[first] = "control"
                 return Task.video_control, roles, control
-            if _REFERENCE_RE.search(words) and not find_frame_anchor(words):
+            if refers and (not animates or _SUBJECT_FROM_RE.search(words)) and not find_frame_anchor(words):
                 for i in images:
                     roles[i] = "reference"
                 return Task.video_reference, roles, control
@@ -255,10 +284,11 @@ def explicit_values(request: Request) -> dict[str, Any]:
 
 
 def _is_control_map(mention) -> bool:
-    """Whether a checked, existing mentioned file unmistakably is a control map by its pixels (a skeleton, edges,
-    depth, flow; a grey picture may as well be a black-and-white photo to edit, so it does not count here)."""
+    """Whether a checked, existing mentioned video unmistakably is a control map by its pixels (a skeleton, edges,
+    depth). Used only when the words name no task; a grey clip may as well be black-and-white footage and a flow
+    picture smooth colourful footage, so neither counts here."""
     if mention.info is None or mention.is_mask:
         return False
     from ..control_maps import classify_file
 
-    return classify_file(mention.path).kind in ("pose", "edges", "depth", "flow")
+    return classify_file(mention.path).kind in ("pose", "edges", "depth")

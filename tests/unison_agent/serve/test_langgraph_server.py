@@ -95,3 +95,10 @@ def test_langgraph_dev_thread_stream_state_and_review(server):
     (video,) = state["values"]["results"]
     frames, fps = read_video(video["outputs"][0])
     assert video["task"] == "image_to_video" and frames.shape == (5, 64, 64, 3) and fps == 16
+
+    # confirm holds for one run: a later run on the same thread without it runs straight through
+    again = list(client.runs.stream(thread, "unison", input={"request": "make a picture of a blue bird"},
+                                    stream_mode="updates"))  # fmt: skip
+    assert any("generate" in e.data for e in again if e.event == "updates")
+    state = client.threads.get_state(thread)
+    assert state["next"] == [] and not state["tasks"] and state["values"]["results"][-1]["task"] == "text_to_image"
