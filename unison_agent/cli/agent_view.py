@@ -97,7 +97,7 @@ class ProgressView:
                 console=self.console, transient=True,
             )  # fmt: skip
             self.progress.start()
-            self.task = self.progress.add_task("planning", total=None, remaining=None, at=None)
+            self._begin("planning", "planning")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -129,15 +129,18 @@ class ProgressView:
             stage = event.get("stage", "denoising")
             if stage != self.stage:  # back to a counted stage after another one (a model loaded inside it)
                 self._begin(stage, self.labels.get(stage, stage))
-            self.progress.update(self.task, total=event["total"], completed=event["step"],
-                                 remaining=event.get("remaining_s"), at=time.monotonic())  # fmt: skip
+            self.progress.update(self.task, total=event["total"], completed=event["step"], at=time.monotonic(),
+                                 elapsed=event.get("elapsed_s"), remaining=event.get("remaining_s"))  # fmt: skip
         else:
             return  # node names are not shown: the stages say what is happening
         self.progress.refresh()  # every stage reaches the screen, however short
 
     def _begin(self, stage: str, label: str) -> None:
+        """A new stage: a fresh line (its own clock, no bar until a step is counted)."""
         self.stage = stage
-        self.progress.reset(self.task, total=None, completed=0, description=label, remaining=None, at=None)
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(label, total=None, at=None, elapsed=None, remaining=None)
 
 
 class _StepBar(ProgressColumn):
@@ -156,15 +159,16 @@ class _StepBar(ProgressColumn):
 
 
 class _StepTimes(ProgressColumn):
-    """The stage's elapsed time; for counted stages also the time left (the source's estimate, counting down)."""
+    """The stage's elapsed time; for counted stages the source's elapsed and remaining times, running on between
+    steps (the remaining time counts down)."""
 
     def render(self, task: Task) -> RenderableType:
-        elapsed = _clock(task.elapsed or 0.0)
-        remaining, at = task.fields.get("remaining"), task.fields.get("at")
-        if task.total is None or remaining is None or at is None:
-            return Text(elapsed, style="progress.elapsed")
-        left = max(0.0, float(remaining) - (time.monotonic() - at))
-        return Text(f"{elapsed} elapsed, {_clock(left)} left", style="progress.elapsed")
+        at, elapsed, remaining = (task.fields.get(k) for k in ("at", "elapsed", "remaining"))
+        if task.total is None or at is None or elapsed is None:
+            return Text(_clock(task.elapsed or 0.0), style="progress.elapsed")
+        since = time.monotonic() - at
+        left = "" if remaining is None else f", {_clock(max(0.0, float(remaining) - since))} left"
+        return Text(f"{_clock(float(elapsed) + since)} elapsed{left}", style="progress.elapsed")
 
 
 def _clock(seconds: float) -> str:
