@@ -98,3 +98,15 @@ def test_edit_with_an_annotator_reports_annotating_with_frames(demo_session, age
     first_denoise = next(i for i, e in enumerate(events) if e.get("stage") == "denoising")
     assert "loading" not in _stages(events[first_denoise:]) and "annotating" not in _stages(events[first_denoise:])
     assert not TQDM.search(capfd.readouterr().err)
+
+
+def test_understanding_reports_loading_then_understanding_before_its_tokens(demo_session, agent_media):
+    events = []
+    r = demo_session.send(f"describe ###{agent_media / 'fox.png'}###", on_event=events.append)
+    assert r.ok, r.errors
+    assert _stages(events) == ["planning", "loading", "understanding"]
+    (loading,) = [e for e in events if e.get("stage") == "loading"]
+    assert "Qwen2.5-VL" in loading["model"]
+    understanding = next(i for i, e in enumerate(events) if e.get("stage") == "understanding")
+    tokens = [i for i, e in enumerate(events) if e["event"] == "token"]
+    assert tokens and min(tokens) > understanding
