@@ -221,13 +221,14 @@ class UnisonPipeline:
         step_times: list[float] = []
         last = [time.perf_counter()]
 
-        def callback(_pipe, i: int, _t, _kwargs: dict) -> dict:
+        def callback(pipe, i: int, _t, _kwargs: dict) -> dict:
             now = time.perf_counter()
             step_times.append(now - last[0])
             last[0] = now
+            total = int(getattr(pipe, "num_timesteps", None) or sampler.steps)  # the scheduler's own count
             if on_step is not None:
-                on_step(i + 1, sampler.steps)
-            if i + 1 == sampler.steps:  # diffusers decodes with the VAE right after the last step's callback
+                on_step(i + 1, total)
+            if i + 1 == total:  # diffusers decodes with the VAE right after the last step's callback
                 stage("decoding", "decoding with the VAE")
             return {}
 
