@@ -10,9 +10,10 @@ Built once per settings key from injected components, as diffusers pipelines are
 ``__call__(plan, inputs, seed=..., on_step=...)`` encodes the prompt the Unison way (umT5 trimmed to its real
 length + the four projector tokens, zero-padded to 2048), samples, and returns a :class:`Generation`
 (uint8 frames plus what a sidecar records), reporting the ``denoising`` and ``decoding`` progress stages
-(:mod:`unison_agent.progress`; the VAE decodes inside diffusers' call, right after the last step). It writes nothing: :func:`write_generation` writes the PNG/MP4 and
-its sidecar, atomically, sidecar last. Masks and control maps are never made here: the graph's annotate step
-prepares them and :func:`unison_agent.vace_inputs.prepare_inputs` reads them.
+(:mod:`unison_agent.progress`; the VAE decodes inside diffusers' call, right after the last step). It writes
+nothing: :func:`write_generation` writes the PNG/MP4 and its sidecar, atomically, sidecar last. Masks and control
+maps are never made here: the graph's annotate step prepares them and :func:`unison_agent.vace_inputs.prepare_inputs`
+reads them.
 """
 
 from __future__ import annotations
@@ -225,7 +226,8 @@ class UnisonPipeline:
             now = time.perf_counter()
             step_times.append(now - last[0])
             last[0] = now
-            total = int(getattr(pipe, "num_timesteps", None) or sampler.steps)  # the scheduler's own count
+            counted = getattr(pipe, "num_timesteps", None)  # the scheduler's own count
+            total = counted if isinstance(counted, int) and counted > 0 else sampler.steps
             if on_step is not None:
                 on_step(i + 1, total)
             if i + 1 == total:  # diffusers decodes with the VAE right after the last step's callback
