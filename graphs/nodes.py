@@ -10,8 +10,10 @@ Errors: a :class:`~unison_agent.errors.UnisonError` is the person's problem (a b
 recorded with its message; any other exception is a bug: the step fails with "internal error (logged to <file>)"
 and the traceback goes to the error log under ``UNISON_HOME/logs``. Either way the thread stays usable.
 
-Progress goes out through LangGraph's custom stream: ``{"event": "step", ...}`` per denoising step,
-``{"event": "token", ...}`` per answer token, ``{"event": "status", ...}`` for loading and annotating.
+Progress goes out through LangGraph's custom stream (:mod:`unison_agent.progress`): ``{"event": "stage", ...}``
+when a stage begins (planning, annotating, checking here; loading, denoising, decoding, writing and understanding
+where the tools do that work), ``{"event": "step", ...}`` per denoising step, with elapsed and remaining time,
+``{"event": "token", ...}`` per answer token, ``{"event": "status", ...}`` for a retried attempt.
 """
 
 from __future__ import annotations
@@ -25,13 +27,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_stream_writer
 from langgraph.errors import GraphBubbleUp
 from langgraph.types import interrupt
 from unison_agent.graphs.state import AgentState, StepResult, clear_step, reset_turn
 from unison_agent.graphs.toolbox import Toolbox
 
-from unison_agent import media_store
+from unison_agent import media_store, progress
 from unison_agent.errors import PlanError, TurnCancelled, UnisonError, log_internal_error
 from unison_agent.media import kind_of, write_json
 from unison_agent.mentions import find_mentions
@@ -51,10 +52,7 @@ Update = dict[str, Any]
 
 
 def _writer() -> Callable[[dict[str, Any]], None]:
-    try:
-        return get_stream_writer()
-    except Exception:  # called outside a run (direct unit use)
-        return lambda _event: None
+    return progress.writer()  # a no-op outside a run (direct unit use)
 
 
 def thread_of(config: RunnableConfig | None) -> str:
@@ -218,6 +216,8 @@ class Nodes:
         def body() -> Update:
             self.check_cancelled()
             i = state.get("step_index", 0)
+            n = len(state.get("steps") or [])
+            progress.stage("planning", "planning" if n <= 1 else f"planning step {i + 1} of {n}")
             results = state.get("results") or []
             previous = results[-1].get("outputs", []) if i > 0 and results else []
             step, resolved = prepare_step(
@@ -241,7 +241,7 @@ class Nodes:
             stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
             out = self.out_dir(config) / f"{job.kind}-{stamp}{ext}"
             what = f"{job.kind} ({job.target})" if job.target else job.kind
-            _writer()({"event": "status", "text": f"running the {what} annotator"})
+            progress.stage("annotating", f"running the {what} annotator", annotator=job.kind)
             started = time.perf_counter()
             made = self.tools.annotate(job.kind, src, out, self.settings, target=job.target)
             media = list(state.get("media") or [])
@@ -320,9 +320,9 @@ class Nodes:
             started = time.perf_counter()
             if plan.answer and not plan.inputs and not history:
                 answer = plan.answer
+                progress.stage("understanding", "answering")
                 write({"event": "token", "text": answer})
-            else:
-                write({"event": "status", "text": "loading the understanding model"})
+            else:  # the tool reports loading (a first use) and understanding
 
                 def on_token(t: str) -> None:
                     self.check_cancelled()
@@ -347,12 +347,10 @@ class Nodes:
         def body() -> Update:
             plan = Plan.from_json(state["plan"])
             overrides = {**(state.get("overrides") or {}), **(state.get("retry") or {})}
-            write = _writer()
-            write({"event": "status", "text": "loading the generation models"})
 
-            def on_step(i: int, n: int) -> None:
+            def on_step(i: int, n: int) -> None:  # the tool reports loading, denoising, decoding and writing
                 self.check_cancelled()
-                write({"event": "step", "step": int(i), "total": int(n), "task": plan.task.value})
+                progress.step("denoising", int(i), int(n), task=plan.task.value)
 
             prepared = dict(state.get("prepared") or {})
             res = self.tools.generate(plan, self.step_settings(overrides), out_dir=self.out_dir(config),
@@ -402,7 +400,7 @@ class Nodes:
             checks = state.get("checks") or [vars(c) for c in checks_for(plan, self.settings)]
             attempts = [dict(a) for a in state.get("attempts") or []]
             last = attempts[-1]
-            write({"event": "status", "text": f"checking attempt {len(attempts)} ({len(checks)} checks)"})
+            progress.stage("checking", f"checking attempt {len(attempts)} ({len(checks)} checks)")
             results = []
             for c in checks:
                 self.check_cancelled()

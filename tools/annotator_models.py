@@ -16,6 +16,7 @@ import numpy as np
 from unison_agent.errors import MediaError, WeightsError
 from unison_agent.media import as_frames as media_frames
 from unison_agent.models import pick_device, registry
+from unison_agent.progress import quiet_library_bars
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -64,6 +65,13 @@ def device_for(settings: Settings) -> torch.device:
     return pick_device(settings)
 
 
+MODEL_NAMES = {
+    "depth": "Depth-Anything-V2", "pose": "ViTPose", "person-detector": "RT-DETR (person boxes)",
+    "grounding-dino": "Grounding DINO", "sam2-image": "SAM 2 (image)", "sam2-video": "SAM 2 (video)",
+}  # fmt: skip
+"""What a ``loading`` progress stage calls each annotator model."""
+
+
 def load_cached(kind: str, settings: Settings, setting: str, factory: Callable[[Path, Any], T]) -> T:
     """Load ``factory(checkpoint_dir, device)`` once per process through the shared model registry."""
     path = checkpoint_dir(settings, setting)
@@ -74,19 +82,16 @@ def load_cached(kind: str, settings: Settings, setting: str, factory: Callable[[
         from transformers.utils import logging as hf_logging
 
         verbosity = hf_logging.get_verbosity()
-        bars = hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()  # the SAM 2 video checkpoint warns when loaded as the image model
-        hf_logging.disable_progress_bar()
+        quiet_library_bars("transformers", "huggingface_hub")  # progress goes out as events instead
         try:
             return factory(path, device)
         except (OSError, ValueError, KeyError) as exc:
             raise WeightsError(f"{setting}: could not load {kind} from {path}: {exc}") from exc
         finally:
             hf_logging.set_verbosity(verbosity)
-            if bars:
-                hf_logging.enable_progress_bar()
 
-    return registry().get(key, build)
+    return registry().get(key, build, label=MODEL_NAMES.get(kind, f"{kind} model"))
 
 
 def batches(n: int, size: int) -> list[slice]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from unison_agent.errors import MediaError, WeightsError
 from unison_agent.models import registry
+from unison_agent.progress import restart, step
 
 from .annotator_models import as_frames, batches, device_for, gray_to_rgb
 
@@ -94,7 +95,7 @@ def load_raft(settings: Settings) -> tuple[Any, bool]:
                 raise WeightsError(f"raft_weights: {path} is not a raft_small state dict ({exc})") from None
         return model.to(device).eval()
 
-    return registry().get(key, build), bool(weights)
+    return registry().get(key, build, label="RAFT (optical flow)"), bool(weights)
 
 
 def flow_frames(frames: np.ndarray, settings: Settings, *, num_flow_updates: int = 12) -> np.ndarray:
@@ -116,6 +117,7 @@ def flow_frames(frames: np.ndarray, settings: Settings, *, num_flow_updates: int
     video = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
     video = F.interpolate(video, size=(fh, fw), mode="bilinear", align_corners=False)
     pictures = []
+    restart("annotating")  # frame pairs are counted from here (the model is loaded)
     for part in batches(t - 1, FLOW_BATCH):
         first = video[part.start : part.stop].to(device)
         second = video[part.start + 1 : part.stop + 1].to(device)
@@ -125,6 +127,7 @@ def flow_frames(frames: np.ndarray, settings: Settings, *, num_flow_updates: int
         flow[:, 0] *= w / fw
         flow[:, 1] *= h / fh
         pictures.append(flow_to_image(flow.float()).permute(0, 2, 3, 1).cpu().numpy())
+        step("annotating", part.stop, t - 1, annotator="flow")
     out = np.concatenate(pictures)
     return np.concatenate([out, out[-1:]]).astype(np.uint8)
 

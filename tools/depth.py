@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from unison_agent.progress import restart, step
+
 from .annotator_models import as_frames, batches, gray_to_rgb, load_cached
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,6 +49,7 @@ class DepthModel:
         frames = as_frames(frames)
         h, w = frames.shape[1:3]
         out = []
+        restart("annotating")  # frames are counted from here (the model is loaded)
         for part in batches(len(frames), BATCH):
             chunk = list(frames[part])
             inputs = self.processor(images=chunk, return_tensors="pt").to(self.device)
@@ -55,6 +58,7 @@ class DepthModel:
             pred = outputs.predicted_depth.unsqueeze(1).float()
             pred = torch.nn.functional.interpolate(pred, size=(h, w), mode="bicubic", align_corners=False)
             out.append(pred[:, 0].cpu().numpy())
+            step("annotating", part.stop, len(frames), annotator="depth")
         return np.concatenate(out).astype(np.float32)
 
 

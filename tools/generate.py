@@ -4,7 +4,8 @@
 :func:`unison_agent.vace_inputs.prepare_inputs` (the plan's files and the maps the graph's annotate step made,
 ``files``), :class:`unison_agent.pipeline.UnisonPipeline` (built once per settings, projector tokens included)
 and :func:`unison_agent.pipeline.write_generation` (PNG / H.264 MP4 + JSON sidecar, atomically, sidecar last).
-The seed is always recorded; the same seed gives the same output. No annotator runs here.
+The seed is always recorded; the same seed gives the same output. No annotator runs here. Progress: ``loading``
+(only when a model loads), ``denoising`` and ``decoding`` (the pipeline), ``writing``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from unison_agent.media import MediaLimits
 from unison_agent.pipeline import AUTO, NO_PROJECTOR_NOTE, GenerationResult, Sampler, UnisonPipeline, pick_seed
 from unison_agent.pipeline import write_generation as write_generation
 from unison_agent.plan import Plan
+from unison_agent.progress import stage
 from unison_agent.vace_inputs import prepare_inputs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,4 +72,5 @@ def generate(
     device = pick_device(settings)
     if settings.offload != "none" and effective_offload(settings, device) == "none":
         gen.notes.append(f"offload={settings.offload} ignored on the {device.type} device (nothing to offload to)")
+    stage("writing", "writing outputs")
     return write_generation(gen, plan, Path(out_dir), timings={"prepare_s": t1 - t0, "load_s": t2 - t1})

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unison_agent.planners.targets import target_from_request  # noqa: F401  (re-exported: tools use it too)
+from unison_agent.progress import restart, step
 
 from .annotator_models import as_frames, load_cached
 
@@ -169,14 +170,16 @@ class Sam2:
         self.video_processor.add_inputs_to_inference_session(
             inference_session=session, frame_idx=start, obj_ids=1, **_prompts(box, point)
         )
+        restart("annotating")  # frames are counted from here (the models are loaded)
         with torch.inference_mode():
-            for output in self.video_model.propagate_in_video_iterator(
-                inference_session=session, start_frame_idx=start
+            for done, output in enumerate(
+                self.video_model.propagate_in_video_iterator(inference_session=session, start_frame_idx=start), 1
             ):
                 masks = self.video_processor.post_process_masks(
                     [output.pred_masks.cpu()], original_sizes=[[h, w]], binarize=True
                 )[0]
                 out[output.frame_idx] = _to_uint8(masks[0, 0].numpy(), (h, w))
+                step("annotating", done, max(done, t - start), annotator="mask")
         return out
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from unison_agent.progress import restart, step
+
 from .annotator_models import as_frames, batches, load_cached
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -174,9 +176,11 @@ def pose_frames(
     frames = as_frames(frames)
     models = PoseModels.from_settings(settings)
     h, w = frames.shape[1:3]
+    restart("annotating")  # frames are counted from here (the models are loaded)
     boxes_per_frame = models.detect_people(frames, person_threshold)
     out = np.zeros_like(frames)
     for t, (frame, boxes) in enumerate(zip(frames, boxes_per_frame, strict=True)):
         people = [coco_to_openpose(k, s, keypoint_threshold) for k, s in models.keypoints(frame, boxes)]
         out[t] = draw_openpose(h, w, people)
+        step("annotating", t + 1, len(frames), annotator="pose")
     return out

@@ -25,12 +25,14 @@ from unison_agent.errors import MediaError
 from unison_agent.media import MediaLimits, kind_of, probe_video, read_image, read_video_frames
 from unison_agent.mentions import planning_prompt
 from unison_agent.plan import Plan
+from unison_agent.progress import stage
 from unison_agent.tokens import IMGPAD, VIDPAD, neutralize
 
 if TYPE_CHECKING:  # pragma: no cover
     from unison_agent.qwen_loader import LoadedPlanner
     from unison_agent.settings import Settings
 
+UNDERSTANDING_MODEL = "Qwen2.5-VL"
 _PAD_RE = re.compile(f"({re.escape(IMGPAD)}|{re.escape(VIDPAD)})")
 
 
@@ -174,7 +176,8 @@ def understand(
 
     from unison_agent.qwen_loader import load_planner
 
-    planner = load_planner(settings)
+    planner = load_planner(settings)  # a first use reports a ``loading`` stage
+    stage("understanding", f"answering with {UNDERSTANDING_MODEL}")
     messages = build_messages(plan, history, settings.system_prompt)
     inputs = prepare_inputs(planner, messages, settings)
     streamer = _streamer(planner.tokenizer, on_token) if on_token is not None else None

@@ -41,10 +41,12 @@ def demo_defaults(settings: Settings) -> Settings:
 
 def demo_settings(settings: Settings) -> Settings:
     """:func:`demo_defaults` plus the tiny demo models (built once into ``settings.demo_dir``); idempotent."""
+    from .progress import quiet_library_bars
     from .tiny.annotators import build_tiny_annotators
     from .tiny.qwen import build_tiny_qwen
     from .tiny.wan import build_tiny_vace
 
+    quiet_library_bars("transformers", "diffusers", "huggingface_hub")  # "Writing model shards" while building
     root = Path(settings.demo_dir)
     root.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, object] = {}

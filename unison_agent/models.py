@@ -1,7 +1,8 @@
 """The one place that loads models: device, dtype and attention choice, and a process-wide cache.
 
-Loaders elsewhere call ``registry().get(key, factory)`` so that a model is loaded once per process
-whatever asks for it (planner, understanding, projector, VACE, annotators). Nothing here imports torch at
+Loaders elsewhere call ``registry().get(key, factory, label=...)`` so that a model is loaded once per process
+whatever asks for it (planner, understanding, projector, VACE, annotators); a labelled load is reported as a
+``loading`` progress stage (:mod:`unison_agent.progress`). Nothing here imports torch at
 module import time.
 """
 
@@ -29,9 +30,15 @@ class ModelRegistry:
         self._lock = threading.RLock()
         self.loads: list[Hashable] = []  # every key ever loaded, in order (tests check nothing loads twice)
 
-    def get(self, key: Hashable, factory: Callable[[], T]) -> T:
+    def get(self, key: Hashable, factory: Callable[[], T], *, label: str | None = None) -> T:
+        """The model under ``key``, built by ``factory`` the first time. A ``label`` ("Wan2.1-VACE (transformer,
+        VAE, umT5)") makes a real load a ``loading`` progress stage; a cached model reports nothing."""
         with self._lock:
             if key not in self._models:
+                if label is not None:
+                    from .progress import stage
+
+                    stage("loading", f"loading {label}", model=label)
                 self._models[key] = factory()
                 self.loads.append(key)
             return self._models[key]

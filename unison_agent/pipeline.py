@@ -9,9 +9,11 @@ Built once per settings key from injected components, as diffusers pipelines are
 
 ``__call__(plan, inputs, seed=..., on_step=...)`` encodes the prompt the Unison way (umT5 trimmed to its real
 length + the four projector tokens, zero-padded to 2048), samples, and returns a :class:`Generation`
-(uint8 frames plus what a sidecar records). It writes nothing: :func:`write_generation` writes the PNG/MP4 and
-its sidecar, atomically, sidecar last. Masks and control maps are never made here: the graph's annotate step
-prepares them and :func:`unison_agent.vace_inputs.prepare_inputs` reads them.
+(uint8 frames plus what a sidecar records), reporting the ``denoising`` and ``decoding`` progress stages
+(:mod:`unison_agent.progress`; the VAE decodes inside diffusers' call, right after the last step). It writes
+nothing: :func:`write_generation` writes the PNG/MP4 and its sidecar, atomically, sidecar last. Masks and control
+maps are never made here: the graph's annotate step prepares them and :func:`unison_agent.vace_inputs.prepare_inputs`
+reads them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from unison_agent.errors import UnisonError
 from unison_agent.media import output_unit, save_image, save_video
 from unison_agent.plan import Plan
+from unison_agent.progress import restart, stage
 from unison_agent.residency import Residency, residency_for, resident
 from unison_agent.vace_inputs import VaceInputs, check_budget
 
@@ -149,6 +152,7 @@ class UnisonPipeline:
             base = load_vace(settings)
             vace = type(base)(**{**base.components, "scheduler": flow_scheduler(base.scheduler.config, settings.shift)},
                               **_extra_config(base))  # fmt: skip
+            vace.set_progress_bar_config(disable=True)  # a new pipeline object: its steps go out as events instead
             device = pick_device(settings)
             attention = pick_attention(settings, device)
             if attention == "flash_attention_2":  # flash-attn installed, on CUDA: diffusers' flash backend
@@ -208,6 +212,7 @@ class UnisonPipeline:
             cond_tokens = self.encode(plan.prompt)
         if cond_tokens is None:
             notes.append(NO_PROJECTOR_NOTE)
+        stage("denoising", "denoising")  # the umT5 encoding is the first part of it
         with resident(self.residency, "text_encoder"):  # on the GPU only while it encodes
             prompt_embeds = build_prompt_embeds(self.vace, plan.prompt, cond_tokens, max_len=CONTEXT_LEN)
             negative_embeds = self._negative_embeds(sampler.negative_prompt)
@@ -217,12 +222,16 @@ class UnisonPipeline:
         step_times: list[float] = []
         last = [time.perf_counter()]
 
-        def callback(_pipe, i: int, _t, _kwargs: dict) -> dict:
+        def callback(pipe, i: int, _t, _kwargs: dict) -> dict:
             now = time.perf_counter()
             step_times.append(now - last[0])
             last[0] = now
+            counted = getattr(pipe, "num_timesteps", None)  # the scheduler's own count
+            total = counted if isinstance(counted, int) and counted > 0 else sampler.steps
             if on_step is not None:
-                on_step(i + 1, sampler.steps)
+                on_step(i + 1, total)
+            if i + 1 == total:  # diffusers decodes with the VAE right after the last step's callback
+                stage("decoding", "decoding with the VAE")
             return {}
 
         if self.vae_tiling:
@@ -230,6 +239,7 @@ class UnisonPipeline:
         else:
             self.vace.vae.disable_tiling()
         generator = torch.Generator(device="cpu").manual_seed(seed)
+        restart("denoising")  # the steps' elapsed / remaining times count from here
         last[0] = time.perf_counter()
         try:
             with resident(self.residency, "transformer", "vae"), self._step_cache():

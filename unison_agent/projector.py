@@ -164,6 +164,7 @@ def projector_tokens(settings: Settings, prompt: str) -> torch.Tensor | None:
     proj = registry().get(
         ("projector", str(path), input_dim, str(planner.device)),
         lambda: load_projector(path, input_dim).to(planner.device),
+        label="Unison projector",
     )
     from .residency import residency_for, resident
 

@@ -168,6 +168,9 @@ def load_base_model(path: Path, *, device: torch.device, dtype: torch.dtype, att
     """``Qwen2_5_VLForConditionalGeneration.from_pretrained`` on ``device`` in ``dtype``, eval mode."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
+    from .progress import quiet_library_bars
+
+    quiet_library_bars("transformers", "huggingface_hub")  # "Loading checkpoint shards": progress goes out as events
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), dtype=dtype, attn_implementation=attn)
     return model.to(device).eval()
 
@@ -280,18 +283,20 @@ def _load_planner(settings: Settings, mode: Mode, merge: bool, device, dtype, at
             raise WeightsError("no merged planner is configured; set --planner-merged / UNISON_PLANNER_MERGED")
         _require(path, "model", "the merged planner", "planner_merged")
         key = ("planner", "merged", str(path), str(device), str(dtype), attn)
-        return registry().get(key, lambda: _load_merged(path, device, dtype, attn))
+        label = "merged Unison planner (Qwen2.5-VL)"
+        return registry().get(key, lambda: _load_merged(path, device, dtype, attn), label=label)
     base = _path(settings, "qwen")
     _require(base, "model", "the Qwen2.5-VL base model", "qwen")  # type: ignore[arg-type]
     if mode == "base":
         key = ("planner", "base", str(base), str(device), str(dtype), attn)
-        return registry().get(key, lambda: _load_base(base, device, dtype, attn))
+        return registry().get(key, lambda: _load_base(base, device, dtype, attn), label="Qwen2.5-VL")
     adapter = _path(settings, "unison")
     if adapter is None:
         raise WeightsError("no Unison adapter is configured; set --unison / UNISON_UNISON")
     _require(adapter, "adapter", "the Unison LoRA adapter", "unison")
     key = ("planner", "adapter", str(base), str(adapter), str(device), str(dtype), attn, merge)
-    return registry().get(key, lambda: _load_adapter(base, adapter, device, dtype, attn, merge))
+    label = "Unison planner (Qwen2.5-VL + LoRA)"
+    return registry().get(key, lambda: _load_adapter(base, adapter, device, dtype, attn, merge), label=label)
 
 
 def _load_merged(path: Path, device, dtype, attn) -> LoadedPlanner:

@@ -11,9 +11,11 @@ it), so a new process resumes where the last one stopped::
     s.send("what is in the last video?").answer
 
 With ``confirm=True`` a generation waits for a decision: ``r.pending`` holds the plan, and
-``s.resume("accept" | "cancel" | {"width": 480})`` continues. ``on_event`` receives progress events:
-``{"event": "node", "node": ...}``, ``{"event": "step", "step": i, "total": n}``, ``{"event": "token", "text": ...}``,
-``{"event": "status", "text": ...}``.
+``s.resume("accept" | "cancel" | {"width": 480})`` continues. ``on_event`` receives progress events (the contract
+is in :mod:`unison_agent.progress`): ``{"event": "stage", "stage": ..., "text": ...}`` when a stage begins
+(planning, loading, annotating, denoising, decoding, writing, understanding, checking), ``{"event": "step",
+"stage": ..., "step": i, "total": n, "elapsed_s": ..., "remaining_s": ...}``, ``{"event": "token", "text": ...}``,
+``{"event": "node", "node": ...}`` and ``{"event": "status", "text": ...}``.
 
 Several processes may use one threads database at once: SQLite runs in WAL mode with a busy timeout, and a turn
 holds the thread's lock file (``<home>/locks/``) from start to end, so two turns on one thread run one after the

@@ -8,12 +8,12 @@ as Wan does. The pipeline is cached in :func:`unison_agent.models.registry`, so 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import WeightsError
 from .models import pick_device, pick_dtype, registry
+from .progress import quiet_library_bars
 
 if TYPE_CHECKING:  # pragma: no cover
     from diffusers import WanVACEPipeline
@@ -75,9 +75,12 @@ def effective_offload(settings: Settings, device: Any) -> str:
     return settings.offload if getattr(device, "type", str(device)) != "cpu" else "none"
 
 
+VACE_LABEL = "Wan2.1-VACE (transformer, VAE, umT5)"
+
+
 def load_vace(settings: Settings) -> WanVACEPipeline:
     """The Wan2.1-VACE pipeline for ``settings`` (loaded once per process and cached)."""
-    return registry().get(vace_key(settings), lambda: _load(settings))
+    return registry().get(vace_key(settings), lambda: _load(settings), label=VACE_LABEL)
 
 
 def _load(settings: Settings) -> WanVACEPipeline:
@@ -86,10 +89,7 @@ def _load(settings: Settings) -> WanVACEPipeline:
 
     path = settings.checkpoint("vace")
     check_vace_dir(path)
-    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") == "1":  # the CLI shows its own progress
-        from diffusers.utils import logging as diffusers_logging
-
-        diffusers_logging.disable_progress_bar()
+    quiet_library_bars("diffusers", "transformers", "huggingface_hub")  # progress goes out as events instead
     device = pick_device(settings)
     dtype = pick_dtype(settings, device)
     try:

@@ -90,8 +90,9 @@ def make_console(stderr: bool = False):
 
 
 def quiet_libraries() -> None:
-    """The CLI shows its own progress: keep the libraries' loading bars and deprecation chatter off stderr
-    (set HF_HUB_DISABLE_PROGRESS_BARS=0 / TRANSFORMERS_VERBOSITY=info to see them again)."""
+    """The CLI shows its own progress: keep the libraries' bars and deprecation chatter off stderr from the start
+    (the bars are also switched off where models load, :func:`unison_agent.progress.quiet_library_bars`;
+    TRANSFORMERS_VERBOSITY=info shows the libraries' log messages again)."""
     import os
     import warnings
 

@@ -6,6 +6,11 @@ import argparse
 import time
 from typing import Any
 
+from rich.console import RenderableType
+from rich.progress import BarColumn, ProgressColumn, Task
+from rich.table import Table
+from rich.text import Text
+
 GEN_OVERRIDE_FLAGS = (
     # flag, key, type, help
     ("--seed", "seed", int, "random seed for generation (recorded in the sidecar either way)"),
@@ -68,35 +73,31 @@ def open_session(settings, *, thread: str, confirm: bool | None, console, tools:
 
 
 class ProgressView:
-    """Turns session events into a rich display: a spinner for loading, a bar for denoising steps, streamed
-    answer tokens. On a non-terminal console (a pipe) it shows nothing, so scripted output stays clean."""
+    """Turns session events into ONE rich live line: the current stage's label (planning, loading which model,
+    running which annotator, denoising, decoding, writing...), and for counted stages a bar with i/N, the elapsed
+    time and the time left; answer tokens stream as they come. On a non-terminal console (a pipe) it shows
+    nothing, so scripted output stays clean. See :mod:`unison_agent.progress` for the events."""
 
     def __init__(self, console, *, stream_tokens: bool = True) -> None:
         self.console = console
         self.live = console.is_terminal
         self.stream_tokens = stream_tokens and console.is_terminal
         self.progress = None
-        self.status_task = None
-        self.step_task = None
+        self.task = None
+        self.stage: str | None = None
+        self.labels: dict[str, str] = {}
         self.streamed = False
 
     def __enter__(self) -> ProgressView:
         if self.live:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+            from rich.progress import Progress, SpinnerColumn, TextColumn
 
             self.progress = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=self.console, transient=True,
+                SpinnerColumn(), TextColumn("{task.description}"), _StepBar(), _StepTimes(),
+                console=self.console, transient=True,
             )  # fmt: skip
             self.progress.start()
-            self.status_task = self.progress.add_task("planning", total=None)
+            self._begin("planning", "planning")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -119,19 +120,61 @@ class ProgressView:
             return
         if self.progress is None:
             return
-        if kind == "status":
-            self.progress.update(self.status_task, description=event["text"])
-        elif kind == "node":
-            self.progress.update(self.status_task, description=f"{event['node']}")
+        if kind == "stage":
+            self.labels[event["stage"]] = event["text"]
+            self._begin(event["stage"], event["text"])
+        elif kind == "status":  # a passing remark (a retried attempt): the label, not a new stage
+            self.progress.update(self.task, description=event["text"])
         elif kind == "step":
-            if self.step_task is None:
-                self.progress.update(self.status_task, visible=False)
-                self.step_task = self.progress.add_task(f"generating {event.get('task', '')}", total=event["total"])
-            self.progress.update(self.step_task, completed=event["step"], total=event["total"])
-            if event["step"] >= event["total"]:
-                self.progress.remove_task(self.step_task)
-                self.step_task = None
-                self.progress.update(self.status_task, visible=True, description="writing outputs")
+            stage = event.get("stage", "denoising")
+            if stage != self.stage:  # back to a counted stage after another one (a model loaded inside it)
+                self._begin(stage, self.labels.get(stage, stage))
+            self.progress.update(self.task, total=event["total"], completed=event["step"], at=time.monotonic(),
+                                 elapsed=event.get("elapsed_s"), remaining=event.get("remaining_s"))  # fmt: skip
+        else:
+            return  # node names are not shown: the stages say what is happening
+        self.progress.refresh()  # every stage reaches the screen, however short
+
+    def _begin(self, stage: str, label: str) -> None:
+        """A new stage: a fresh line (its own clock, no bar until a step is counted)."""
+        self.stage = stage
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(label, total=None, at=None, elapsed=None, remaining=None)
+
+
+class _StepBar(ProgressColumn):
+    """A bar with i/N for counted stages; nothing for the others (no bar stuck at 0/?)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bar = BarColumn()
+
+    def render(self, task: Task) -> RenderableType:
+        if task.total is None:
+            return ""
+        grid = Table.grid(padding=(0, 1))
+        grid.add_row(self.bar.render(task), f"{int(task.completed)}/{int(task.total)}")
+        return grid
+
+
+class _StepTimes(ProgressColumn):
+    """The stage's elapsed time; for counted stages the source's elapsed and remaining times, running on between
+    steps (the remaining time counts down)."""
+
+    def render(self, task: Task) -> RenderableType:
+        at, elapsed, remaining = (task.fields.get(k) for k in ("at", "elapsed", "remaining"))
+        if task.total is None or at is None or elapsed is None:
+            return Text(_clock(task.elapsed or 0.0), style="progress.elapsed")
+        since = time.monotonic() - at
+        left = "" if remaining is None else f", {_clock(max(0.0, float(remaining) - since))} left"
+        return Text(f"{_clock(float(elapsed) + since)} elapsed{left}", style="progress.elapsed")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def print_turn(console, result, *, answer_streamed: bool = False) -> None:

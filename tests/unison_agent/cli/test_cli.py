@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -235,14 +236,21 @@ def test_progress_view_on_a_terminal():
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=100)
     with ProgressView(console) as view:
-        view({"event": "node", "node": "planner"})
-        view({"event": "status", "text": "loading the generation models"})
+        view({"event": "node", "node": "prepare"})
+        view({"event": "stage", "stage": "loading", "text": "loading Wan2.1-VACE", "model": "Wan2.1-VACE"})
+        view({"event": "stage", "stage": "denoising", "text": "denoising"})
         for i in range(1, 4):
-            view({"event": "step", "step": i, "total": 3, "task": "text_to_image"})
+            view({"event": "step", "stage": "denoising", "step": i, "total": 3, "elapsed_s": 2.0 * i,
+                  "remaining_s": 2.0 * (3 - i), "task": "text_to_image"})  # fmt: skip
+        view({"event": "stage", "stage": "decoding", "text": "decoding with the VAE"})
         view({"event": "token", "text": "hello "})
         view({"event": "token", "text": "world"})
     out = buf.getvalue()
     assert view.streamed and out.rstrip().endswith("hello world")
+    for shown in ("loading Wan2.1-VACE", "3/3", "decoding with the VAE"):
+        assert shown in out
+    assert re.search(r"0:0[45] elapsed, 0:0[12] left", out)  # the source's times, running on between steps
+    assert "prepare" not in out and "0/?" not in out
     quiet = Console(file=io.StringIO(), force_terminal=False)
     with ProgressView(quiet) as view:
         view({"event": "step", "step": 1, "total": 2})

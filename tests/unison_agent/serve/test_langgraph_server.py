@@ -77,6 +77,9 @@ def test_langgraph_dev_thread_stream_state_and_review(server):
     steps = [e.data for e in events if e.event == "custom" and e.data.get("event") == "step"]
     assert {"intake", "prepare", "generate", "finish"} <= set(nodes)
     assert steps and steps[-1]["step"] == steps[-1]["total"] == 2  # demo: 2 sampler steps
+    stages = [e.data["stage"] for e in events if e.event == "custom" and e.data.get("event") == "stage"]
+    assert stages[0] == "planning" and stages[-3:] == ["denoising", "decoding", "writing"]  # the progress contract
+    assert all(s["stage"] == "denoising" and s["elapsed_s"] >= 0 and s["remaining_s"] is not None for s in steps)
     values = client.threads.get_state(thread)["values"]
     (result,) = values["results"]
     assert result["task"] == "text_to_image" and read_image(result["outputs"][0]).shape == (64, 64, 3)
