@@ -58,8 +58,11 @@ def test_mcp_progress_ids_schema_errors_and_scoped_resources(server_env, demo_mo
 
     # progress: the stages by label, the denoising steps counted (demo: 2 steps), only when a token was sent
     labels = [m for _, total, m in seen["progress"] if total is None]
-    steps = [(p, t) for p, t, _ in seen["progress"] if t is not None]
-    assert any("annotator" in m for m in labels) and steps and steps[-1] == (2.0, 2.0), seen["progress"]
+    steps = [(p, t, m) for p, t, m in seen["progress"] if t is not None]
+    assert any("annotat" in m for m in labels) and steps, seen["progress"]
+    assert steps[-1][0] == steps[-1][1] and steps[-1][2].startswith("denoising 2/2"), seen["progress"]
+    values = [p for p, _, _ in seen["progress"]]
+    assert values == sorted(set(values)), "MCP progress must rise with every notification"
     assert not seen["quiet"].isError
 
     # bad arguments: which one, what is expected, what came; no pydantic dump
