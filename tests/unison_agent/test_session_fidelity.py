@@ -96,3 +96,27 @@ def test_a_clip_longer_than_one_generation_is_said_in_the_answer_and_can_be_used
     assert "covers only" not in r.answer and vace_calls[1]["num_frames"] == 45
     # real speed: frame t of the output window is frame t of the 16 fps source
     _check_grey_under_mask(vace_calls[1], read_video(files / "long.mp4")[0][:45])
+
+
+def test_a_long_prompt_is_encoded_as_trained_512_umt5_tokens_then_the_projector_rows(session, vace_calls):
+    """umT5 reads the first 512 tokens (Wan's text_len); the 4 projector rows follow at 512..515; zeros to 2048.
+    The answer's notes say the prompt was cut."""
+    import torch
+
+    from unison_agent.projector import projector_tokens
+    from unison_agent.vace_loader import load_vace
+
+    r = session.send("make a picture of " + "a red bird on the sea with a blue sky and a green cat " * 60)
+    assert r.ok and r.task == "text_to_image", r.errors
+    assert any("Wan's text encoder reads the first 512" in n for n in r.results[0]["notes"]), r.results[0]["notes"]
+    (call,) = vace_calls
+    embeds = call["prompt_embeds"].float()
+    assert tuple(embeds.shape)[:2] == (1, 2048)
+    pipe, prompt = load_vace(session.settings), r.plan["prompt"]
+    ids = pipe.tokenizer([prompt], max_length=512, truncation=True, add_special_tokens=True, return_tensors="pt")
+    assert ids.input_ids.shape[1] == 512 and len(pipe.tokenizer([prompt]).input_ids[0]) > 512
+    with torch.no_grad():
+        umt5 = pipe.text_encoder(ids.input_ids, ids.attention_mask).last_hidden_state.float()
+    torch.testing.assert_close(embeds[:, :512], umt5, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(embeds[:, 512:516], projector_tokens(session.settings, prompt).float())
+    assert embeds[:, 516:].abs().max() == 0
