@@ -120,3 +120,26 @@ def test_a_long_prompt_is_encoded_as_trained_512_umt5_tokens_then_the_projector_
     torch.testing.assert_close(embeds[:, :512], umt5, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(embeds[:, 512:516], projector_tokens(session.settings, prompt).float())
     assert embeds[:, 516:].abs().max() == 0
+
+
+def test_a_pure_red_mask_regenerates_the_red_area_as_vace_counts_a_mask(session, files, vace_calls, tmp_path):
+    """VACE's inpainting annotator marks every pixel that is not black: pure red (grey 76) counts. The notes say
+    that such pixels counted, since a "grey >= 128" rule would have found an empty mask."""
+    red = np.zeros((64, 64, 3), np.uint8)
+    red[8:40, 24:56] = (255, 0, 0)
+    write_image(tmp_path / "red_mask.png", red)
+    mask = tmp_path / "red_mask.png"
+    r = session.send(f"make the square blue in ###{files / 'photo.png'}### using the mask ###{mask}###")
+    assert r.ok and r.task == "image_edit", r.errors
+    assert any("red_mask.png: 25.0% of its pixels are dark but not black" in n for n in r.results[0]["notes"])
+    (call,) = vace_calls
+    hole = _check_grey_under_mask(call, read_image(files / "photo.png")[None])
+    assert np.array_equal(hole[0], red.any(axis=-1))
+
+
+def test_a_black_mask_is_an_error_that_says_it_marks_nothing(session, files, vace_calls, tmp_path):
+    write_image(tmp_path / "black.png", np.zeros((64, 64, 3), np.uint8))
+    mask = tmp_path / "black.png"
+    r = session.send(f"make the square blue in ###{files / 'photo.png'}### using the mask ###{mask}###")
+    assert not r.ok and not vace_calls
+    assert "the mask black.png marks nothing: every pixel is black" in r.answer, r.answer
