@@ -176,6 +176,7 @@ def decode(planner_text: str, prompt: str, *, mentions: list[Mention] | None = N
         return Plan(
             task=task, prompt=plan_prompt, inputs=inputs, width=width, height=height, num_frames=num_frames,
             fps=fps, frame_anchor=frame_anchor, control=control, planner="unison", raw=raw, notes=notes,
+            sized_by_planner=BORES in fields,
         )  # fmt: skip
     except PlanError as exc:
         raise ProtocolError(str(exc), raw) from None

@@ -169,7 +169,7 @@ def plans(draw):
         kw["answer"] = draw(st.text(st.characters(codec="utf-8", exclude_characters="<>"), min_size=1, max_size=40)).strip() or "ok"
     text = prompt + " " + " ".join(f"###{p}###" for p, _, _ in inputs)
     plan = Plan(
-        task=task, prompt=planning_prompt(text), planner="unison",
+        task=task, prompt=planning_prompt(text), planner="unison", sized_by_planner=task.is_generation,  # <BORES>
         inputs=[{"path": p, "kind": k, "role": r} for p, k, r in inputs], **kw,
     )  # fmt: skip
     return plan, text
