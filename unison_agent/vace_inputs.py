@@ -392,7 +392,9 @@ def _load(
     return None if ref is None else _read(ref.path, role, limits, seconds)
 
 
-def edit_mask(given: np.ndarray, name: str, src_shape: tuple[int, int, int], clip: Clip) -> tuple[np.ndarray, list[str]]:
+def edit_mask(
+    given: np.ndarray, name: str, src_shape: tuple[int, int, int], clip: Clip
+) -> tuple[np.ndarray, list[str]]:
     """An edit's mask for the generated window: every pixel that is not black marks the area to regenerate (VACE's
     rule; a note when that differs from "grey >= 128" on more than 1 % of the pixels); a mask that marks nothing,
     in the file or inside the window, is a :class:`MediaError` that says so."""

@@ -143,3 +143,46 @@ def test_a_black_mask_is_an_error_that_says_it_marks_nothing(session, files, vac
     r = session.send(f"make the square blue in ###{files / 'photo.png'}### using the mask ###{mask}###")
     assert not r.ok and not vace_calls
     assert "the mask black.png marks nothing: every pixel is black" in r.answer, r.answer
+
+
+@pytest.fixture
+def processor_calls(monkeypatch):
+    """Every call that reaches the Qwen2.5-VL processor: its keyword arguments and the grids it made."""
+    from transformers import Qwen2_5_VLProcessor
+
+    calls: list[dict] = []
+    original = Qwen2_5_VLProcessor.__call__
+
+    def spy(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        own = dict(self.image_processor.size)
+        calls.append({**kwargs, "own_size": own, "image_grid_thw": out.get("image_grid_thw")})
+        return out
+
+    monkeypatch.setattr(Qwen2_5_VLProcessor, "__call__", spy)
+    return calls
+
+
+@pytest.mark.parametrize("cap", [None, 28 * 28 * 4], ids=["processor-own", "lowered-by-settings"])
+def test_understanding_sees_images_at_the_processors_own_cap_unless_settings_lower_it(
+    files, processor_calls, tmp_path, tiny_root, cap
+):
+    """Images reach the processor whole, with its own pixel cap (the published Qwen2.5-VL processor's 12,845,056;
+    the tiny kit's is smaller), unless ``image_max_pixels`` lowers it."""
+    from unison_agent.session import Session
+
+    big = np.repeat(np.repeat(read_image(files / "photo.png"), 7, axis=0), 7, axis=1)  # 448x448: 200,704 pixels
+    write_image(tmp_path / "big.png", big)
+    flags = {"home": str(tmp_path / "home"), "demo": True, "demo_dir": str(tiny_root), "image_max_pixels": cap}
+    s = Session(Settings.resolve(flags, env={}), thread="pixels")
+    try:
+        r = s.send(f"what is in ###{tmp_path / 'big.png'}###?")
+    finally:
+        s.close()
+    assert r.ok and r.task == "image_understanding", r.errors
+    (call,) = processor_calls
+    own = int(call["own_size"]["longest_edge"])
+    want = own if cap is None else min(own, cap)
+    assert call["images_kwargs"]["size"]["longest_edge"] == want
+    assert [np.asarray(i).shape for i in call["images"]] == [big.shape]
+    assert int(call["image_grid_thw"].prod()) * 14 * 14 <= want
