@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import PlanError
 from ..plan import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, MAX_FRAMES, MAX_SIDE, MIN_SIDE, snap16, snap_frames
@@ -76,7 +76,7 @@ _SIDE_RE = re.compile(r"\b(width|height)\s*(?:of|=|:|is)?\s*(\d{2,5})\s*(?:px|pi
 _SIDE_RE2 = re.compile(r"\b(\d{2,5})\s*(?:px|pixels?)?\s*(wide|tall|high)\b", re.I)
 
 
-Shape = str
+Shape = Literal["exact", "ratio", "portrait", "landscape", "square"]
 """How a size was said: "exact" (numbers, a preset such as 720p, a side), or only a shape: "ratio" (4:3),
 "portrait", "landscape", "square" (words, at the default area)."""
 
@@ -268,7 +268,7 @@ class Explicit:
 
     width: int | None = None
     height: int | None = None
-    shape: str | None = None  # how the size was said (see Shape): "exact", or only a ratio / an orientation
+    shape: Shape | None = None  # how the size was said: "exact", or only a ratio / an orientation
     num_frames: int | None = None
     frame_anchor: str | None = None
     control: str | None = None
