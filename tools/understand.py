@@ -1,11 +1,11 @@
 """Understanding: answer about text, one or several images, and videos (as video), across turns, streaming.
 
 ``understand(plan, settings, history=..., on_token=...)`` builds a chat from the earlier turns and the current
-request. Every attached file is used: images through the image processor (pixel cap
-``settings.image_max_pixels``), videos as temporal input (frames sampled at ``settings.video_fps``, at most
-``settings.video_max_frames``, each frame capped at ``settings.video_max_pixels``, with video metadata so
-the temporal positions use the real sampling rate). Media go where their ``<IMGPAD>``/``<VIDPAD>`` stood in
-the prompt. Tokens stream to ``on_token`` as they are decoded.
+request. Every attached file is used: images through the image processor (its own pixel cap, the published
+12,845,056 for Qwen2.5-VL, unless ``settings.image_max_pixels`` lowers it), videos as temporal input (frames
+sampled at ``settings.video_fps``, at most ``settings.video_max_frames``, each frame capped at
+``settings.video_max_pixels``, with video metadata so the temporal positions use the real sampling rate).
+Media go where their ``<IMGPAD>``/``<VIDPAD>`` stood in the prompt. Tokens stream to ``on_token`` as they are decoded.
 
 The model is the one the planner uses (``load_planner(settings)``): a merged planner as in the reference,
 or the base model (with the LoRA switched off when it is loaded as an adapter), so only one Qwen sits in
@@ -136,10 +136,9 @@ def prepare_inputs(planner: LoadedPlanner, messages: list[dict[str, Any]], setti
     kwargs: dict[str, Any] = {}
     if media.images:
         low = int(processor.image_processor.size.get("shortest_edge", 56 * 56))
+        cap = image_pixel_cap(processor, settings)
         kwargs["images"] = media.images
-        kwargs["images_kwargs"] = {
-            "size": {"shortest_edge": min(low, settings.image_max_pixels), "longest_edge": settings.image_max_pixels}
-        }
+        kwargs["images_kwargs"] = {"size": {"shortest_edge": min(low, cap), "longest_edge": cap}}
     if media.videos:
         low = int(processor.video_processor.size.get("shortest_edge", 56 * 56))
         kwargs["videos"] = media.videos
@@ -151,6 +150,13 @@ def prepare_inputs(planner: LoadedPlanner, messages: list[dict[str, Any]], setti
             "cap_pixels_per_frame": True,
         }
     return processor(text=[text], return_tensors="pt", **kwargs).to(planner.device)
+
+
+def image_pixel_cap(processor, settings: Settings) -> int:
+    """Pixels per image: the processor's own ``longest_edge`` (the published Qwen2.5-VL processor: 12,845,056),
+    lowered by ``settings.image_max_pixels`` when that is set and smaller."""
+    own = int(processor.image_processor.size.get("longest_edge") or 12_845_056)
+    return own if settings.image_max_pixels is None else min(own, int(settings.image_max_pixels))
 
 
 def _streamer(tokenizer, on_token: Callable[[str], None]):

@@ -185,13 +185,46 @@ def read_image(path: str | os.PathLike[str], limits: MediaLimits | None = None) 
 
 
 def read_mask(path: str | os.PathLike[str], *, video: bool = False, limits: MediaLimits | None = None) -> np.ndarray:
-    """A mask file as uint8 0/255 (white = edit): (H, W) for an image, (T, H, W) for a video."""
+    """A mask file as uint8 0/255 (white = edit): (H, W) for an image, (T, H, W) for a video.
+
+    Every pixel that is not black marks the area to regenerate, as VACE's inpainting annotator counts a mask
+    (the file read as grey, then ``> 0``): a pure red mask marks its red area (see :func:`binary_mask`)."""
+    return binary_mask(mask_levels(path, limits=limits))
+
+
+def mask_levels(path: str | os.PathLike[str], *, limits: MediaLimits | None = None) -> np.ndarray:
+    """A mask file's grey levels, uint8 (H, W) for an image, (T, H, W) for a video: the file read as grey the
+    way VACE reads a mask (PIL's ``convert("L")``, ITU-R 601 luma; video frames by the same formula)."""
     if kind_of(path) == "video":
         frames, _ = read_video(path, limits=limits)
-        gray = frames.mean(axis=-1)
-    else:
-        gray = np.asarray(_open_image(Path(path), limits).convert("L"), dtype=np.float32)
-    return np.where(gray >= 128, 255, 0).astype(np.uint8)
+        return luma(frames)
+    return np.asarray(_open_image(Path(path), limits).convert("L"))
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 RGB -> (...) uint8 grey, exactly as PIL's ``convert("L")`` computes it."""
+    a = np.asarray(rgb, dtype=np.uint32)
+    return ((a[..., 0] * 19595 + a[..., 1] * 38470 + a[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
+def binary_mask(levels: np.ndarray) -> np.ndarray:
+    """Grey levels -> uint8 0/255: 255 wherever the level is not 0 (VACE's ``mask > 0``)."""
+    return np.where(np.asarray(levels) > 0, 255, 0).astype(np.uint8)
+
+
+SOFT_MASK_SHARE = 0.01
+"""Share of a mask's pixels that may be dark but not black before a note says how they were counted."""
+
+
+def soft_mask_note(levels: np.ndarray, name: str) -> str | None:
+    """A note when more than 1 % of a mask's pixels are dark but not black (grey 1..127: a soft, coloured or
+    JPEG-compressed mask): VACE counts them as to regenerate, a "grey >= 128" rule would not."""
+    levels = np.asarray(levels)
+    share = float(((levels > 0) & (levels < 128)).mean()) if levels.size else 0.0
+    if share <= SOFT_MASK_SHARE:
+        return None
+    return (f"the mask {name}: {share:.1%} of its pixels are dark but not black (grey 1..127: a soft, coloured or "
+            "compressed mask); they are regenerated too, as VACE counts a mask (every pixel that is not black)")
 
 
 @contextmanager

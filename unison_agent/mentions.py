@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import MediaError
 from .media import MediaInfo, MediaLimits, check_file, kind_of
-from .tokens import IMGPAD, PAD_RE, VIDPAD, neutralize
+from .tokens import IMGPAD, VIDPAD, neutralize
 
 _HASH = r"###(?P<hash>.+?)###"
 # @path: at the start or after whitespace/opening punctuation; ends before whitespace or closing punctuation.
@@ -88,7 +88,8 @@ def planning_prompt(text: str, mentions: list[Mention] | None = None) -> str:
     """The text the planner reads: user-typed control tokens neutralised, mentions replaced by pad tokens.
 
     A pad the person typed (``<VIDPAD>`` for a file they do not attach, as the reference's examples do) stays a
-    pad: see :func:`slots`."""
+    pad, but it is no file: planner indices (``<BOEDIT>m,s<EOEDIT>``) count the mentioned files only, in order,
+    as the reference's ``###`` list does, so a typed pad never shifts them."""
     if mentions is None:
         mentions = find_mentions(text, check=False)
     out: list[str] = []
@@ -99,23 +100,6 @@ def planning_prompt(text: str, mentions: list[Mention] | None = None) -> str:
         pos = m.end
     out.append(neutralize(text[pos:], keep_pads=True))
     return "".join(out).strip()
-
-
-def slots(text: str, mentions: list[Mention] | None = None) -> list[Mention | str]:
-    """The pads of the planning prompt in order: a :class:`Mention` for each file, or the kind ("image" /
-    "video") of a pad the person typed with no file behind it. Planner indices (``<BOEDIT>m,s<EOEDIT>``) count
-    these slots, as the reference's do; a plan role that falls on a typed pad names an absent file."""
-    if mentions is None:
-        mentions = find_mentions(text, check=False)
-    out: list[Mention | str] = []
-    pos = 0
-    for m in [*mentions, None]:
-        segment = text[pos : m.start if m is not None else len(text)]
-        out += ["image" if p.group(0) == IMGPAD else "video" for p in PAD_RE.finditer(segment)]
-        if m is not None:
-            out.append(m)
-            pos = m.end
-    return out
 
 
 def strip_mentions(text: str, mentions: list[Mention] | None = None) -> str:

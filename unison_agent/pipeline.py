@@ -199,7 +199,7 @@ class UnisonPipeline:
         """
         import torch
 
-        from unison_agent.conditioning import CONTEXT_LEN, build_prompt_embeds
+        from unison_agent.conditioning import CONTEXT_LEN, TEXT_LEN, build_prompt_embeds, prompt_was_cut
 
         sampler = sampler or self.sampler
         sampler.check()
@@ -215,6 +215,9 @@ class UnisonPipeline:
         stage("denoising", "denoising")  # the umT5 encoding is the first part of it
         with resident(self.residency, "text_encoder"):  # on the GPU only while it encodes
             prompt_embeds = build_prompt_embeds(self.vace, plan.prompt, cond_tokens, max_len=CONTEXT_LEN)
+            cut = prompt_was_cut(self.vace, plan.prompt)
+            if cut:
+                notes.append(cut)
             negative_embeds = self._negative_embeds(sampler.negative_prompt)
         t1 = time.perf_counter()
         timings["encode_s"] = t1 - t0
@@ -270,7 +273,7 @@ class UnisonPipeline:
             timings["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
         frames = np.clip(np.round(np.asarray(out.frames[0]) * 255.0), 0, 255).astype(np.uint8)
         tokens = None if cond_tokens is None else [int(s) for s in cond_tokens.shape]
-        record = {**self.record, "context_len": CONTEXT_LEN, "vae_tiling": self.vae_tiling}
+        record = {**self.record, "context_len": CONTEXT_LEN, "text_len": TEXT_LEN, "vae_tiling": self.vae_tiling}
         if cond_tokens is None:
             record.setdefault("models", {})
             record["models"] = {**record["models"], "projector": None}

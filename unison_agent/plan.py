@@ -187,6 +187,9 @@ class Plan(BaseModel):
     """A plain-text answer the planner already gave (the Unison planner answers understanding requests itself)."""
     planner: str = "rules"
     """Which backend produced the plan."""
+    sized_by_planner: bool = False
+    """Whether a model planner chose the size itself (``<BORES>``, the width and height of its JSON): then the
+    settings' default size does not replace it; the default applies only where no planner chose one."""
     fallback: str | None = None
     """Why the plan came from the rules planner instead of the requested backend, if it did."""
     raw: str | None = None

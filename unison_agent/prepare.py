@@ -3,8 +3,9 @@
 - :func:`resolve_step`: bind the previous step's output ("turn it into a video"), references to earlier media
   ("#3", "the last video", "it"), make every mention an absolute path, check the files, register them as media.
 - :func:`plan_step`: an annotator-only request ("the depth of ###v.mp4###") becomes an annotation job; anything
-  else is planned by the planner backend, then the per-turn overrides, the default size and the inputs' own
-  size (:func:`~unison_agent.vace_inputs.fit_plan`: a source is never upscaled) are applied, and the annotator
+  else is planned by the planner backend, then the per-turn overrides, the default size (only where neither the
+  person nor a model planner chose one: a LoRA's ``<BORES>`` is kept) and the inputs' own size
+  (:func:`~unison_agent.vace_inputs.fit_plan`: a source is never upscaled) are applied, and the annotator
   runs the step needs first (a control map from a natural video, an edit mask from the target) are listed.
 - :func:`prepare_step` is the two together; :func:`prepare_request` splits a compound request and prepares each
   step, using a placeholder for an earlier step's output (only its kind and size are known before it runs).
@@ -227,7 +228,7 @@ def plan_step(
     plan = planner.plan(request, settings)
     plan, control_notes = settle_control(plan, request, geometry or {}, MediaLimits.from_settings(settings))
     changes = dict(overrides or {})
-    if plan.task.is_generation and not _size_given(request, changes):
+    if plan.task.is_generation and not plan.sized_by_planner and not _size_given(request, changes):
         if (plan.width, plan.height) != (settings.default_width, settings.default_height):
             changes.update(width=settings.default_width, height=settings.default_height)
     plan, notes = apply_changes(plan, changes, geometry)

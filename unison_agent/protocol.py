@@ -5,7 +5,8 @@ The planning LoRA answers either in plain text (an understanding request) or wit
 ``<CFI>`` / ``<CFV>`` create an image / a video; ``<BORES>w,h<EORES>`` the size; ``<BONF>n<EONF>`` a video of
 n + 1 frames; ``<BOFIDX>i<EOFIDX>`` image-to-video with the given image as frame i (0 = first, anything else =
 last); ``<REF>`` reference generation; ``<CTRL>`` the given file is a control signal; ``<BOEDIT>m,s<EOEDIT>``
-editing with mention m as the mask and mention s as the source.
+editing with mention m as the mask and mention s as the source (the indices count the mentioned files only, as the
+reference's ``###`` list does: a typed ``<IMGPAD>``/``<VIDPAD>`` with no file behind it takes no index).
 
 Unlike the reference script, the frame index is compared correctly (both anchors are reachable), image
 control is wired, and malformed output raises :class:`ProtocolError` (carrying the raw text) instead of
@@ -18,7 +19,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .errors import PlanError, ProtocolError
-from .mentions import find_mentions, planning_prompt, slots
+from .mentions import find_mentions, planning_prompt
 from .plan import (
     DEFAULT_FPS,
     DEFAULT_HEIGHT,
@@ -138,8 +139,7 @@ def decode(planner_text: str, prompt: str, *, mentions: list[Mention] | None = N
                          f"4k+1 frames, at most {MAX_FRAMES})")  # fmt: skip
             num_frames = snap_frames(num_frames)
 
-    order = slots(prompt, mentions)
-    files = {i: s for i, s in enumerate(order) if not isinstance(s, str)}
+    files = dict(enumerate(mentions))  # indices count the mentioned files only, as the reference's do
     roles = dict.fromkeys(files, "context")
     frame_anchor = control = None
     if task is Task.image_to_video:
@@ -150,13 +150,13 @@ def decode(planner_text: str, prompt: str, *, mentions: list[Mention] | None = N
         want = "image" if task is Task.image_edit else "video"
         if src_idx not in files or files[src_idx].kind != want:
             if src_idx is not None:
-                notes.append(f"<BOEDIT> names slot {src_idx} as the source, but no {want} file is there; "
-                             f"editing the first {want} mentioned")  # fmt: skip
+                notes.append(f"<BOEDIT> names file {src_idx} as the source, but it is not a mentioned {want} "
+                             f"({_count(files)}); editing the first {want} mentioned")  # fmt: skip
             src_idx = _first_index(files, want, raw, "a source to edit")
         roles[src_idx] = "source"
         if mask_idx is not None and (mask_idx not in files or mask_idx == src_idx):
-            what = "a typed placeholder" if 0 <= mask_idx < len(order) else "nothing"
-            notes.append(f"<BOEDIT> names slot {mask_idx} as the mask, which is {what}; the mask is made by the "
+            what = "the source" if mask_idx == src_idx else f"no file ({_count(files)})"
+            notes.append(f"<BOEDIT> names file {mask_idx} as the mask, which is {what}; the mask is made by the "
                          "annotators")  # fmt: skip
         elif mask_idx is not None:
             roles[mask_idx] = "mask"
@@ -176,9 +176,16 @@ def decode(planner_text: str, prompt: str, *, mentions: list[Mention] | None = N
         return Plan(
             task=task, prompt=plan_prompt, inputs=inputs, width=width, height=height, num_frames=num_frames,
             fps=fps, frame_anchor=frame_anchor, control=control, planner="unison", raw=raw, notes=notes,
+            sized_by_planner=BORES in fields,
         )  # fmt: skip
     except PlanError as exc:
         raise ProtocolError(str(exc), raw) from None
+
+
+def _count(files: dict[int, Mention]) -> str:
+    """How the request's files are numbered, for a note: "files 0..2 are mentioned"."""
+    n = len(files)
+    return "no file is mentioned" if n == 0 else "file 0 is mentioned" if n == 1 else f"files 0..{n - 1} are mentioned"
 
 
 def _understanding_task(mentions: list[Mention]) -> Task:

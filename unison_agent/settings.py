@@ -103,7 +103,9 @@ class Settings(BaseModel):
     system_prompt: str | None = None
     """A system message for understanding; None keeps Qwen's default ("You are a helpful assistant.")."""
     max_new_tokens: int = 512
-    image_max_pixels: int = 1024 * 28 * 28
+    image_max_pixels: int | None = Field(None, gt=0)
+    """Pixel cap for each image understanding sees. None: the processor's own, as published (Qwen2.5-VL:
+    ``max_pixels`` 12,845,056 in its preprocessor config); a number lowers it, for a small GPU (never raises it)."""
     video_max_pixels: int = 360 * 420
     video_fps: float = 2.0
     video_max_frames: int = 64

@@ -5,8 +5,11 @@
   the centre.
 - Frames: sample the source uniformly at the output frame rate from its start, as many frames as the plan
   asks for or the clip holds, rounded down to 4k+1.
-- Masks: uint8 0/255, white = generate. A mask of another size than its source is first resized (nearest)
-  to the source, a mask image is repeated over all frames of a video; both are reported in ``notes``.
+- Masks: uint8 0/255, white = generate. A given mask marks every pixel that is not black, as VACE's inpainting
+  annotator counts one (a pure red mask marks its red area); a soft, coloured or compressed mask whose dark grey
+  pixels (1..127) are more than 1 % of it gets a note, and a mask that marks nothing is an error. A mask of
+  another size than its source is first resized (nearest) to the source, a mask image is repeated over all
+  frames of a video; both are reported in ``notes``.
 - References: fitted (bilinear) inside a white canvas of the output size, centred.
 - Image-to-video: the given frame first or last, grey frames elsewhere; mask 0 on the given frame,
   255 elsewhere.
@@ -33,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MediaError, PlanError, UnisonError
-from .media import MediaLimits, as_frames
+from .media import MediaLimits, as_frames, binary_mask, luma, soft_mask_note
 from .plan import MAX_SIDE, MIN_SIDE, Plan
 
 UNIT = 16
@@ -246,16 +249,27 @@ def as_video(arr: np.ndarray, what: str) -> np.ndarray:
 
 
 def as_mask(arr: np.ndarray, what: str = "mask") -> np.ndarray:
-    """(H, W), (T, H, W), (H, W, 3) or (T, H, W, 3) -> (T, H, W) uint8 0/255 (white = generate)."""
+    """(H, W), (T, H, W), (H, W, 3) or (T, H, W, 3) -> (T, H, W) uint8 0/255: white wherever the mask is not
+    black, as VACE counts a mask (see :func:`mask_levels_of`)."""
+    return binary_mask(mask_levels_of(arr, what))
+
+
+def mask_levels_of(arr: np.ndarray, what: str = "mask") -> np.ndarray:
+    """A mask array as (T, H, W) uint8 grey levels: RGB as PIL's grey (ITU-R 601 luma), floats in [0, 1] scaled
+    to 0..255, booleans to 0/255."""
     a = np.asarray(arr)
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype != np.uint8:
+        scale = 255.0 if np.issubdtype(a.dtype, np.floating) and float(a.max(initial=0)) <= 1.0 else 1.0
+        a = np.clip(np.round(a.astype(np.float64) * scale), 0, 255).astype(np.uint8)
     if a.ndim >= 3 and a.shape[-1] in (3, 4):
-        a = a[..., :3].astype(np.float32).mean(axis=-1)
+        a = luma(a[..., :3])
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3 or a.shape[0] < 1:
         raise MediaError(f"{what}: expected (H, W) or (T, H, W) mask values, got an array of shape {np.shape(arr)}")
-    threshold = 0.5 if a.dtype != np.uint8 and float(a.max(initial=0)) <= 1.0 else 128
-    return np.where(a >= threshold, 255, 0).astype(np.uint8)
+    return a
 
 
 @dataclass
@@ -349,11 +363,11 @@ def anchor_clip(image: np.ndarray, num_frames: int, anchor: str) -> tuple[np.nda
 
 def _read(path: str | Path, role: str, limits: MediaLimits | None, seconds: float | None = None):
     """(array, fps, frames in the file) of a file; ``seconds``: decode only the start of a video that long."""
-    from .media import check_file, read_image, read_mask, read_video
+    from .media import check_file, mask_levels, read_image, read_video
 
     info = check_file(path, limits)
-    if role == "mask":
-        return read_mask(info.path, limits=limits), None, info.frames
+    if role == "mask":  # grey levels: prepare_mask makes them 0/255, and the notes say how a soft mask counted
+        return mask_levels(info.path, limits=limits), None, info.frames
     if info.kind != "video":
         return read_image(info.path, limits), None, 1
     max_frames = None
@@ -376,6 +390,39 @@ def _load(
         return _read(files[role], role, limits, seconds)
     ref = plan.first(role)
     return None if ref is None else _read(ref.path, role, limits, seconds)
+
+
+def edit_mask(
+    given: np.ndarray, name: str, src_shape: tuple[int, int, int], clip: Clip
+) -> tuple[np.ndarray, list[str]]:
+    """An edit's mask for the generated window: every pixel that is not black marks the area to regenerate (VACE's
+    rule; a note when that differs from "grey >= 128" on more than 1 % of the pixels); a mask that marks nothing,
+    in the file or inside the window, is a :class:`MediaError` that says so."""
+    levels = mask_levels_of(given)
+    notes = [n for n in [soft_mask_note(levels, name)] if n]
+    if not levels.any():
+        raise MediaError(
+            f"the mask {name} marks nothing: every pixel is black, so nothing would be regenerated; paint the area "
+            "to change in white (any colour that is not black counts), or leave the mask out and name the thing to "
+            "change so the annotators find it"
+        )
+    mask, more = prepare_mask(levels, src_shape, clip.indices, clip.width, clip.height)
+    if not mask.any():
+        raise MediaError(
+            f"the mask {name} marks nothing inside what is generated: the area it marks lies outside the "
+            f"{clip.width}x{clip.height} crop of the source or outside the frames used; use a mask that marks the "
+            "area to change within the picture"
+        )
+    return mask, notes + more
+
+
+def _mask_name(plan: Plan, files: Mapping[str, Any], frames: Mapping[str, Any]) -> str:
+    if frames.get("mask") is not None:
+        return "(given as an array)"
+    if files.get("mask"):
+        return f"{Path(files['mask']).name} (made by the annotators)"
+    ref = plan.first("mask")
+    return Path(ref.path).name if ref is not None else "(none)"
 
 
 def prepare_inputs(
@@ -430,7 +477,7 @@ def prepare_inputs(
                 f"{task.value} needs an edit mask and none was given or prepared; the graph's annotate step makes one "
                 "from the target (called directly: pass files={'mask': path}, e.g. from `unison annotate mask`)"
             )
-        mask, more = prepare_mask(mask_in[0], source.shape[:3], clip.indices, clip.width, clip.height)
+        mask, more = edit_mask(mask_in[0], _mask_name(plan, files, frames), source.shape[:3], clip)
         return VaceInputs(clip.width, clip.height, clip.frames.shape[0], video=clip.frames, mask=mask,
                           notes=clip.notes + more, warnings=clip.warnings)  # fmt: skip
 

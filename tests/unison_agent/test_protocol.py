@@ -105,18 +105,30 @@ def test_edit_index_naming_nothing_is_ignored():
     """<BOEDIT> naming a file that is not there keeps the edit; the annotators then make the mask."""
     plan = decode("<CFI><BOEDIT>3,0<EOEDIT>", "edit ###a.png###")
     assert plan.task is Task.image_edit and [(i.path, i.role) for i in plan.inputs] == [("a.png", "source")]
-    assert any("slot 3" in n for n in plan.notes)
+    assert any("names file 3 as the mask" in n and "file 0 is mentioned" in n for n in plan.notes), plan.notes
 
 
 def test_typed_pad_is_an_absent_file():
-    """The reference's video-edit example: the mask is a typed <VIDPAD> with no file, slot 0; the source slot 1."""
+    """The reference's video-edit example: the mask is a typed <VIDPAD> with no file; the one mentioned file is
+    file 0 (a typed pad takes no index), so "0,1" names the source as the mask and no file as the source."""
     text = "Here is the mask <VIDPAD>. Make the bird in this video ###bird.mp4### appear cleaner, in white."
     assert planning_prompt(text).count("<VIDPAD>") == 2
     plan = decode("<CFV><BORES>832,480<EORES><BONF>80<EONF><BOEDIT>0,1<EOEDIT>", text)
     assert plan.task is Task.video_edit
     assert [(i.path, i.role) for i in plan.inputs] == [("bird.mp4", "source")]
-    assert any("typed placeholder" in n for n in plan.notes)
+    assert any("names file 0 as the mask, which is the source" in n for n in plan.notes), plan.notes
     assert "<|im_start|>" not in neutralize("<|im_start|>system")
+
+
+def test_edit_indices_count_mentioned_files_only():
+    """<BOEDIT>m,s<EOEDIT> indexes the ### files as the reference's list does: typed pads before, between and
+    after them shift nothing."""
+    text = ("<IMGPAD> is only an example. Mask: ###m.png###, and <VIDPAD> too; now edit the photo ###p.png### so "
+            "the cup is blue <IMGPAD>")  # fmt: skip
+    assert planning_prompt(text).count("<IMGPAD>") == 4
+    plan = decode("<CFI><BORES>832,480<EORES><BOEDIT>0,1<EOEDIT>", text)
+    assert plan.task is Task.image_edit and not plan.notes, plan.notes
+    assert [(i.path, i.role) for i in plan.inputs] == [("m.png", "mask"), ("p.png", "source")]
 
 
 # --- round trips -----------------------------------------------------------------------------------------
@@ -157,7 +169,7 @@ def plans(draw):
         kw["answer"] = draw(st.text(st.characters(codec="utf-8", exclude_characters="<>"), min_size=1, max_size=40)).strip() or "ok"
     text = prompt + " " + " ".join(f"###{p}###" for p, _, _ in inputs)
     plan = Plan(
-        task=task, prompt=planning_prompt(text), planner="unison",
+        task=task, prompt=planning_prompt(text), planner="unison", sized_by_planner=task.is_generation,  # <BORES>
         inputs=[{"path": p, "kind": k, "role": r} for p, k, r in inputs], **kw,
     )  # fmt: skip
     return plan, text

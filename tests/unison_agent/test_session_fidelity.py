@@ -96,3 +96,93 @@ def test_a_clip_longer_than_one_generation_is_said_in_the_answer_and_can_be_used
     assert "covers only" not in r.answer and vace_calls[1]["num_frames"] == 45
     # real speed: frame t of the output window is frame t of the 16 fps source
     _check_grey_under_mask(vace_calls[1], read_video(files / "long.mp4")[0][:45])
+
+
+def test_a_long_prompt_is_encoded_as_trained_512_umt5_tokens_then_the_projector_rows(session, vace_calls):
+    """umT5 reads the first 512 tokens (Wan's text_len); the 4 projector rows follow at 512..515; zeros to 2048.
+    The answer's notes say the prompt was cut."""
+    import torch
+
+    from unison_agent.projector import projector_tokens
+    from unison_agent.vace_loader import load_vace
+
+    r = session.send("make a picture of " + "a red bird on the sea with a blue sky and a green cat " * 60)
+    assert r.ok and r.task == "text_to_image", r.errors
+    assert any("Wan's text encoder reads the first 512" in n for n in r.results[0]["notes"]), r.results[0]["notes"]
+    (call,) = vace_calls
+    embeds = call["prompt_embeds"].float()
+    assert tuple(embeds.shape)[:2] == (1, 2048)
+    pipe, prompt = load_vace(session.settings), r.plan["prompt"]
+    ids = pipe.tokenizer([prompt], max_length=512, truncation=True, add_special_tokens=True, return_tensors="pt")
+    assert ids.input_ids.shape[1] == 512 and len(pipe.tokenizer([prompt]).input_ids[0]) > 512
+    with torch.no_grad():
+        umt5 = pipe.text_encoder(ids.input_ids, ids.attention_mask).last_hidden_state.float()
+    torch.testing.assert_close(embeds[:, :512], umt5, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(embeds[:, 512:516], projector_tokens(session.settings, prompt).float())
+    assert embeds[:, 516:].abs().max() == 0
+
+
+def test_a_pure_red_mask_regenerates_the_red_area_as_vace_counts_a_mask(session, files, vace_calls, tmp_path):
+    """VACE's inpainting annotator marks every pixel that is not black: pure red (grey 76) counts. The notes say
+    that such pixels counted, since a "grey >= 128" rule would have found an empty mask."""
+    red = np.zeros((64, 64, 3), np.uint8)
+    red[8:40, 24:56] = (255, 0, 0)
+    write_image(tmp_path / "red_mask.png", red)
+    mask = tmp_path / "red_mask.png"
+    r = session.send(f"make the square blue in ###{files / 'photo.png'}### using the mask ###{mask}###")
+    assert r.ok and r.task == "image_edit", r.errors
+    assert any("red_mask.png: 25.0% of its pixels are dark but not black" in n for n in r.results[0]["notes"])
+    (call,) = vace_calls
+    hole = _check_grey_under_mask(call, read_image(files / "photo.png")[None])
+    assert np.array_equal(hole[0], red.any(axis=-1))
+
+
+def test_a_black_mask_is_an_error_that_says_it_marks_nothing(session, files, vace_calls, tmp_path):
+    write_image(tmp_path / "black.png", np.zeros((64, 64, 3), np.uint8))
+    mask = tmp_path / "black.png"
+    r = session.send(f"make the square blue in ###{files / 'photo.png'}### using the mask ###{mask}###")
+    assert not r.ok and not vace_calls
+    assert "the mask black.png marks nothing: every pixel is black" in r.answer, r.answer
+
+
+@pytest.fixture
+def processor_calls(monkeypatch):
+    """Every call that reaches the Qwen2.5-VL processor: its keyword arguments and the grids it made."""
+    from transformers import Qwen2_5_VLProcessor
+
+    calls: list[dict] = []
+    original = Qwen2_5_VLProcessor.__call__
+
+    def spy(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        own = dict(self.image_processor.size)
+        calls.append({**kwargs, "own_size": own, "image_grid_thw": out.get("image_grid_thw")})
+        return out
+
+    monkeypatch.setattr(Qwen2_5_VLProcessor, "__call__", spy)
+    return calls
+
+
+@pytest.mark.parametrize("cap", [None, 28 * 28 * 4], ids=["processor-own", "lowered-by-settings"])
+def test_understanding_sees_images_at_the_processors_own_cap_unless_settings_lower_it(
+    files, processor_calls, tmp_path, tiny_root, cap
+):
+    """Images reach the processor whole, with its own pixel cap (the published Qwen2.5-VL processor's 12,845,056;
+    the tiny kit's is smaller), unless ``image_max_pixels`` lowers it."""
+    from unison_agent.session import Session
+
+    big = np.repeat(np.repeat(read_image(files / "photo.png"), 7, axis=0), 7, axis=1)  # 448x448: 200,704 pixels
+    write_image(tmp_path / "big.png", big)
+    flags = {"home": str(tmp_path / "home"), "demo": True, "demo_dir": str(tiny_root), "image_max_pixels": cap}
+    s = Session(Settings.resolve(flags, env={}), thread="pixels")
+    try:
+        r = s.send(f"what is in ###{tmp_path / 'big.png'}###?")
+    finally:
+        s.close()
+    assert r.ok and r.task == "image_understanding", r.errors
+    (call,) = processor_calls
+    own = int(call["own_size"]["longest_edge"])
+    want = own if cap is None else min(own, cap)
+    assert call["images_kwargs"]["size"]["longest_edge"] == want
+    assert [np.asarray(i).shape for i in call["images"]] == [big.shape]
+    assert int(call["image_grid_thw"].prod()) * 14 * 14 <= want

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import PlanError
 from ..plan import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, MAX_FRAMES, MAX_SIDE, MIN_SIDE, snap16, snap_frames
@@ -76,15 +76,21 @@ _SIDE_RE = re.compile(r"\b(width|height)\s*(?:of|=|:|is)?\s*(\d{2,5})\s*(?:px|pi
 _SIDE_RE2 = re.compile(r"\b(\d{2,5})\s*(?:px|pixels?)?\s*(wide|tall|high)\b", re.I)
 
 
-def find_size(text: str) -> tuple[int, int] | None:
-    """An explicit output size, or None. Orientation words flip presets; ratios keep the default area."""
+Shape = Literal["exact", "ratio", "portrait", "landscape", "square"]
+"""How a size was said: "exact" (numbers, a preset such as 720p, a side), or only a shape: "ratio" (4:3),
+"portrait", "landscape", "square" (words, at the default area)."""
+
+
+def find_size_and_shape(text: str) -> tuple[tuple[int, int], Shape] | None:
+    """An explicit output size and how it was said (see :data:`Shape`), or None. Orientation words flip presets;
+    ratios keep the default area."""
     portrait = bool(_PORTRAIT_RE.search(text))
     for pattern, order in _SIZE_PATTERNS:
         m = pattern.search(text)
         if m:
             a, b = float(m.group(1)), float(m.group(2))
             w, h = (a, b) if order == "wh" else (b, a)
-            return _checked_size(w, h, m.group(0))
+            return _checked_size(w, h, m.group(0)), "exact"
     m = _PRESET_RE.search(text) or _K_RE.search(text)
     if m:
         if m.re is _K_RE:
@@ -93,10 +99,10 @@ def find_size(text: str) -> tuple[int, int] | None:
             short = int(m.group(1))
         long = _PRESETS.get(short, short * 16 / 9)
         if _SQUARE_RE.search(text):
-            return _checked_size(short, short, m.group(0))
+            return _checked_size(short, short, m.group(0)), "exact"
         if portrait:
-            return _checked_size(short, long, m.group(0))
-        return _checked_size(long, short, m.group(0))
+            return _checked_size(short, long, m.group(0)), "exact"
+        return _checked_size(long, short, m.group(0)), "exact"
     sides = {}
     for m in _SIDE_RE.finditer(text):
         sides[m.group(1).lower()] = float(m.group(2))
@@ -109,21 +115,35 @@ def find_size(text: str) -> tuple[int, int] | None:
             w = h * DEFAULT_WIDTH / DEFAULT_HEIGHT
         if h is None:
             h = w * DEFAULT_HEIGHT / DEFAULT_WIDTH
-        return _checked_size(w, h, "width/height")
+        return _checked_size(w, h, "width/height"), "exact"
     m = _RATIO_RE.search(text)
     if m and not re.search(r"\d\s*:\s*\d\d\s*(?:am|pm)\b", text, re.I):
         rw, rh = float(m.group(1)), float(m.group(2))
         if rw > 0 and rh > 0 and 0.2 <= rw / rh <= 5:
             h = math.sqrt(DEFAULT_AREA * rh / rw)
-            return _checked_size(h * rw / rh, h, m.group(0))
+            return _checked_size(h * rw / rh, h, m.group(0)), "ratio"
     if portrait:
-        return DEFAULT_HEIGHT, DEFAULT_WIDTH
+        return (DEFAULT_HEIGHT, DEFAULT_WIDTH), "portrait"
     if _SQUARE_RE.search(text):
         side = snap16(math.sqrt(DEFAULT_AREA))
-        return side, side
+        return (side, side), "square"
     if _LANDSCAPE_RE.search(text):
-        return DEFAULT_WIDTH, DEFAULT_HEIGHT
+        return (DEFAULT_WIDTH, DEFAULT_HEIGHT), "landscape"
     return None
+
+
+def fits_shape(width: int, height: int, shape: Shape | None, said: tuple[int, int]) -> bool:
+    """Whether a planner's ``width`` x ``height`` already is what a shape-only request asked for (``said``: the
+    size the words give at the default area): the orientation, or the ratio within 5 %. Never for an exact size."""
+    if shape == "landscape":
+        return width > height
+    if shape == "portrait":
+        return height > width
+    if shape == "square":
+        return width == height
+    if shape == "ratio":
+        return abs((width / height) / (said[0] / said[1]) - 1) <= 0.05
+    return False
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -248,6 +268,7 @@ class Explicit:
 
     width: int | None = None
     height: int | None = None
+    shape: Shape | None = None  # how the size was said: "exact", or only a ratio / an orientation
     num_frames: int | None = None
     frame_anchor: str | None = None
     control: str | None = None

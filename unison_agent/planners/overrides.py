@@ -1,7 +1,8 @@
 """What model planners share: the user's explicit values win, roles are repaired, bad output falls back.
 
 - :func:`apply_explicit`: values stated in the user's text (size, frame count, first/last frame, control
-  kind, edit target, which file is the mask) replace the model's values when they disagree.
+  kind, edit target, which file is the mask) replace the model's values when they disagree; words that give
+  only a shape (an orientation, a ratio) replace a model's size only when it lacks that shape.
 - :func:`repair_roles`: make a model's role list fit the task (kinds, counts), so a nearly-right answer
   still gives a valid plan.
 - :func:`fallback_plan`: the rules planner's plan, marked with the backend's name and the reason.
@@ -24,6 +25,7 @@ from ..plan import (
     snap_frames,
 )
 from .base import Request
+from .extract import fits_shape
 
 
 def apply_explicit(plan: Plan, request: Request) -> Plan:
@@ -36,7 +38,8 @@ def apply_explicit(plan: Plan, request: Request) -> Plan:
     if task.is_generation:
         if ex.get("width") and ex.get("height"):
             w, h = snap16(ex["width"]), snap16(ex["height"])
-            if (w, h) != (plan.width, plan.height):
+            # words that give only a shape ("widescreen", "portrait", "4:3") keep a model size that has it
+            if (w, h) != (plan.width, plan.height) and not fits_shape(plan.width, plan.height, ex.get("shape"), (w, h)):
                 changes.update(width=w, height=h)
         if task.output == "video" and ex.get("num_frames"):
             n = snap_frames(int(ex["num_frames"]))

@@ -111,7 +111,9 @@ def build_plan(answer: dict[str, Any], request: Request, backend: str = "qwen", 
     if task in (Task.image_control, Task.video_control):
         fields["control"] = answer.get("control") or "ready"
     inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(request.mentions, roles, strict=True)]
-    return Plan(task=task, prompt=request.prompt, inputs=inputs, planner=backend, raw=raw, **fields)
+    sized = task.is_generation and bool(answer.get("width")) and bool(answer.get("height"))
+    return Plan(task=task, prompt=request.prompt, inputs=inputs, planner=backend, raw=raw, sized_by_planner=sized,
+                **fields)  # fmt: skip
 
 
 def system_prompt(request: Request) -> str:

@@ -29,7 +29,7 @@ from .extract import (
     find_control,
     find_frame_anchor,
     find_num_frames,
-    find_size,
+    find_size_and_shape,
     find_target,
     mask_mentions,
 )
@@ -262,12 +262,14 @@ def _creates_new_scene(words: str) -> bool:
 def explicit(request: Request) -> Explicit:
     """Everything the user stated explicitly (see :mod:`.extract`)."""
     words = request.words
-    size = find_size(words)
+    found = find_size_and_shape(words)
+    size, shape = found if found else (None, None)
     mask_idx, mask_by = mask_mentions(request.text, request.mentions)
     frame_at = next((m.start for m in request.mentions if m.kind == "image"), None)
     return Explicit(
         width=size[0] if size else None,
         height=size[1] if size else None,
+        shape=shape,
         num_frames=find_num_frames(words),
         frame_anchor=find_frame_anchor(request.text, near=frame_at),
         control=find_control(words, [m.path for m in request.mentions]),

@@ -32,15 +32,31 @@ Where each number comes from (none is made up):
 - The scheduler: flow UniPC with the published shift 3.0 (the loader sets the method's 5.0), as the tiny kit.
 - The projector: the released module's sizes (see :mod:`unison_agent.projector`).
 
-Deliberate differences, each because of cost (measured on a 2-core CI machine, see the test module):
+- The image processor: the published ``preprocessor_config.json``'s ``min_pixels`` 3,136 and ``max_pixels``
+  12,845,056 (:data:`QWEN_IMAGE_PIXELS`), so understanding sees images as the published processor does; the rest
+  of it (patch 14, merge 2, temporal patch 2, the CLIP mean/std, bicubic) is the class default, which is published.
+- The planner's generation config: the published ``generation_config.json``'s ids and decoding values
+  (:data:`QWEN_GENERATION`): ``repetition_penalty`` 1.05, ``top_k`` 1, ``top_p`` 0.001 with sampling on, which
+  with ``top_k`` 1 is greedy decoding (what the planner and understanding ask for anyway, ``do_sample=False``;
+  the repetition penalty applies either way). The published file's ``temperature`` is not copied: under ``top_k``
+  1 it changes nothing, and its value could not be checked from here.
+
+Every remaining difference from the published checkpoints, each because of cost or because the original is not
+reachable from here (measured on a 2-core CI machine, see the test module):
 - Depth: one layer per stack, as the smoke test asks; ``vace_layers=[0]`` (the published list cut to depth 1).
+  :data:`FULL_DEPTH` builds the published depths (bfloat16) for GPU benchmarks.
 - umT5's vocabulary: the embedding is sized to this kit's small Unigram tokenizer instead of 256384 rows
   (256384 x 4096 floats are 4.2 GB in float32: minutes to write and read on CI). The vocabulary only sizes
   the input lookup table; everything downstream sees d_model 4096, which is published. Qwen keeps the
   published 151936 rows, because its token ids matter: the config names image/video/vision ids, and the
   Unison tokens must land inside the published rows without a resize.
 - Qwen's tokenizer: a small trained BPE padded with unreachable filler entries to 151643 ordinary tokens,
-  so every special token has its published id (the real vocabulary is not reachable from here).
+  so every special token has its published id (the real vocabulary is not reachable from here); the video
+  processor keeps the class defaults.
+- The LoRA's layout: the released Unison adapter was trained with LLaMA-Factory and its rank, targets and saved
+  modules are not published in a form reachable from here; this kit's adapter is a PEFT LoRA of rank 8 on
+  ``q_proj``/``v_proj`` with the fourteen token rows as ``trainable_token_indices`` (random values), in the
+  adapter form a user downloads (no merged planner: it would add another 1.9 GB).
 - Qwen is written in bfloat16 (its published ``torch_dtype``); the rest in float32 (the loaders pick the
   compute dtype; on CPU everything runs in float32).
 """
@@ -52,8 +68,9 @@ import shutil
 from pathlib import Path
 
 MARKER = ".published-kit-complete"
-VERSION = "1"
-"""Bumped whenever a shape here changes: a kit with another stamp is removed and rebuilt."""
+VERSION = "2"
+"""Bumped whenever a shape or a config here changes: a kit with another stamp is removed and rebuilt.
+1: first; 2: the published image-processor pixel limits and generation config."""
 
 LAYERS = 1
 SMOKE_DEPTH = {"qwen_text": LAYERS, "qwen_vision": LAYERS, "umt5": LAYERS, "wan": LAYERS}
@@ -84,6 +101,13 @@ QWEN_SPECIALS: tuple[str, ...] = (
     "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
 )  # fmt: skip
 QWEN_FIRST_SPECIAL = 151643
+# preprocessor_config.json (published): the pixel limits of one image
+QWEN_IMAGE_PIXELS = dict(min_pixels=3136, max_pixels=12845056)
+# generation_config.json (published), less its temperature (see the module docstring)
+QWEN_GENERATION = dict(
+    bos_token_id=151643, pad_token_id=151643, eos_token_id=[151645, 151643], do_sample=True,
+    repetition_penalty=1.05, top_k=1, top_p=0.001,
+)  # fmt: skip
 
 # diffusers scripts/convert_wan_to_diffusers.py, "Wan-VACE-1.3B" (+ the class default rope_max_seq_len 1024)
 WAN_TRANSFORMER = dict(
@@ -149,24 +173,12 @@ def _build_qwen_tokenizer():
 def _build_qwen(base_dir: Path, unison_dir: Path, text_layers: int = LAYERS, vision_layers: int = LAYERS) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import (
-        GenerationConfig,
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     from ..qwen_loader import add_unison_tokens
-    from .qwen import CHAT_TEMPLATE
 
     tokenizer = _build_qwen_tokenizer()
-    # the image/video processors' defaults are the published preprocessor settings (patch 14, merge 2, ...)
-    processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(), tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(),
-        chat_template=CHAT_TEMPLATE,
-    )  # fmt: skip
+    processor = qwen_processor(tokenizer)
     config = Qwen2_5_VLConfig(
         text_config={**QWEN_TEXT, "num_hidden_layers": text_layers, "pad_token_id": None},
         vision_config={**QWEN_VISION, "depth": vision_layers},
@@ -175,11 +187,9 @@ def _build_qwen(base_dir: Path, unison_dir: Path, text_layers: int = LAYERS, vis
     )
     with torch.device("cpu"):
         model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=151643, eos_token_id=[151645, 151643], pad_token_id=151643, do_sample=False
-    )  # the published generation_config.json's ids
+    model.generation_config = qwen_generation_config()
     model.to(torch.bfloat16).save_pretrained(base_dir)
-    processor.save_pretrained(base_dir)
+    save_qwen_settings(base_dir, processor)
 
     # the adapter: made against the base the way the loader prepares it (tokens added; no resize needed)
     token_ids = add_unison_tokens(processor.tokenizer)
@@ -199,6 +209,33 @@ def _build_qwen(base_dir: Path, unison_dir: Path, text_layers: int = LAYERS, vis
     processor.save_pretrained(unison_dir)
     torch.save(_projector_state_dict(), unison_dir / "projector.pth")
     del peft_model, model
+
+
+def qwen_processor(tokenizer):
+    """The planner's processor: the published image processor (its pixel limits, :data:`QWEN_IMAGE_PIXELS`; the
+    class defaults are the published patch, merge and normalisation), the class-default video processor, Qwen's
+    chat template."""
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    from .qwen import CHAT_TEMPLATE
+
+    return Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(**QWEN_IMAGE_PIXELS), tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(), chat_template=CHAT_TEMPLATE,
+    )  # fmt: skip
+
+
+def qwen_generation_config():
+    """The published ``generation_config.json`` values (:data:`QWEN_GENERATION`)."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(**QWEN_GENERATION)
+
+
+def save_qwen_settings(target: Path, processor) -> None:
+    """Write the planner's processor files and ``generation_config.json`` into ``target`` (the kit's ``qwen/``)."""
+    processor.save_pretrained(target)
+    qwen_generation_config().save_pretrained(target)
 
 
 def _projector_state_dict() -> dict:
