@@ -16,6 +16,7 @@ prepares them and :func:`unison_agent.vace_inputs.prepare_inputs` reads them.
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -45,21 +46,28 @@ AUTO: Any = object()
 
 @dataclass(frozen=True)
 class Sampler:
-    """The sampling values one call uses (the method's defaults come from the settings)."""
+    """The sampling values one call uses (the method's defaults come from the settings), checked once, when the
+    value is made: a Sampler that exists is a valid one. The flow shift is the scheduler's, set when the pipeline
+    is built; it is checked here with the rest."""
 
     steps: int = 50
     guidance: float = 5.0
     context_scale: float = 1.0
     negative_prompt: str | None = None
+    shift: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise UnisonError(f"steps must be at least 1, got {self.steps}")
+        if not math.isfinite(self.guidance) or self.guidance < 0:
+            raise UnisonError(f"guidance must be a number of at least 0 (the method uses 5.0), got {self.guidance}")
+        if not math.isfinite(self.shift) or self.shift <= 0:
+            raise UnisonError(f"shift must be a number above 0 (the method uses 5.0), got {self.shift}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sampler:
         return cls(int(settings.steps), float(settings.guidance), float(settings.context_scale),
-                   settings.negative_prompt)  # fmt: skip
-
-    def check(self) -> None:
-        if self.steps < 1:
-            raise UnisonError(f"steps must be at least 1, got {self.steps}")
+                   settings.negative_prompt, float(settings.shift))  # fmt: skip
 
 
 @dataclass
@@ -198,8 +206,7 @@ class UnisonPipeline:
         from unison_agent.conditioning import CONTEXT_LEN, build_prompt_embeds
 
         sampler = sampler or self.sampler
-        sampler.check()
-        seed = pick_seed(seed)
+        seed = pick_seed(None) if seed is None else int(seed)  # a given seed was checked by its caller
         inputs.check()
         check_budget(inputs.width, inputs.height, inputs.num_frames)
         notes, timings = list(inputs.notes), {}
@@ -313,6 +320,16 @@ class GenerationResult:
     height: int = 0
     num_frames: int = 0
     warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, made: Any) -> GenerationResult:
+        """This type from any value with its fields (a ``Toolbox.generate`` may return its own kind)."""
+        if isinstance(made, GenerationResult):
+            return made
+        return cls([Path(p) for p in made.outputs], [Path(p) for p in made.sidecars], int(made.seed),
+                   [str(n) for n in made.notes], {k: float(v) for k, v in (made.timings or {}).items()},
+                   int(made.width), int(made.height), int(made.num_frames),
+                   [str(w) for w in getattr(made, "warnings", None) or []])  # fmt: skip
 
 
 def output_path(out_dir: Path, task_name: str, seed: int, suffix: str) -> Path:

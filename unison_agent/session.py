@@ -39,7 +39,7 @@ from .errors import ThreadBusy, UnisonError
 from .graphs import toolbox
 from .graphs.graph import build_graph
 from .graphs.nodes import finish_turn
-from .graphs.state import reset_turn
+from .graphs.state import STATE_TYPES, StepResult, plan_json, reset_turn
 from .prepare import EMPTY_REQUEST, Guard, PreparedStep, prepare_request
 from .settings import Settings
 
@@ -55,7 +55,7 @@ class TurnResult:
 
     thread: str
     request: str
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[StepResult] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     pending: dict[str, Any] | None = None
     """The confirmation request (plan, question) when the turn waits for ``Session.resume``."""
@@ -68,22 +68,22 @@ class TurnResult:
     @property
     def answer(self) -> str:
         """The answers of the steps, one per line (an error's message when a step failed)."""
-        parts = [r["answer"] for r in self.results if r.get("answer")]
+        parts = [r.answer for r in self.results if r.answer]
         parts += [f"error: {e['error']}" for e in self.errors]
         return "\n".join(parts)
 
     @property
     def outputs(self) -> list[str]:
-        return [p for r in self.results for p in r.get("outputs", [])]
+        return [p for r in self.results for p in r.outputs]
 
     @property
     def plan(self) -> dict[str, Any] | None:
         if self.pending:
             return self.pending.get("plan")
-        for r in [*reversed(self.errors), *reversed(self.results)]:
-            if r.get("plan"):
-                return r["plan"]
-        return None
+        for e in reversed(self.errors):
+            if e.get("plan"):
+                return e["plan"]
+        return next((r.plan.to_json() for r in reversed(self.results) if r.plan is not None), None)
 
     @property
     def task(self) -> str | None:
@@ -92,7 +92,7 @@ class TurnResult:
             return self.pending["plan"]["task"]
         if self.errors and self.errors[-1].get("plan"):
             return self.errors[-1]["plan"]["task"]
-        return self.results[-1]["task"] if self.results else None
+        return self.results[-1].task if self.results else None
 
     def to_json(self) -> dict[str, Any]:
         """{"task", "answer", "outputs", "plan", "thread", "steps", "errors", ["pending"], ["demo"]}."""
@@ -102,7 +102,7 @@ class TurnResult:
             "outputs": self.outputs,
             "plan": self.plan,
             "thread": self.thread,
-            "steps": self.results,
+            "steps": [r.to_json() for r in self.results],
             "errors": self.errors,
         }
         if self.pending:
@@ -129,9 +129,17 @@ def open_checkpointer(path: str | Path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path)
-    saver = SqliteSaver(conn)
+    saver = SqliteSaver(conn, serde=state_serializer())
     saver.setup()
     return saver
+
+
+def state_serializer():
+    """LangGraph's serializer, allowed to rebuild the state's typed values (``graphs.state.STATE_TYPES``) and no
+    other class: they load without LangGraph's "unregistered type" warning, and under ``LANGGRAPH_STRICT_MSGPACK``."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    return JsonPlusSerializer(allowed_msgpack_modules=list(STATE_TYPES))
 
 
 def list_threads(path: str | Path) -> list[str]:
@@ -178,6 +186,13 @@ def thread_turn(settings: Settings, thread: str) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _pending(snapshot: Any) -> dict[str, Any] | None:
+    """The confirmation request a state snapshot waits on, if any."""
+    for intr in getattr(snapshot, "interrupts", ()) or ():
+        return dict(intr.value)
+    return None
 
 
 class Session:
@@ -275,7 +290,7 @@ class Session:
             self.graph.update_state(self.config, finish_turn(values), as_node="finish")
             return True
         error = {"step": i, "request": steps[i], "error": INTERRUPTED, "type": "Interrupted",
-                 "plan": values.get("plan"), "internal": False}  # fmt: skip
+                 "plan": plan_json(values.get("plan")), "internal": False}  # fmt: skip
         update = finish_turn({**values, "errors": [*values.get("errors", []), error]})
         self.graph.update_state(self.config, {**update, "errors": [error]}, as_node="finish")
         return True
@@ -311,13 +326,14 @@ class Session:
                         on_event({"event": "node", "node": node})
 
     def _result(self, request: str) -> TurnResult:
-        values = self.values()
+        snapshot = self.graph.get_state(self.config)  # one read of the checkpoint for values and pending
+        values = snapshot.values or {}
         return TurnResult(
             thread=self.thread,
             request=request,
-            results=list(values.get("results", [])),
+            results=[StepResult.of(r) for r in values.get("results", [])],
             errors=list(values.get("errors", [])),
-            pending=self.pending(),
+            pending=_pending(snapshot),
             demo=self.settings.demo,
         )
 
@@ -328,10 +344,7 @@ class Session:
 
     def pending(self) -> dict[str, Any] | None:
         """The confirmation request the thread waits on, if any."""
-        snapshot = self.graph.get_state(self.config)
-        for intr in getattr(snapshot, "interrupts", ()) or ():
-            return dict(intr.value)
-        return None
+        return _pending(self.graph.get_state(self.config))
 
     def media(self) -> list[dict[str, Any]]:
         return list(self.values().get("media", []))
@@ -340,8 +353,9 @@ class Session:
         return list(self.values().get("messages", []))
 
     def history(self) -> list[dict[str, Any]]:
-        """Finished turns: {"turn", "request", "results", "errors"}."""
-        return list(self.values().get("history", []))
+        """Finished turns: {"turn", "request", "results" (:class:`StepResult`), "errors"}."""
+        return [{**h, "results": [StepResult.of(r) for r in h.get("results", [])]}
+                for h in self.values().get("history", [])]  # fmt: skip
 
     def last_plan(self) -> dict[str, Any] | None:
         pending = self.pending()
@@ -349,8 +363,8 @@ class Session:
             return pending["plan"]
         for turn in reversed(self.history()):
             for r in reversed(turn["results"]):
-                if r.get("plan"):
-                    return r["plan"]
+                if r.plan is not None:
+                    return r.plan.to_json()
         return None
 
     # -- changing --------------------------------------------------------------------------------------------
