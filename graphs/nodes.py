@@ -16,10 +16,8 @@ Progress goes out through LangGraph's custom stream: ``{"event": "step", ...}`` 
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,13 +29,13 @@ from langgraph.types import interrupt
 from unison_agent.graphs.state import AgentState, StepResult, clear_step, plan_json, plan_of, reset_turn
 from unison_agent.graphs.toolbox import Toolbox
 
-from unison_agent import media_store
+from unison_agent import media_store, present
 from unison_agent.errors import PlanError, TurnCancelled, UnisonError, log_internal_error
-from unison_agent.media import kind_of, write_json
+from unison_agent.media import kind_of
 from unison_agent.mentions import find_mentions
-from unison_agent.pipeline import GenerationResult
+from unison_agent.pipeline import GenerationResult, keep_attempt
 from unison_agent.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
-from unison_agent.prepare import Guard, Job, apply_changes, jobs_for, prepare_step
+from unison_agent.prepare import Guard, Job, apply_changes, jobs_for, parse_decision, prepare_step
 from unison_agent.settings import Settings
 from unison_agent.steps import split_steps
 from unison_agent.verify import CheckResult, attempt_summary, checks_for, preserve_score, retry_changes, score
@@ -45,8 +43,6 @@ from unison_agent.verify import to_json as verify_json
 
 HISTORY_LIMIT = 20
 """At most this many earlier messages are shown to the understanding model (the newest ones)."""
-_ACCEPT = {"accept", "yes", "y", "ok", "go", "run", ""}
-_CANCEL = {"cancel", "no", "n", "stop", "abort", "quit"}
 
 Update = dict[str, Any]
 
@@ -191,10 +187,8 @@ class Nodes:
 
     def finished_step(self, state: AgentState, result: StepResult, media: list[dict] | None = None) -> Update:
         """Record a finished step and clear the per-step fields (the routers go on with the next step)."""
-        text = result.answer or ""
-        if result.outputs:
-            text = (text + "\n" if text else "") + "\n".join(result.outputs)
-        message = {"role": "assistant", "content": text, "media": list(result.outputs), "turn": state["turn"]}
+        message = {"role": "assistant", "content": present.message_text(result.answer, result.outputs),
+                   "media": list(result.outputs), "turn": state["turn"]}  # fmt: skip
         update: Update = {"results": [result], "messages": [message], "step_index": state.get("step_index", 0) + 1,
                           **clear_step()}  # fmt: skip
         if media:
@@ -254,10 +248,9 @@ class Nodes:
                         "prepared": {**(state.get("prepared") or {}), str(job.role): item["path"]},
                         "step_notes": [*(state.get("step_notes") or []), *notes]}  # fmt: skip
             src_id = next((m["id"] for m in registry if m["path"] == str(src.resolve())), "?")
-            target = f" ({job.target})" if job.target else ""
             result = StepResult(
                 step=state.get("step_index", 0), request=state.get("step_text") or "", task=f"annotate:{job.kind}",
-                answer=f"{job.kind}{target} of #{src_id} saved as #{item['id']}", outputs=[item["path"]],
+                answer=present.annotation_answer(job.kind, job.target, src_id, item["id"]), outputs=[item["path"]],
                 notes=notes, timings={"total_s": round(time.perf_counter() - started, 3)},
             )
             return self.finished_step(state, result, new_media)
@@ -278,7 +271,7 @@ class Nodes:
         if action == "cancel":
             result = StepResult(
                 step=state.get("step_index", 0), request=state.get("step_text") or "", task=plan.task.value,
-                answer="cancelled", plan=plan, notes=["cancelled before generation"], status="cancelled",
+                answer=present.CANCELLED, plan=plan, notes=[present.CANCELLED_NOTE], status="cancelled",
             )
             return {
                 "decision": "cancel",
@@ -360,7 +353,7 @@ class Nodes:
         return self.guarded(state, body)
 
     def keep(self, state: AgentState, plan: Plan, made: GenerationResult, checked: str = "",
-             notes: list[str] = ()) -> Update:  # fmt: skip
+             notes: Sequence[str] = ()) -> Update:  # fmt: skip
         """Register a generation's outputs as media and finish the step with its result."""
         media = list(state.get("media") or [])
         registry, outputs = media, []
@@ -368,12 +361,11 @@ class Nodes:
             registry, item = media_store.register(registry, p, plan.task.output, origin="output",
                                                   turn=state["turn"], task=plan.task.value)  # fmt: skip
             outputs.append(item["path"])
-        ids = ", ".join(f"#{m['id']}" for m in registry if m["path"] in outputs)
-        size = f"{made.width}x{made.height}" + (f", {made.num_frames} frames" if plan.task.output == "video" else "")
+        ids = [m["id"] for m in registry if m["path"] in outputs]
+        size = present.size_text(plan.task.output, made.width, made.height, made.num_frames)
         result = StepResult(
             step=state.get("step_index", 0), request=state.get("step_text") or "", task=plan.task.value,
-            answer=f"{plan.task.output} {ids} ({size})" + (f" — {checked}" if checked else "")
-                   + "".join(f". Note: {w}" for w in made.warnings),
+            answer=present.generation_answer(plan.task.output, ids, size, checked=checked, warnings=made.warnings),
             outputs=outputs, sidecars=[str(s) for s in made.sidecars], plan=plan, seed=made.seed,
             notes=[*(state.get("step_notes") or []), *made.notes, *notes],
             prepared=list((state.get("prepared") or {}).values()), timings=dict(made.timings),
@@ -412,32 +404,17 @@ class Nodes:
         return self.guarded(state, body)
 
     def keep_best(self, state: AgentState, plan: Plan, attempts: list[dict], threshold: float, config) -> Update:
-        """The best attempt becomes the step's result (its sidecar records every attempt); the others are moved
-        to ``<outputs>/<thread>/attempts/``, not deleted."""
+        """The best attempt becomes the step's result (its sidecar records every attempt); the writer moves the
+        others to ``<outputs>/<thread>/attempts/`` (not deleted)."""
         best = max(range(len(attempts)), key=lambda i: attempts[i]["score"])
-        aside = self.out_dir(config) / "attempts"
         record = [{"attempt": i + 1, "seed": a["made"].seed, "score": round(a["score"], 4), "checks": a["checks"],
                    "kept": i == best, "output": Path(a["made"].outputs[0]).name}
                   for i, a in enumerate(attempts)]  # fmt: skip
-        for i, a in enumerate(attempts):
-            if i == best:
-                continue
-            aside.mkdir(parents=True, exist_ok=True)
-            for f in [*a["made"].outputs, *a["made"].sidecars]:
-                if Path(f).exists():
-                    Path(f).replace(aside / Path(f).name)
-        chosen = dict(attempts[best])
-        for sidecar in chosen["made"].sidecars:
-            if Path(sidecar).exists():
-                data = json.loads(Path(sidecar).read_text())
-                data["verification"] = {"threshold": threshold, "attempts": record}
-                write_json(sidecar, data)
-        retried = len(attempts) - 1
-        checked = chosen["summary"] + (f"; retried {'once' if retried == 1 else f'{retried} times'}" if retried else "")
-        if chosen["score"] < threshold:
-            checked += f"; no attempt reached {threshold:.2f}, kept the best (attempt {best + 1})"
-        notes = [f"attempt {r['attempt']}: score {r['score']:.2f}" for r in record]
-        return self.keep(state, plan, chosen["made"], checked, notes)
+        chosen = attempts[best]
+        keep_attempt(chosen["made"], [a["made"] for i, a in enumerate(attempts) if i != best],
+                     self.out_dir(config) / "attempts", {"threshold": threshold, "attempts": record})  # fmt: skip
+        checked = present.verification_text(chosen["summary"], len(attempts) - 1, chosen["score"], threshold, best)
+        return self.keep(state, plan, chosen["made"], checked, present.attempt_notes(record))
 
     def finish(self, state: AgentState) -> Update:
         """Close the turn: mark it done and add it to the history."""
@@ -448,7 +425,7 @@ def finish_turn(state: AgentState | dict[str, Any]) -> Update:
     """The update that closes a turn (the ``finish`` node's; also used to close a turn a dead process left open)."""
     record = {"turn": state.get("turn", 0), "request": state.get("request", ""),
               "results": state.get("results", []), "errors": state.get("errors", [])}  # fmt: skip
-    messages = [{"role": "assistant", "content": f"error: {err['error']}", "media": [], "turn": state.get("turn", 0)}
+    messages = [{"role": "assistant", "content": present.error_text(err), "media": [], "turn": state.get("turn", 0)}
                 for err in state.get("errors", [])]  # fmt: skip
     return {"done": True, "history": [record], "messages": messages, **clear_step()}
 
@@ -457,45 +434,3 @@ def _current(state: AgentState) -> str:
     steps = state.get("steps") or []
     i = state.get("step_index", 0)
     return steps[i] if i < len(steps) else ""
-
-
-def parse_decision(decision: Any) -> tuple[str, dict[str, Any]]:
-    """accept / cancel / change: from True/False, "accept"/"cancel", {"action": ..., "changes": {...}}, a dict of
-    fields, or text like "width=480 num_frames=33"."""
-    if decision is True or decision is None:
-        return "accept", {}
-    if decision is False:
-        return "cancel", {}
-    if isinstance(decision, dict):
-        action = str(decision.get("action", "change")).lower()
-        if action in _ACCEPT and "changes" not in decision:
-            return "accept", {}
-        if action in _CANCEL:
-            return "cancel", {}
-        changes = decision.get("changes", {k: v for k, v in decision.items() if k != "action"})
-        return ("change", dict(changes)) if changes else ("accept", {})
-    text = str(decision).strip()
-    if text.lower() in _ACCEPT:
-        return "accept", {}
-    if text.lower() in _CANCEL:
-        return "cancel", {}
-    changes: dict[str, Any] = {}
-    roles = re.search(r"\broles=([\w,/]+)", text)  # "roles=source,mask" (or source/mask): one role per file
-    if roles:
-        changes["roles"] = re.split(r"[,/]", roles.group(1))
-        text = text[: roles.start()] + text[roles.end() :]
-    for part in text.replace(",", " ").split():
-        if "=" not in part:
-            return "change", {"?": part}
-        key, value = part.split("=", 1)
-        changes[key.strip()] = _coerce(value.strip())
-    return "change", changes
-
-
-def _coerce(value: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return None if value.lower() in {"none", "null"} else value

@@ -16,10 +16,11 @@ prepares them and :func:`unison_agent.vace_inputs.prepare_inputs` reads them.
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unison_agent.errors import UnisonError
-from unison_agent.media import output_unit, save_image, save_video
+from unison_agent.media import output_unit, save_image, save_video, write_json
 from unison_agent.plan import Plan
 from unison_agent.residency import Residency, residency_for, resident
 from unison_agent.vace_inputs import VaceInputs, check_budget
@@ -388,6 +389,24 @@ def write_generation(
                             gen.height, gen.num_frames, list(gen.warnings))  # fmt: skip
 
 
+def keep_attempt(
+    kept: GenerationResult, others: Sequence[GenerationResult], aside: Path, verification: dict[str, Any]
+) -> None:
+    """After checking several attempts at one step: move the other attempts' outputs and sidecars into ``aside``
+    (never deleted) and record ``verification`` (threshold, every attempt's checks and score) in the kept one's
+    sidecar. The files are the ones :func:`write_generation` wrote; a file already gone is skipped."""
+    for other in others:
+        aside.mkdir(parents=True, exist_ok=True)
+        for f in [*other.outputs, *other.sidecars]:
+            if Path(f).exists():
+                Path(f).replace(aside / Path(f).name)
+    for sidecar in kept.sidecars:
+        if Path(sidecar).exists():
+            data = json.loads(Path(sidecar).read_text())
+            data["verification"] = verification
+            write_json(sidecar, data)
+
+
 __all__ = [
     "AUTO",
     "NO_PROJECTOR_NOTE",
@@ -396,6 +415,7 @@ __all__ = [
     "Sampler",
     "UnisonPipeline",
     "flow_scheduler",
+    "keep_attempt",
     "pick_seed",
     "write_generation",
 ]

@@ -6,6 +6,8 @@
   else is planned by the planner backend, then the per-turn overrides, the default size and the inputs' own
   size (:func:`~unison_agent.vace_inputs.fit_plan`: a source is never upscaled) are applied, and the annotator
   runs the step needs first (a control map from a natural video, an edit mask from the target) are listed.
+- :func:`apply_changes` applies plan-field changes (overrides, a reviewer's edits); :func:`parse_decision` reads a
+  reviewer's answer (accept / cancel / changes) into those changes.
 - :func:`prepare_step` is the two together; :func:`prepare_request` splits a compound request and prepares each
   step, using a placeholder for an earlier step's output (only its kind and size are known before it runs).
 
@@ -15,6 +17,7 @@ The graph's ``resolve`` and ``plan`` nodes call :func:`resolve_step` and :func:`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +212,52 @@ def _with_roles(plan: Plan, roles: Any) -> list[dict[str, Any]]:
         raise PlanError(f"roles: this plan has {len(plan.inputs)} file(s); give one role per file, in order "
                         f"(now: {', '.join(i.role for i in plan.inputs) or 'none'}), got {len(roles)}")  # fmt: skip
     return [{**i.model_dump(), "role": r} for i, r in zip(plan.inputs, roles, strict=True)]
+
+
+_ACCEPT = {"accept", "yes", "y", "ok", "go", "run", ""}
+_CANCEL = {"cancel", "no", "n", "stop", "abort", "quit"}
+
+
+def parse_decision(decision: Any) -> tuple[str, dict[str, Any]]:
+    """accept / cancel / change: from True/False, "accept"/"cancel", {"action": ..., "changes": {...}}, a dict of
+    fields, or text like "width=480 num_frames=33"."""
+    if decision is True or decision is None:
+        return "accept", {}
+    if decision is False:
+        return "cancel", {}
+    if isinstance(decision, dict):
+        action = str(decision.get("action", "change")).lower()
+        if action in _ACCEPT and "changes" not in decision:
+            return "accept", {}
+        if action in _CANCEL:
+            return "cancel", {}
+        changes = decision.get("changes", {k: v for k, v in decision.items() if k != "action"})
+        return ("change", dict(changes)) if changes else ("accept", {})
+    text = str(decision).strip()
+    if text.lower() in _ACCEPT:
+        return "accept", {}
+    if text.lower() in _CANCEL:
+        return "cancel", {}
+    changes: dict[str, Any] = {}
+    roles = re.search(r"\broles=([\w,/]+)", text)  # "roles=source,mask" (or source/mask): one role per file
+    if roles:
+        changes["roles"] = re.split(r"[,/]", roles.group(1))
+        text = text[: roles.start()] + text[roles.end() :]
+    for part in text.replace(",", " ").split():
+        if "=" not in part:
+            return "change", {"?": part}
+        key, value = part.split("=", 1)
+        changes[key.strip()] = _coerce(value.strip())
+    return "change", changes
+
+
+def _coerce(value: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return None if value.lower() in {"none", "null"} else value
 
 
 def plan_step(

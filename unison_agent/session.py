@@ -34,6 +34,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command, Overwrite
 
+from . import present
 from .demo import demo_settings
 from .errors import ThreadBusy, UnisonError
 from .graphs import toolbox
@@ -68,9 +69,7 @@ class TurnResult:
     @property
     def answer(self) -> str:
         """The answers of the steps, one per line (an error's message when a step failed)."""
-        parts = [r.answer for r in self.results if r.answer]
-        parts += [f"error: {e['error']}" for e in self.errors]
-        return "\n".join(parts)
+        return present.turn_answer(self.results, self.errors)
 
     @property
     def outputs(self) -> list[str]:

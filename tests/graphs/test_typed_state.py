@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from unison_agent.graphs.state import StepResult
-
 from unison_agent.plan import Plan
 from unison_agent.session import open_checkpointer
 
