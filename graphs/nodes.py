@@ -216,7 +216,7 @@ class Nodes:
             results = state.get("results") or []
             previous = StepResult.of(results[-1]).outputs if i > 0 and results else []
             step, resolved = prepare_step(
-                state["steps"][i], index=i, settings=self.settings, planner=self.tools,
+                state["steps"][i], index=i, settings=self.settings, planner=self.tools.planner(self.settings),
                 media=state.get("media") or [], previous=previous, overrides=state.get("overrides") or {},
                 turn=state["turn"], guard=self.guard,
             )  # fmt: skip

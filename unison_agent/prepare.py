@@ -29,9 +29,8 @@ from .errors import UnisonError
 from .media import MediaLimits, check_file, kind_of
 from .mentions import MENTION_RE, find_mentions, mention_path
 from .plan import CONTROL_TASKS, EDIT_TASKS, PLAN_FIELDS, Plan
-from .planners.base import Request
+from .planners.base import Planner, Request
 from .planners.extract import control_kind_words
-from .planners.rules import explicit_values
 from .steps import annotation_request, split_steps
 from .vace_inputs import fit_plan
 
@@ -110,12 +109,6 @@ class PreparedStep:
             "annotations": [j.to_json() for j in self.jobs],
             "notes": list(self.notes),
         }
-
-
-class Planner:
-    """What :func:`plan_step` needs from the tools: ``plan(request, settings) -> Plan``."""
-
-    def plan(self, request: Request, settings: Settings) -> Plan: ...  # pragma: no cover
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -273,7 +266,7 @@ def plan_step(
     if job is not None:
         path = mention_path(job.file) if job.file.startswith("###") else job.file
         return PlannedStep(plan=None, jobs=[Job(kind=job.kind, input=path, purpose="answer", target=job.target)])
-    plan = planner.plan(request, settings)
+    plan = planner.plan(request)
     plan, control_notes = settle_control(plan, request, geometry or {}, MediaLimits.from_settings(settings))
     changes = dict(overrides or {})
     if plan.task.is_generation and not _size_given(request, changes):
@@ -325,8 +318,7 @@ def _size_given(request: Request, changes: Mapping[str, Any]) -> bool:
     """Whether the person chose a size: in the overrides, or in their words (a size, 720p, portrait, 4:3...)."""
     if changes.get("width") is not None or changes.get("height") is not None:
         return True
-    values = explicit_values(request)
-    return values.get("width") is not None or values.get("height") is not None
+    return request.explicit.width is not None or request.explicit.height is not None
 
 
 # ----------------------------------------------------------------------------------------------------------

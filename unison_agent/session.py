@@ -301,8 +301,8 @@ class Session:
 
     def plan(self, text: str, *, overrides: dict[str, Any] | None = None) -> list[PreparedStep]:
         """The plans ``send(text)`` would run on this thread, one per step, without running anything."""
-        return prepare_request(text, settings=self.settings, planner=self.tools, media=self.media(),
-                               overrides=overrides, guard=self.guard)  # fmt: skip
+        return prepare_request(text, settings=self.settings, planner=self.tools.planner(self.settings),
+                               media=self.media(), overrides=overrides, guard=self.guard)  # fmt: skip
 
     def resume(self, decision: Any = "accept", *, on_event: EventFn | None = None) -> TurnResult:
         """Answer a pending confirmation: "accept", "cancel", or changes ({"width": 480} or "num_frames=33")."""

@@ -28,9 +28,7 @@ from .base import Request
 
 def apply_explicit(plan: Plan, request: Request) -> Plan:
     """``plan`` with the user's explicit values in place of the model's (a valid plan; unchanged if none apply)."""
-    from .rules import explicit_values
-
-    ex = explicit_values(request)
+    ex = request.explicit.as_dict()
     changes: dict[str, Any] = {}
     task = plan.task
     if task.is_generation:
