@@ -273,10 +273,6 @@ def plan_step(
         if (plan.width, plan.height) != (settings.default_width, settings.default_height):
             changes.update(width=settings.default_width, height=settings.default_height)
     plan, notes = apply_changes(plan, changes, geometry)
-    if settings.demo and plan.task.is_generation:
-        from .demo import DEMO_NOTE
-
-        notes.append(DEMO_NOTE)
     return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=[*plan.notes, *control_notes, *notes])
 
 

@@ -58,6 +58,16 @@ def error_text(error: Mapping[str, Any]) -> str:
     return f"error: {error['error']}"
 
 
+def step_notes(result: Any, demo: bool) -> list[str]:
+    """The notes shown with a step: its own, and in demo mode, for a generation, that its models are random."""
+    from .demo import DEMO_NOTE
+
+    notes = list(result.notes)
+    if demo and result.plan is not None and result.plan.task.is_generation and DEMO_NOTE not in notes:
+        notes.append(DEMO_NOTE)
+    return notes
+
+
 def turn_answer(results: Iterable[Any], errors: Iterable[Mapping[str, Any]]) -> str:
     """The answers of a turn's steps, one per line, then its errors."""
     parts = [r.answer for r in results if r.answer]

@@ -4,8 +4,9 @@ A session is a named conversation thread checkpointed in SQLite (``settings.thre
 it), so a new process resumes where the last one stopped::
 
     from unison_agent import Session, Settings
+    from unison_agent.demo import demo_settings   # demo mode: tiny models, built once (a face applies it once)
 
-    s = Session(Settings.resolve({"demo": True}), thread="foxes")
+    s = Session(demo_settings(Settings.resolve({"demo": True})), thread="foxes")
     r = s.send("make a picture of a red fox, then turn it into a 3-second video")
     r.outputs          # ['/.../outputs/foxes/text_to_image-....png', '/.../outputs/foxes/image_to_video-....mp4']
     s.send("what is in the last video?").answer
@@ -35,7 +36,6 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command, Overwrite
 
 from . import present
-from .demo import demo_settings
 from .errors import ThreadBusy, UnisonError
 from .graphs import toolbox
 from .graphs.graph import build_graph
@@ -101,7 +101,7 @@ class TurnResult:
             "outputs": self.outputs,
             "plan": self.plan,
             "thread": self.thread,
-            "steps": [r.to_json() for r in self.results],
+            "steps": [{**r.to_json(), "notes": present.step_notes(r, self.demo)} for r in self.results],
             "errors": self.errors,
         }
         if self.pending:
@@ -207,10 +207,7 @@ class Session:
         checkpointer: Any = None,
         guard: Guard | None = None,
     ) -> None:
-        settings = settings or Settings.resolve()
-        if settings.demo:
-            settings = demo_settings(settings)
-        self.settings = settings
+        self.settings = settings = settings or Settings.resolve()
         self.thread = thread
         self.confirm = settings.confirm if confirm is None else confirm
         self._own_saver = checkpointer is None

@@ -24,7 +24,9 @@ def demo_session(tmp_path_factory, tiny_root):
     home = tmp_path_factory.mktemp("e2e_home")
     settings = Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root), "max_new_tokens": 16,
                                  "video_max_frames": 4}, env={})  # fmt: skip
-    s = Session(settings, thread="e2e")
+    from unison_agent.demo import demo_settings
+
+    s = Session(demo_settings(settings), thread="e2e")  # the faces apply demo mode; Session takes settings as given
     yield s
     s.close()
 

@@ -138,6 +138,8 @@ def print_turn(console, result, *, answer_streamed: bool = False) -> None:
     """The human view of a turn: answers, output files with their ids, notes, errors."""
     from rich.markup import escape
 
+    from .. import present
+
     for step in result.results:
         if step.get("status") == "cancelled":
             console.print(f"[yellow]cancelled[/] {escape(step.get('request', ''))}")
@@ -148,7 +150,7 @@ def print_turn(console, result, *, answer_streamed: bool = False) -> None:
                 console.print(f"  prepared {escape(path)}", soft_wrap=True)
             for path in step["outputs"]:
                 console.print(f"  {escape(path)}", soft_wrap=True)
-            for note in step.get("notes", []):
+            for note in present.step_notes(step, result.demo):
                 console.print(f"  [dim]note: {escape(note)}[/]", soft_wrap=True)
         elif not answer_streamed:
             console.print(escape(step.get("answer", "")), highlight=False, soft_wrap=True)
