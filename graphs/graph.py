@@ -1,13 +1,17 @@
 """The agent graph::
 
-    intake ─▶ prepare ─▶ annotate ─▶ confirm ─▶ generate ─┐
-                │  ▲         │          ▲                   │
-                │  └─────────┴──────────┴── understand ◀────┤   (next step of a compound request)
-                └──────────────────────────────────────────▶ finish
+    intake ──▶ prepare ──▶ annotate ──▶ confirm ──▶ generate ◀──▶ verify
+       │          ▲  │        │ ▲         (review,      │            │   (another attempt, when checking)
+       │          │  │        │ └ more maps  if asked)  │            │
+       │          │  └────────┴───────────▶ understand  │            │
+       │          └──────── next step ◀───────┴─────────┴────────────┘
+       └──────────────────────────────────────────────────────────▶ finish   (no more steps, an error, cancel)
 
 ``prepare`` resolves and plans one step; typed routers (``graphs.nodes.route_*``) send it to ``annotate`` (an
 annotator answer, or a control map / edit mask the step needs), ``confirm`` (plan review, when asked for),
-``generate`` or ``understand``; a finished step goes back to ``prepare`` for the next one, or to ``finish``.
+``generate`` or ``understand``. With ``verify_attempts`` a generation goes to ``verify``, which scores it and sends
+it back to ``generate`` for another attempt or keeps the best; a finished step goes back to ``prepare`` for the
+next one, or to ``finish``.
 
 ``build_graph(settings, tools=None, checkpointer=None)`` compiles it for the settings it is given (a face has
 applied demo mode already). The LangGraph server's factory lives with the serving faces:

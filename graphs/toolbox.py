@@ -31,7 +31,7 @@ class Generated(Protocol):
     num_frames: int
 
 
-class Annotated(Protocol):
+class AnnotationMade(Protocol):
     """What ``annotate`` returns (``tools.annotate.Annotation``)."""
 
     path: Path
@@ -58,7 +58,7 @@ class Toolbox(Protocol):
 
     def annotate(
         self, kind: str, input_path: Path, out_path: Path, settings: Settings, *, target: str | None = None
-    ) -> Annotated:
+    ) -> AnnotationMade:
         """Run one annotator on a file and write its output (PNG / MP4 + sidecar)."""
         ...
 
