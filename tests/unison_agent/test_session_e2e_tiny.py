@@ -66,7 +66,7 @@ def test_all_twelve_tasks(demo_session, agent_media):
         else:
             frames, fps = read_video(out)
             assert out.endswith(".mp4") and frames.shape[1:] == (64, 64, 3) and frames.shape[0] == 5 and fps == 16
-        assert any("demo mode" in n for n in r.results[0]["notes"])
+        assert any("demo mode" in n for n in r.to_json()["steps"][0]["notes"])  # added where the turn is shown
     # the control maps made from the plain inputs were kept as media items of their own
     kinds = [(m["origin"], m["task"]) for m in demo_session.media()]
     assert ("annotation", "pose") in kinds and ("annotation", "depth") in kinds
