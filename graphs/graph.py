@@ -1,22 +1,25 @@
 """The agent graph::
 
-    intake ─▶ prepare ─▶ annotate ─▶ confirm ─▶ generate ─┐
-                │  ▲         │          ▲                   │
-                │  └─────────┴──────────┴── understand ◀────┤   (next step of a compound request)
-                └──────────────────────────────────────────▶ finish
+    intake ──▶ prepare ──▶ annotate ──▶ confirm ──▶ generate ◀──▶ verify
+       │          ▲  │        │ ▲         (review,      │            │   (another attempt, when checking)
+       │          │  │        │ └ more maps  if asked)  │            │
+       │          │  └────────┴───────────▶ understand  │            │
+       │          └──────── next step ◀───────┴─────────┴────────────┘
+       └──────────────────────────────────────────────────────────▶ finish   (no more steps, an error, cancel)
 
 ``prepare`` resolves and plans one step; typed routers (``graphs.nodes.route_*``) send it to ``annotate`` (an
 annotator answer, or a control map / edit mask the step needs), ``confirm`` (plan review, when asked for),
-``generate`` or ``understand``; a finished step goes back to ``prepare`` for the next one, or to ``finish``.
+``generate`` or ``understand``. With ``verify_attempts`` a generation goes to ``verify``, which scores it and sends
+it back to ``generate`` for another attempt or keeps the best; a finished step goes back to ``prepare`` for the
+next one, or to ``finish``.
 
-``build_graph(settings, tools=None, checkpointer=None)`` compiles it. ``make_graph(config)`` is the (async)
-factory ``langgraph.json`` points at (``langgraph dev`` supplies its own checkpointer).
+``build_graph(settings, tools=None, checkpointer=None)`` compiles it for the settings it is given (a face has
+applied demo mode already). The LangGraph server's factory lives with the serving faces:
+``unison_agent/langgraph_server.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -64,26 +67,3 @@ def build_graph(
     graph.add_conditional_edges("verify", route_after_verify)
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name="unison-agent")
-
-
-def graph_from_env():
-    """The graph for the settings in the environment (UNISON_*; demo models, built once, if UNISON_DEMO=1), compiled
-    once per process: the tools keep their loaded models from one run to the next."""
-    return _graph_from_env()
-
-
-@functools.cache
-def _graph_from_env():
-    settings = Settings.resolve()
-    if settings.demo:
-        from unison_agent.demo import demo_settings
-
-        settings = demo_settings(settings)
-    return build_graph(settings)
-
-
-async def make_graph(config: dict | None = None):
-    """Factory for ``langgraph dev`` / ``langgraph up`` (``langgraph.json``): :func:`graph_from_env`, built in a
-    worker thread, since the server calls the factory on its event loop (settings resolution and the demo build
-    touch the disk). The server supplies its own checkpointer."""
-    return await asyncio.to_thread(graph_from_env)

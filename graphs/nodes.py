@@ -18,10 +18,8 @@ where the tools do that work), ``{"event": "step", ...}`` per denoising step, wi
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,15 +27,16 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphBubbleUp
 from langgraph.types import interrupt
-from unison_agent.graphs.state import AgentState, StepResult, clear_step, reset_turn
+from unison_agent.graphs.state import AgentState, StepResult, clear_step, plan_json, plan_of, reset_turn
 from unison_agent.graphs.toolbox import Toolbox
 
-from unison_agent import media_store, progress
+from unison_agent import media_store, present, progress
 from unison_agent.errors import PlanError, TurnCancelled, UnisonError, log_internal_error
-from unison_agent.media import kind_of, write_json
+from unison_agent.media import kind_of
 from unison_agent.mentions import find_mentions
+from unison_agent.pipeline import GenerationResult, keep_attempt
 from unison_agent.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
-from unison_agent.prepare import Guard, Job, apply_changes, jobs_for, prepare_step
+from unison_agent.prepare import Guard, Job, apply_changes, jobs_for, parse_decision, prepare_step
 from unison_agent.settings import Settings
 from unison_agent.steps import split_steps
 from unison_agent.verify import CheckResult, attempt_summary, checks_for, preserve_score, retry_changes, score
@@ -45,8 +44,6 @@ from unison_agent.verify import to_json as verify_json
 
 HISTORY_LIMIT = 20
 """At most this many earlier messages are shown to the understanding model (the newest ones)."""
-_ACCEPT = {"accept", "yes", "y", "ok", "go", "run", ""}
-_CANCEL = {"cancel", "no", "n", "stop", "abort", "quit"}
 
 Update = dict[str, Any]
 
@@ -80,10 +77,10 @@ def route_step(state: AgentState) -> Literal["annotate", "understand", "confirm"
         return "finish"
     if state.get("jobs"):
         return "annotate"
-    plan = state.get("plan")
+    plan = plan_of(state)
     if plan is None:  # nothing to run (an annotator answer already finished the step)
         return "finish"
-    if not Plan.from_json(plan).task.is_generation:
+    if not plan.task.is_generation:
         return "understand"
     return "confirm" if state.get("confirm") else "generate"
 
@@ -174,7 +171,8 @@ class Nodes:
             log = log_internal_error(self.settings, exc)
             message, internal = f"internal error: {type(exc).__name__} (logged to {log})", True
         error = {"step": state.get("step_index", 0), "request": state.get("step_text") or _current(state),
-                 "error": message, "type": type(exc).__name__, "plan": state.get("plan"), "internal": internal}  # fmt: skip
+                 "error": message, "type": type(exc).__name__, "plan": plan_json(state.get("plan")),
+                 "internal": internal}  # fmt: skip
         return {**(update or {}), "errors": [error], "jobs": []}
 
     def guarded(self, state: AgentState, body: Callable[[], Update]) -> Update:
@@ -187,11 +185,8 @@ class Nodes:
 
     def finished_step(self, state: AgentState, result: StepResult, media: list[dict] | None = None) -> Update:
         """Record a finished step and clear the per-step fields (the routers go on with the next step)."""
-        text = result.get("answer") or ""
-        if result.get("outputs"):
-            text = (text + "\n" if text else "") + "\n".join(result["outputs"])
-        message = {"role": "assistant", "content": text, "media": list(result.get("outputs", [])),
-                   "turn": state["turn"]}  # fmt: skip
+        message = {"role": "assistant", "content": present.message_text(result.answer, result.outputs),
+                   "media": list(result.outputs), "turn": state["turn"]}  # fmt: skip
         update: Update = {"results": [result], "messages": [message], "step_index": state.get("step_index", 0) + 1,
                           **clear_step()}  # fmt: skip
         if media:
@@ -219,15 +214,14 @@ class Nodes:
             n = len(state.get("steps") or [])
             progress.stage("planning", "planning" if n <= 1 else f"planning step {i + 1} of {n}")
             results = state.get("results") or []
-            previous = results[-1].get("outputs", []) if i > 0 and results else []
+            previous = StepResult.of(results[-1]).outputs if i > 0 and results else []
             step, resolved = prepare_step(
-                state["steps"][i], index=i, settings=self.settings, planner=self.tools,
+                state["steps"][i], index=i, settings=self.settings, planner=self.tools.planner(self.settings),
                 media=state.get("media") or [], previous=previous, overrides=state.get("overrides") or {},
                 turn=state["turn"], guard=self.guard,
             )  # fmt: skip
             return {"step_text": step.text, "media": resolved.new_media, "jobs": [j.to_json() for j in step.jobs],
-                    "plan": step.plan.to_json() if step.plan is not None else None,
-                    "step_notes": list(step.notes), "prepared": {}}  # fmt: skip
+                    "plan": step.plan, "step_notes": list(step.notes), "prepared": {}}  # fmt: skip
 
         return self.guarded(state, body)
 
@@ -254,23 +248,21 @@ class Nodes:
                         "prepared": {**(state.get("prepared") or {}), str(job.role): item["path"]},
                         "step_notes": [*(state.get("step_notes") or []), *notes]}  # fmt: skip
             src_id = next((m["id"] for m in registry if m["path"] == str(src.resolve())), "?")
-            target = f" ({job.target})" if job.target else ""
-            result: StepResult = {
-                "step": state.get("step_index", 0), "request": state.get("step_text") or "",
-                "task": f"annotate:{job.kind}", "answer": f"{job.kind}{target} of #{src_id} saved as #{item['id']}",
-                "outputs": [item["path"]], "plan": None, "notes": notes, "status": "ok",
-                "files": made_files(registry, {}, [item["path"]]),
-                "timings": {"total_s": round(time.perf_counter() - started, 3)},
-            }  # fmt: skip
+            result = StepResult(
+                step=state.get("step_index", 0), request=state.get("step_text") or "", task=f"annotate:{job.kind}",
+                answer=present.annotation_answer(job.kind, job.target, src_id, item["id"]), outputs=[item["path"]],
+                notes=notes, files=made_files(registry, {}, [item["path"]]),
+                timings={"total_s": round(time.perf_counter() - started, 3)},
+            )
             return self.finished_step(state, result, new_media)
 
         return self.guarded(state, body)
 
     def confirm(self, state: AgentState) -> Update:
         """Human in the loop: show the plan, then accept, change fields, or cancel (a LangGraph interrupt)."""
-        plan = state["plan"]
+        plan = plan_of(state)
         decision = interrupt({
-            "plan": plan, "step": state.get("step_index", 0), "request": state.get("step_text") or "",
+            "plan": plan_json(plan), "step": state.get("step_index", 0), "request": state.get("step_text") or "",
             "notice": state.get("notice"), "prepared": dict(state.get("prepared") or {}),
             "question": "accept, change fields (e.g. {'width': 480} or 'num_frames=33'), or cancel?",
         })  # fmt: skip
@@ -278,11 +270,10 @@ class Nodes:
         if action == "accept":
             return {"decision": "accept", "notice": None}
         if action == "cancel":
-            result: StepResult = {
-                "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan["task"],
-                "answer": "cancelled", "outputs": [], "plan": plan, "notes": ["cancelled before generation"],
-                "status": "cancelled",
-            }  # fmt: skip
+            result = StepResult(
+                step=state.get("step_index", 0), request=state.get("step_text") or "", task=plan.task.value,
+                answer=present.CANCELLED, plan=plan, notes=[present.CANCELLED_NOTE], status="cancelled",
+            )
             return {
                 "decision": "cancel",
                 "results": [result],
@@ -296,13 +287,13 @@ class Nodes:
             notice = f"unknown field(s) {', '.join(unknown)}; changeable: {changeable}"
             return {"decision": "change", "notice": notice}
         try:
-            new_plan, notes = apply_changes(Plan.from_json(plan), plan_changes)
+            new_plan, notes = apply_changes(plan, plan_changes)
         except PlanError as exc:
             return {"decision": "change", "notice": str(exc)}
-        update: Update = {"decision": "change", "plan": new_plan.to_json(), "notice": "changed",
+        update: Update = {"decision": "change", "plan": new_plan, "notice": "changed",
                           "overrides": {**(state.get("overrides") or {}), **gen_changes},
                           "step_notes": [*(state.get("step_notes") or []), *notes]}  # fmt: skip
-        before = [j.to_json() for j in jobs_for(Plan.from_json(plan))]
+        before = [j.to_json() for j in jobs_for(plan)]
         needed = [j.to_json() for j in jobs_for(new_plan)]
         if needed != before:  # the change needs other maps (another control kind, another edit target...)
             update.update(jobs=needed, prepared={})
@@ -312,7 +303,7 @@ class Nodes:
         """Answer a question about text, images or videos, with the conversation so far."""
 
         def body() -> Update:
-            plan = Plan.from_json(state["plan"])
+            plan = plan_of(state)
             write = _writer()
             turn = state["turn"]
             history = [{"role": m["role"], "content": m["content"], "media": self.allowed(m.get("media", []))}
@@ -330,13 +321,13 @@ class Nodes:
 
                 answer = self.tools.understand(plan, self.settings, history=history, on_token=on_token)
             if not (answer or "").strip():  # never an empty answer: say that the model gave none
-                answer = no_answer(self.settings)
+                answer = present.no_answer(self.settings.demo)
                 write({"event": "token", "text": answer})
-            result: StepResult = {
-                "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
-                "answer": answer, "outputs": [], "plan": plan.to_json(), "notes": list(state.get("step_notes") or []),
-                "status": "ok", "timings": {"total_s": round(time.perf_counter() - started, 3)},
-            }  # fmt: skip
+            result = StepResult(
+                step=state.get("step_index", 0), request=state.get("step_text") or "", task=plan.task.value,
+                answer=answer, plan=plan, notes=list(state.get("step_notes") or []),
+                timings={"total_s": round(time.perf_counter() - started, 3)},
+            )
             return self.finished_step(state, result)
 
         return self.guarded(state, body)
@@ -345,7 +336,7 @@ class Nodes:
         """Create or edit an image or a video from the plan; outputs go to outputs_dir/<thread>/."""
 
         def body() -> Update:
-            plan = Plan.from_json(state["plan"])
+            plan = plan_of(state)
             overrides = {**(state.get("overrides") or {}), **(state.get("retry") or {})}
 
             def on_step(i: int, n: int) -> None:  # the tool reports loading, denoising, decoding and writing
@@ -353,49 +344,44 @@ class Nodes:
                 progress.step("denoising", int(i), int(n), task=plan.task.value)
 
             prepared = dict(state.get("prepared") or {})
-            res = self.tools.generate(plan, self.step_settings(overrides), out_dir=self.out_dir(config),
-                                      seed=overrides.get("seed"), on_step=on_step, files=prepared)  # fmt: skip
-            made = {"outputs": [str(p) for p in res.outputs], "sidecars": [str(s) for s in res.sidecars],
-                    "seed": int(res.seed), "notes": [str(n) for n in res.notes],
-                    "timings": {k: float(v) for k, v in (res.timings or {}).items()},
-                    "width": int(res.width), "height": int(res.height), "num_frames": int(res.num_frames),
-                    "warnings": [str(w) for w in getattr(res, "warnings", None) or []]}  # fmt: skip
+            made = GenerationResult.of(self.tools.generate(
+                plan, self.step_settings(overrides), out_dir=self.out_dir(config), seed=overrides.get("seed"),
+                on_step=on_step, files=prepared,
+            ))  # fmt: skip
             if self.verify_attempts(state) > 0:
-                return {"attempts": [*(state.get("attempts") or []), made]}
+                return {"attempts": [*(state.get("attempts") or []), {"made": made}]}
             return self.keep(state, plan, made)
 
         return self.guarded(state, body)
 
-    def keep(self, state: AgentState, plan: Plan, made: dict[str, Any], checked: str = "") -> Update:
+    def keep(self, state: AgentState, plan: Plan, made: GenerationResult, checked: str = "",
+             notes: Sequence[str] = ()) -> Update:  # fmt: skip
         """Register a generation's outputs as media and finish the step with its result."""
         media = list(state.get("media") or [])
         registry, outputs = media, []
-        for p in made["outputs"]:
+        for p in made.outputs:
             registry, item = media_store.register(registry, p, plan.task.output, origin="output",
                                                   turn=state["turn"], task=plan.task.value)  # fmt: skip
             outputs.append(item["path"])
-        ids = ", ".join(f"#{m['id']}" for m in registry if m["path"] in outputs)
-        size = f"{made['width']}x{made['height']}" + (
-            f", {made['num_frames']} frames" if plan.task.output == "video" else ""
-        )
+        ids = [m["id"] for m in registry if m["path"] in outputs]
+        size = present.size_text(plan.task.output, made.width, made.height, made.num_frames)
         prepared = dict(state.get("prepared") or {})
         files = made_files(registry, prepared, outputs)
-        maps = "".join(f"; {f['role']} #{f['id']} made by the annotator" for f in files if f["role"] != "output")
-        result: StepResult = {
-            "step": state.get("step_index", 0), "request": state.get("step_text") or "", "task": plan.task.value,
-            "answer": f"{plan.task.output} {ids} ({size})" + maps + (f" — {checked}" if checked else "")
-                      + "".join(f". Note: {w}" for w in made.get("warnings") or []),
-            "outputs": outputs, "sidecars": list(made["sidecars"]), "plan": plan.to_json(), "seed": made["seed"],
-            "notes": [*(state.get("step_notes") or []), *made["notes"]],
-            "prepared": list(prepared.values()), "files": files, "timings": made["timings"], "status": "ok",
-        }  # fmt: skip
+        result = StepResult(
+            step=state.get("step_index", 0), request=state.get("step_text") or "", task=plan.task.value,
+            answer=present.generation_answer(plan.task.output, ids, size, checked=checked, warnings=made.warnings,
+                                             maps=[f for f in files if f["role"] != "output"]),
+            outputs=outputs, sidecars=[str(s) for s in made.sidecars], plan=plan, seed=made.seed,
+            notes=[*(state.get("step_notes") or []), *made.notes, *notes],
+            prepared=list(prepared.values()), files=files, timings=dict(made.timings),
+        )  # fmt: skip
         return self.finished_step(state, result, registry[len(media) :])
 
     def verify(self, state: AgentState, config: RunnableConfig) -> Update:
         """Check the latest attempt against the request; keep the best, or ask for another attempt."""
 
         def body() -> Update:
-            plan = Plan.from_json(state["plan"])
+            plan = plan_of(state)
             write = _writer()
             checks = state.get("checks") or [vars(c) for c in checks_for(plan, self.settings)]
             attempts = [dict(a) for a in state.get("attempts") or []]
@@ -405,16 +391,16 @@ class Nodes:
             for c in checks:
                 self.check_cancelled()
                 if c["kind"] == "preserve":
-                    p = preserve_score(plan, last["outputs"][0], (state.get("prepared") or {}).get("mask")
+                    p = preserve_score(plan, str(last["made"].outputs[0]), (state.get("prepared") or {}).get("mask")
                                        or getattr(plan.first("mask"), "path", None))  # fmt: skip
                 else:
-                    p = float(self.tools.check(c["question"], last["outputs"][:1], self.settings))
+                    p = float(self.tools.check(c["question"], [str(last["made"].outputs[0])], self.settings))
                 results.append(CheckResult(c["question"], c["kind"], p))
             last.update(score=score(results), checks=verify_json(results), summary=attempt_summary(results))
             threshold = self.settings.verify_threshold
             if last["score"] >= threshold or len(attempts) >= self.verify_attempts(state):
                 return self.keep_best(state, plan, attempts, threshold, config)
-            seed = (int(last["seed"]) + 1) % 2**31
+            seed = (int(last["made"].seed) + 1) % 2**31
             guidance = float((state.get("overrides") or {}).get("guidance", self.settings.guidance))
             retry = {"seed": seed, **retry_changes(len(attempts), plan, guidance)}
             write({"event": "status", "text": f"{last['summary']} (score {last['score']:.2f} < {threshold}); retrying"})
@@ -423,31 +409,17 @@ class Nodes:
         return self.guarded(state, body)
 
     def keep_best(self, state: AgentState, plan: Plan, attempts: list[dict], threshold: float, config) -> Update:
-        """The best attempt becomes the step's result (its sidecar records every attempt); the others are moved
-        to ``<outputs>/<thread>/attempts/``, not deleted."""
+        """The best attempt becomes the step's result (its sidecar records every attempt); the writer moves the
+        others to ``<outputs>/<thread>/attempts/`` (not deleted)."""
         best = max(range(len(attempts)), key=lambda i: attempts[i]["score"])
-        aside = self.out_dir(config) / "attempts"
-        record = [{"attempt": i + 1, "seed": a["seed"], "score": round(a["score"], 4), "checks": a["checks"],
-                   "kept": i == best, "output": Path(a["outputs"][0]).name} for i, a in enumerate(attempts)]  # fmt: skip
-        for i, a in enumerate(attempts):
-            if i == best:
-                continue
-            aside.mkdir(parents=True, exist_ok=True)
-            for f in [*a["outputs"], *a["sidecars"]]:
-                if Path(f).exists():
-                    Path(f).replace(aside / Path(f).name)
-        chosen = dict(attempts[best])
-        for sidecar in chosen["sidecars"]:
-            if Path(sidecar).exists():
-                data = json.loads(Path(sidecar).read_text())
-                data["verification"] = {"threshold": threshold, "attempts": record}
-                write_json(sidecar, data)
-        retried = len(attempts) - 1
-        checked = chosen["summary"] + (f"; retried {'once' if retried == 1 else f'{retried} times'}" if retried else "")
-        if chosen["score"] < threshold:
-            checked += f"; no attempt reached {threshold:.2f}, kept the best (attempt {best + 1})"
-        chosen["notes"] = [*chosen["notes"], *(f"attempt {r['attempt']}: score {r['score']:.2f}" for r in record)]
-        return self.keep(state, plan, chosen, checked)
+        record = [{"attempt": i + 1, "seed": a["made"].seed, "score": round(a["score"], 4), "checks": a["checks"],
+                   "kept": i == best, "output": Path(a["made"].outputs[0]).name}
+                  for i, a in enumerate(attempts)]  # fmt: skip
+        chosen = attempts[best]
+        keep_attempt(chosen["made"], [a["made"] for i, a in enumerate(attempts) if i != best],
+                     self.out_dir(config) / "attempts", {"threshold": threshold, "attempts": record})  # fmt: skip
+        checked = present.verification_text(chosen["summary"], len(attempts) - 1, chosen["score"], threshold, best)
+        return self.keep(state, plan, chosen["made"], checked, present.attempt_notes(record))
 
     def finish(self, state: AgentState) -> Update:
         """Close the turn: mark it done and add it to the history."""
@@ -458,18 +430,11 @@ def finish_turn(state: AgentState | dict[str, Any]) -> Update:
     """The update that closes a turn (the ``finish`` node's; also used to close a turn a dead process left open)."""
     record = {"turn": state.get("turn", 0), "request": state.get("request", ""),
               "results": state.get("results", []), "errors": state.get("errors", [])}  # fmt: skip
-    messages = [{"role": "assistant", "content": f"error: {err['error']}", "media": [], "turn": state.get("turn", 0)}
+    messages = [{"role": "assistant", "content": present.error_text(err), "media": [], "turn": state.get("turn", 0)}
                 for err in state.get("errors", [])]  # fmt: skip
     # confirm and overrides hold for one run: a later run that does not send them (the LangGraph server keeps the
     # thread's state between runs) starts without them
     return {"done": True, "history": [record], "messages": messages, "confirm": False, "overrides": {}, **clear_step()}
-
-
-def no_answer(settings: Settings) -> str:
-    """The answer when the understanding model produced no text."""
-    if settings.demo:
-        return "the model gave no answer (the demo models are tiny and random: they produce no real text)"
-    return "the model gave no answer; try asking again in other words"
 
 
 def made_files(media: list[dict[str, Any]], prepared: dict[str, str], outputs: list[str]) -> list[dict[str, Any]]:
@@ -484,45 +449,3 @@ def _current(state: AgentState) -> str:
     steps = state.get("steps") or []
     i = state.get("step_index", 0)
     return steps[i] if i < len(steps) else ""
-
-
-def parse_decision(decision: Any) -> tuple[str, dict[str, Any]]:
-    """accept / cancel / change: from True/False, "accept"/"cancel", {"action": ..., "changes": {...}}, a dict of
-    fields, or text like "width=480 num_frames=33"."""
-    if decision is True or decision is None:
-        return "accept", {}
-    if decision is False:
-        return "cancel", {}
-    if isinstance(decision, dict):
-        action = str(decision.get("action", "change")).lower()
-        if action in _ACCEPT and "changes" not in decision:
-            return "accept", {}
-        if action in _CANCEL:
-            return "cancel", {}
-        changes = decision.get("changes", {k: v for k, v in decision.items() if k != "action"})
-        return ("change", dict(changes)) if changes else ("accept", {})
-    text = str(decision).strip()
-    if text.lower() in _ACCEPT:
-        return "accept", {}
-    if text.lower() in _CANCEL:
-        return "cancel", {}
-    changes: dict[str, Any] = {}
-    roles = re.search(r"\broles=([\w,/]+)", text)  # "roles=source,mask" (or source/mask): one role per file
-    if roles:
-        changes["roles"] = re.split(r"[,/]", roles.group(1))
-        text = text[: roles.start()] + text[roles.end() :]
-    for part in text.replace(",", " ").split():
-        if "=" not in part:
-            return "change", {"?": part}
-        key, value = part.split("=", 1)
-        changes[key.strip()] = _coerce(value.strip())
-    return "change", changes
-
-
-def _coerce(value: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return None if value.lower() in {"none", "null"} else value

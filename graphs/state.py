@@ -1,4 +1,10 @@
-"""The agent's state: serialisable values only (strings, numbers, lists, dicts), so SQLite can checkpoint it.
+"""The agent's state: serialisable values only, so SQLite can checkpoint it — strings, numbers, lists, dicts, and
+two typed values: the current :class:`~unison_agent.plan.Plan` and each finished step's :class:`StepResult`.
+
+LangGraph's serializer stores a pydantic model or a dataclass with its class name and rebuilds it on load (a plan
+is validated again there, as anything read from disk is); :data:`STATE_TYPES` are the classes it may rebuild.
+A thread written before the state held typed values has a dict in their place: :func:`plan_of` and
+:meth:`StepResult.of` read both shapes.
 
 Lists that only grow (messages, media, results, errors, history) have an appending reducer: a node returns just
 the new items. :func:`reset_turn` (a new turn) and ``Session.undo`` replace them whole with ``Overwrite``.
@@ -7,9 +13,21 @@ the new items. :func:`reset_turn` (a new turn) and ``Session.undo`` replace them
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.types import Overwrite
+
+from unison_agent.plan import Plan
+
+STATE_TYPES: tuple[tuple[str, str], ...] = (
+    ("unison_agent.plan", "Plan"),
+    ("unison_agent.plan", "Task"),
+    ("unison_agent.graphs.state", "StepResult"),
+    ("unison_agent.pipeline", "GenerationResult"),
+)
+"""(module, class) of the typed values in the state, for the checkpointer's serializer (its allow-list)."""
 
 
 class Message(TypedDict):
@@ -34,8 +52,12 @@ class MediaItem(TypedDict, total=False):
     note: str | None
 
 
-class StepResult(TypedDict, total=False):
-    """One finished step of a turn."""
+@dataclass(frozen=True)
+class StepResult(Mapping[str, Any]):
+    """One finished step of a turn: the one value from the node that finished the step to ``TurnResult``.
+
+    Read it by attribute. ``result["answer"]``, ``result.get("plan")`` read its JSON (:meth:`to_json`, the shape
+    ``run --json`` prints), for code written when results were dicts."""
 
     step: int
     request: str
@@ -43,19 +65,69 @@ class StepResult(TypedDict, total=False):
     task: str
     """One of the twelve task names, or ``annotate:<kind>`` for an annotator-only request."""
     answer: str
-    outputs: list[str]
-    sidecars: list[str]
-    plan: dict[str, Any] | None
-    """The plan that ran (the plan contract's JSON); None for an annotator-only request."""
-    seed: int
-    notes: list[str]
-    prepared: list[str]
-    """Annotator maps made for this step (a control map, an edit mask), shown with its result."""
-    files: list[dict[str, Any]]
+    outputs: list[str] = field(default_factory=list)
+    plan: Plan | None = None
+    """The plan that ran; None for an annotator-only request."""
+    notes: list[str] = field(default_factory=list)
+    status: Literal["ok", "cancelled"] = "ok"
+    sidecars: list[str] | None = None
+    """The outputs' JSON sidecars (generations)."""
+    seed: int | None = None
+    """The seed a generation used."""
+    prepared: list[str] | None = None
+    """Annotator maps made for this step (a control map, an edit mask), shown with its result (generations)."""
+    timings: dict[str, float] | None = None
+    files: list[dict[str, Any]] | None = None
     """Every file the step made with its media id: ``{"id", "path", "kind", "role"}``, role "mask" / "control"
     for an annotator map, "output" for an output; in id order (a later turn reaches any of them as "#id")."""
-    timings: dict[str, float]
-    status: Literal["ok", "cancelled"]
+
+    _OPTIONAL = ("sidecars", "seed", "prepared", "timings", "files")
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as JSON: the plan as the plan contract; optional fields only when the step has them."""
+        data: dict[str, Any] = {"step": self.step, "request": self.request, "task": self.task, "answer": self.answer,
+                                "outputs": list(self.outputs), "plan": self.plan.to_json() if self.plan else None,
+                                "notes": list(self.notes), "status": self.status}  # fmt: skip
+        for name in self._OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        return data
+
+    @classmethod
+    def of(cls, value: StepResult | Mapping[str, Any]) -> StepResult:
+        """A result as stored: this type, or the dict a thread written by an earlier version holds."""
+        if isinstance(value, StepResult):
+            return value
+        known = {f for f in cls.__dataclass_fields__ if not f.startswith("_")}
+        data = {k: v for k, v in value.items() if k in known}
+        data["plan"] = plan_of(data)
+        return cls(**data)
+
+    # the read-only JSON view
+    def __getitem__(self, key: str) -> Any:
+        return self.to_json()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+
+def plan_of(values: Mapping[str, Any]) -> Plan | None:
+    """``values["plan"]`` as a :class:`Plan`: the typed value, or the contract JSON an older thread holds."""
+    plan = values.get("plan")
+    if plan is None or isinstance(plan, Plan):
+        return plan
+    return Plan.from_json(plan)
+
+
+def plan_json(plan: Plan | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A plan (typed or already JSON) as the contract's JSON, for errors, interrupts and faces."""
+    if plan is None:
+        return None
+    return plan.to_json() if isinstance(plan, Plan) else dict(plan)
 
 
 class StepError(TypedDict, total=False):
@@ -106,8 +178,8 @@ class AgentState(InputState, total=False):
     """Index of the current step."""
     step_text: str | None
     """The current step resolved (files as absolute mentions), or None before the resolve node ran."""
-    plan: dict[str, Any] | None
-    """The current step's plan (the plan contract's JSON), or None."""
+    plan: Plan | None
+    """The current step's plan, or None (a dict in a thread written by an earlier version: :func:`plan_of`)."""
     jobs: list[dict[str, Any]]
     """Annotator runs still to do for the current step (``unison_agent.prepare.Job`` as JSON)."""
     prepared: dict[str, str]
@@ -115,7 +187,8 @@ class AgentState(InputState, total=False):
     step_notes: list[str]
     """Notes gathered while preparing the current step (fitting, annotators), shown with its result."""
     attempts: list[dict[str, Any]]
-    """This step's generations so far when outputs are checked (``verify_attempts``): outputs, seed, score, checks."""
+    """This step's generations so far when outputs are checked (``verify_attempts``): {"made": the tool's
+    ``GenerationResult``, and once checked "score", "checks", "summary"}."""
     checks: list[dict[str, Any]]
     """This step's yes/no checks ({"question", "kind"}), written once and asked of every attempt."""
     retry: dict[str, Any]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from unison_agent.plan import Plan
-    from unison_agent.planners.base import Request
+    from unison_agent.planners.base import Planner
     from unison_agent.settings import Settings
 
 
@@ -31,7 +31,7 @@ class Generated(Protocol):
     num_frames: int
 
 
-class Annotated(Protocol):
+class AnnotationMade(Protocol):
     """What ``annotate`` returns (``tools.annotate.Annotation``)."""
 
     path: Path
@@ -41,8 +41,8 @@ class Annotated(Protocol):
 class Toolbox(Protocol):
     """The graph's tools."""
 
-    def plan(self, request: Request, settings: Settings) -> Plan:
-        """Plan one resolved request with the backend the settings name."""
+    def planner(self, settings: Settings) -> Planner:
+        """The planner backend the settings name (``planners.base.Planner``: ``plan(request) -> Plan``)."""
         ...
 
     def understand(
@@ -58,7 +58,7 @@ class Toolbox(Protocol):
 
     def annotate(
         self, kind: str, input_path: Path, out_path: Path, settings: Settings, *, target: str | None = None
-    ) -> Annotated:
+    ) -> AnnotationMade:
         """Run one annotator on a file and write its output (PNG / MP4 + sidecar)."""
         ...
 
@@ -89,14 +89,14 @@ class ModelTools:
     def __init__(self) -> None:
         self._planners: dict[Any, Any] = {}
 
-    def plan(self, request: Request, settings: Settings) -> Plan:
+    def planner(self, settings: Settings) -> Planner:
         from unison_agent.planners import get_planner
 
         key = (settings.planner, settings.demo, settings.qwen, settings.unison, settings.planner_merged,
                settings.models_dir)  # fmt: skip
         if key not in self._planners:  # a model planner loads once
             self._planners[key] = get_planner(settings.planner, settings)
-        return self._planners[key].plan(request)
+        return self._planners[key]
 
     def understand(self, plan, settings, *, history=None, on_token=None) -> str:
         from unison_agent.tools.understand import understand

@@ -73,14 +73,10 @@ def test_prepared_control_example_uses_the_pose_video_as_given(assets, monkeypat
     monkeypatch.chdir(assets)
     settings = Settings.resolve({"home": str(tmp_path), "planner": "rules"}, env={})
 
-    class Rules:
-        def plan(self, request, settings):
-            return RulesPlanner().plan(request)
-
-    (step,) = prepare_request(RUN_SH[9], settings=settings, planner=Rules())
+    (step,) = prepare_request(RUN_SH[9], settings=settings, planner=RulesPlanner())
     assert step.plan.control == "ready" and step.jobs == []
     assert any("already is a pose map" in n for n in step.notes)
-    (step,) = prepare_request(RUN_SH[8], settings=settings, planner=Rules())  # the typed <VIDPAD> mask
+    (step,) = prepare_request(RUN_SH[8], settings=settings, planner=RulesPlanner())  # the typed <VIDPAD> mask
     assert step.plan.task.value == "video_edit" and step.plan.prompt.count("<VIDPAD>") == 2
     assert [(j.kind, j.target) for j in step.jobs] == [("mask", "bird")]  # made by the annotators
 

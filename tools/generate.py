@@ -30,9 +30,9 @@ __all__ = ["NO_PROJECTOR_NOTE", "GenerationResult", "generate", "prepare_inputs"
 
 
 def _check_plan(plan: Plan) -> Plan:
+    """A generation plan (a Plan was validated when it was made; it is not validated again here)."""
     if not isinstance(plan, Plan):
         raise PlanError(f"generate needs a Plan, got {type(plan).__name__}")
-    plan = Plan.model_validate(plan.model_dump())  # re-validate: a model_construct'ed plan is checked too
     if not plan.task.is_generation:
         raise PlanError(f"{plan.task.value} is an understanding task; stage two only generates images and videos")
     return plan
@@ -53,7 +53,8 @@ def generate(
 
     ``files``: prepared maps by role ("control", "mask"), see :func:`prepare_inputs`; ``frames``: arrays in
     place of files. ``seed``: None takes ``settings.seed``, else a random one; always recorded.
-    ``on_step(i, total)`` runs after each denoising step. ``cond_tokens``: the projector's tokens (1, 4,
+    ``on_step(i, total)`` runs after each denoising step. The sampler values and the seed are checked once, here,
+    before anything loads (a :class:`Sampler` checks itself when made). ``cond_tokens``: the projector's tokens (1, 4,
     text_dim), ``None`` for the text alone, or (default) computed from the settings' planner + projector.
     """
     from unison_agent.models import pick_device
@@ -62,7 +63,6 @@ def generate(
     t0 = time.perf_counter()
     plan = _check_plan(plan)
     sampler = Sampler.from_settings(settings)
-    sampler.check()
     seed = pick_seed(seed if seed is not None else settings.seed)
     inputs = prepare_inputs(plan, files, frames=frames, limits=MediaLimits.from_settings(settings))
     t1 = time.perf_counter()

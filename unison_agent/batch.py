@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UnisonError
+from .errors import UnisonError, log_internal_error
 from .settings import Settings
 
 
@@ -118,9 +118,11 @@ class Worker:
                           errors=result.errors, seeds=[r.get("seed") for r in result.results if "seed" in r])  # fmt: skip
         except UnisonError as exc:
             record.update(ok=False, task=None, answer="", outputs=[], errors=[{"error": str(exc)}])
-        except Exception as exc:  # a bug on one line must not end the batch: record it, go on with the next
+        except Exception as exc:  # a bug on one line must not end the batch: record it (the traceback in the
+            log = log_internal_error(self.session.settings, exc)  # error log), go on with the next
             record.update(ok=False, task=None, answer="", outputs=[],
-                          errors=[{"error": f"internal error: {type(exc).__name__}: {exc}"}])  # fmt: skip
+                          errors=[{"error": f"internal error: {type(exc).__name__}: {exc} (logged to {log})",
+                                   "internal": True}])  # fmt: skip
         record["seconds"] = round(time.perf_counter() - start, 3)
         write_record(self.out, record)
         return record

@@ -1,5 +1,8 @@
 """Demo mode: tiny random-weight models and small, fast defaults, so the whole pipeline runs on any machine.
 
+Demo mode enters at the faces only (the CLI's entry, the LangChain tool, the LangGraph server factory), each
+applying it once; the core (``Session``, the graph) takes the settings as given.
+
 ``demo_settings(settings)`` builds tiny randomly initialised models (Qwen2.5-VL planner + LoRA + projector,
 Wan2.1-VACE; annotators under ``annotators/``) once into ``settings.demo_dir`` and returns settings that point at them, with the rules
 planner and fast generation defaults (2 steps; 128x128 unless the request gives a size). Demo outputs are noise:
@@ -37,6 +40,12 @@ def demo_defaults(settings: Settings) -> Settings:
         if getattr(settings, name) == _METHOD[name].default:
             overrides[name] = value
     return settings.replace(**overrides)
+
+
+def demo_ready(settings: Settings) -> bool:
+    """Whether :func:`demo_settings` already ran on these settings (they point at the tiny models): a face that
+    may receive settings another face prepared (the LangChain tool under ``unison mcp``) applies demo mode once."""
+    return bool(settings.demo) and Path(settings.vace).expanduser().is_relative_to(Path(settings.demo_dir))
 
 
 def demo_settings(settings: Settings) -> Settings:

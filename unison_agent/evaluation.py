@@ -23,7 +23,8 @@ import numpy as np
 from .errors import UnisonError
 from .media import write_image, write_video
 from .plan import Task
-from .prepare import Planner, prepare_request
+from .planners.base import Planner
+from .prepare import prepare_request
 from .settings import Settings
 
 FIELDS = ("task", "roles", "width", "height", "num_frames", "fps", "frame_anchor", "control", "target")

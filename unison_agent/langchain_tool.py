@@ -82,10 +82,11 @@ class UnisonTool(BaseTool):
         ``shared_threads``) keeping threads in the tool's own database."""
         if self._settings is None:
             settings = self.settings or Settings.resolve()
-            if settings.demo:
-                from .demo import demo_settings
+            if settings.demo:  # this face applies demo mode, once (unless `unison mcp --demo` already did)
+                from .demo import demo_ready, demo_settings
 
-                settings = demo_settings(settings)
+                if not demo_ready(settings):
+                    settings = demo_settings(settings)
             root = Path(self.workdir or Path(settings.home) / "tool").expanduser().resolve()
             changes: dict[str, Any] = {"outputs_dir": root / "outputs"}
             if not self.shared_threads:

@@ -1,6 +1,7 @@
-"""The one place that loads models: device, dtype and attention choice, and a process-wide cache.
+"""Device, dtype and attention choice, and the process-wide cache every model loader goes through.
 
-Loaders elsewhere call ``registry().get(key, factory, label=...)`` so that a model is loaded once per process
+The loaders live beside what they load (``qwen_loader``, ``vace_loader``, ``projector``, the annotators in
+``tools/``); each calls ``registry().get(key, factory, label=...)`` here, so that a model is loaded once per process
 whatever asks for it (planner, understanding, projector, VACE, annotators); a labelled load is reported as a
 ``loading`` progress stage (:mod:`unison_agent.progress`). Nothing here imports torch at
 module import time.

@@ -18,9 +18,11 @@ reads them.
 
 from __future__ import annotations
 
+import json
+import math
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unison_agent.errors import UnisonError
-from unison_agent.media import output_unit, save_image, save_video
+from unison_agent.media import output_unit, save_image, save_video, write_json
 from unison_agent.plan import Plan
 from unison_agent.progress import restart, stage
 from unison_agent.residency import Residency, residency_for, resident
@@ -48,21 +50,28 @@ AUTO: Any = object()
 
 @dataclass(frozen=True)
 class Sampler:
-    """The sampling values one call uses (the method's defaults come from the settings)."""
+    """The sampling values one call uses (the method's defaults come from the settings), checked once, when the
+    value is made: a Sampler that exists is a valid one. The flow shift is the scheduler's, set when the pipeline
+    is built; it is checked here with the rest."""
 
     steps: int = 50
     guidance: float = 5.0
     context_scale: float = 1.0
     negative_prompt: str | None = None
+    shift: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise UnisonError(f"steps must be at least 1, got {self.steps}")
+        if not math.isfinite(self.guidance) or self.guidance < 0:
+            raise UnisonError(f"guidance must be a number of at least 0 (the method uses 5.0), got {self.guidance}")
+        if not math.isfinite(self.shift) or self.shift <= 0:
+            raise UnisonError(f"shift must be a number above 0 (the method uses 5.0), got {self.shift}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sampler:
         return cls(int(settings.steps), float(settings.guidance), float(settings.context_scale),
-                   settings.negative_prompt)  # fmt: skip
-
-    def check(self) -> None:
-        if self.steps < 1:
-            raise UnisonError(f"steps must be at least 1, got {self.steps}")
+                   settings.negative_prompt, float(settings.shift))  # fmt: skip
 
 
 @dataclass
@@ -202,8 +211,7 @@ class UnisonPipeline:
         from unison_agent.conditioning import CONTEXT_LEN, TEXT_LEN, build_prompt_embeds, prompt_was_cut
 
         sampler = sampler or self.sampler
-        sampler.check()
-        seed = pick_seed(seed)
+        seed = pick_seed(None) if seed is None else int(seed)  # a given seed was checked by its caller
         inputs.check()
         check_budget(inputs.width, inputs.height, inputs.num_frames)
         notes, timings = list(inputs.notes), {}
@@ -327,6 +335,16 @@ class GenerationResult:
     num_frames: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, made: Any) -> GenerationResult:
+        """This type from any value with its fields (a ``Toolbox.generate`` may return its own kind)."""
+        if isinstance(made, GenerationResult):
+            return made
+        return cls([Path(p) for p in made.outputs], [Path(p) for p in made.sidecars], int(made.seed),
+                   [str(n) for n in made.notes], {k: float(v) for k, v in (made.timings or {}).items()},
+                   int(made.width), int(made.height), int(made.num_frames),
+                   [str(w) for w in getattr(made, "warnings", None) or []])  # fmt: skip
+
 
 def output_path(out_dir: Path, task_name: str, seed: int, suffix: str) -> Path:
     """A fresh ``<task>-<UTC stamp>-<seed>[-k]<suffix>`` in ``out_dir`` (neither it nor its sidecar exists)."""
@@ -384,6 +402,24 @@ def write_generation(
                             gen.height, gen.num_frames, list(gen.warnings))  # fmt: skip
 
 
+def keep_attempt(
+    kept: GenerationResult, others: Sequence[GenerationResult], aside: Path, verification: dict[str, Any]
+) -> None:
+    """After checking several attempts at one step: move the other attempts' outputs and sidecars into ``aside``
+    (never deleted) and record ``verification`` (threshold, every attempt's checks and score) in the kept one's
+    sidecar. The files are the ones :func:`write_generation` wrote; a file already gone is skipped."""
+    for other in others:
+        aside.mkdir(parents=True, exist_ok=True)
+        for f in [*other.outputs, *other.sidecars]:
+            if Path(f).exists():
+                Path(f).replace(aside / Path(f).name)
+    for sidecar in kept.sidecars:
+        if Path(sidecar).exists():
+            data = json.loads(Path(sidecar).read_text())
+            data["verification"] = verification
+            write_json(sidecar, data)
+
+
 __all__ = [
     "AUTO",
     "NO_PROJECTOR_NOTE",
@@ -392,6 +428,7 @@ __all__ = [
     "Sampler",
     "UnisonPipeline",
     "flow_scheduler",
+    "keep_attempt",
     "pick_seed",
     "write_generation",
 ]

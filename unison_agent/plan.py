@@ -203,6 +203,10 @@ class Plan(BaseModel):
         except ValidationError as exc:
             raise PlanError(_explain(exc)) from None
 
+    # Only the error type changes here: tell pydantic this __init__ is its own, or ``model_validate`` (and a
+    # checkpoint read) would run the whole validation twice — once in the core, once through this __init__.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @classmethod
     def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Plan:  # type: ignore[override]
         try:

@@ -7,6 +7,8 @@
   person nor a model planner chose one: a LoRA's ``<BORES>`` is kept) and the inputs' own size
   (:func:`~unison_agent.vace_inputs.fit_plan`: a source is never upscaled) are applied, and the annotator
   runs the step needs first (a control map from a natural video, an edit mask from the target) are listed.
+- :func:`apply_changes` applies plan-field changes (overrides, a reviewer's edits); :func:`parse_decision` reads a
+  reviewer's answer (accept / cancel / changes) into those changes.
 - :func:`prepare_step` is the two together; :func:`prepare_request` splits a compound request and prepares each
   step, using a placeholder for an earlier step's output (only its kind and size are known before it runs).
 
@@ -16,6 +18,7 @@ The graph's ``resolve`` and ``plan`` nodes call :func:`resolve_step` and :func:`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +30,8 @@ from .errors import UnisonError
 from .media import MediaLimits, check_file, kind_of
 from .mentions import MENTION_RE, find_mentions, mention_path
 from .plan import CONTROL_TASKS, EDIT_TASKS, PLAN_FIELDS, Plan
-from .planners.base import Request
+from .planners.base import Planner, Request
 from .planners.extract import control_kind_words
-from .planners.rules import explicit_values
 from .steps import annotation_request, split_steps
 from .vace_inputs import fit_plan
 
@@ -108,12 +110,6 @@ class PreparedStep:
             "annotations": [j.to_json() for j in self.jobs],
             "notes": list(self.notes),
         }
-
-
-class Planner:
-    """What :func:`plan_step` needs from the tools: ``plan(request, settings) -> Plan``."""
-
-    def plan(self, request: Request, settings: Settings) -> Plan: ...  # pragma: no cover
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -212,6 +208,52 @@ def _with_roles(plan: Plan, roles: Any) -> list[dict[str, Any]]:
     return [{**i.model_dump(), "role": r} for i, r in zip(plan.inputs, roles, strict=True)]
 
 
+_ACCEPT = {"accept", "yes", "y", "ok", "go", "run", ""}
+_CANCEL = {"cancel", "no", "n", "stop", "abort", "quit"}
+
+
+def parse_decision(decision: Any) -> tuple[str, dict[str, Any]]:
+    """accept / cancel / change: from True/False, "accept"/"cancel", {"action": ..., "changes": {...}}, a dict of
+    fields, or text like "width=480 num_frames=33"."""
+    if decision is True or decision is None:
+        return "accept", {}
+    if decision is False:
+        return "cancel", {}
+    if isinstance(decision, dict):
+        action = str(decision.get("action", "change")).lower()
+        if action in _ACCEPT and "changes" not in decision:
+            return "accept", {}
+        if action in _CANCEL:
+            return "cancel", {}
+        changes = decision.get("changes", {k: v for k, v in decision.items() if k != "action"})
+        return ("change", dict(changes)) if changes else ("accept", {})
+    text = str(decision).strip()
+    if text.lower() in _ACCEPT:
+        return "accept", {}
+    if text.lower() in _CANCEL:
+        return "cancel", {}
+    changes: dict[str, Any] = {}
+    roles = re.search(r"\broles=([\w,/]+)", text)  # "roles=source,mask" (or source/mask): one role per file
+    if roles:
+        changes["roles"] = re.split(r"[,/]", roles.group(1))
+        text = text[: roles.start()] + text[roles.end() :]
+    for part in text.replace(",", " ").split():
+        if "=" not in part:
+            return "change", {"?": part}
+        key, value = part.split("=", 1)
+        changes[key.strip()] = _coerce(value.strip())
+    return "change", changes
+
+
+def _coerce(value: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return None if value.lower() in {"none", "null"} else value
+
+
 def plan_step(
     request: Request,
     *,
@@ -225,17 +267,13 @@ def plan_step(
     if job is not None:
         path = mention_path(job.file) if job.file.startswith("###") else job.file
         return PlannedStep(plan=None, jobs=[Job(kind=job.kind, input=path, purpose="answer", target=job.target)])
-    plan = planner.plan(request, settings)
+    plan = planner.plan(request)
     plan, control_notes = settle_control(plan, request, geometry or {}, MediaLimits.from_settings(settings))
     changes = dict(overrides or {})
     if plan.task.is_generation and not plan.sized_by_planner and not _size_given(request, changes):
         if (plan.width, plan.height) != (settings.default_width, settings.default_height):
             changes.update(width=settings.default_width, height=settings.default_height)
     plan, notes = apply_changes(plan, changes, geometry)
-    if settings.demo and plan.task.is_generation:
-        from .demo import DEMO_NOTE
-
-        notes.append(DEMO_NOTE)
     return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=[*plan.notes, *control_notes, *notes])
 
 
@@ -277,8 +315,7 @@ def _size_given(request: Request, changes: Mapping[str, Any]) -> bool:
     """Whether the person chose a size: in the overrides, or in their words (a size, 720p, portrait, 4:3...)."""
     if changes.get("width") is not None or changes.get("height") is not None:
         return True
-    values = explicit_values(request)
-    return values.get("width") is not None or values.get("height") is not None
+    return request.explicit.width is not None or request.explicit.height is not None
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ A session is a named conversation thread checkpointed in SQLite (``settings.thre
 it), so a new process resumes where the last one stopped::
 
     from unison_agent import Session, Settings
+    from unison_agent.demo import demo_settings   # demo mode: tiny models, built once (a face applies it once)
 
-    s = Session(Settings.resolve({"demo": True}), thread="foxes")
+    s = Session(demo_settings(Settings.resolve({"demo": True})), thread="foxes")
     r = s.send("make a picture of a red fox, then turn it into a 3-second video")
     r.outputs          # ['/.../outputs/foxes/text_to_image-....png', '/.../outputs/foxes/image_to_video-....mp4']
     s.send("what is in the last video?").answer
@@ -36,12 +37,12 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command, Overwrite
 
-from .demo import demo_settings
+from . import present
 from .errors import ThreadBusy, UnisonError
 from .graphs import toolbox
 from .graphs.graph import build_graph
 from .graphs.nodes import finish_turn
-from .graphs.state import reset_turn
+from .graphs.state import STATE_TYPES, StepResult, plan_json, reset_turn
 from .prepare import EMPTY_REQUEST, Guard, PreparedStep, prepare_request
 from .settings import Settings
 
@@ -57,7 +58,7 @@ class TurnResult:
 
     thread: str
     request: str
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[StepResult] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     pending: dict[str, Any] | None = None
     """The confirmation request (plan, question) when the turn waits for ``Session.resume``."""
@@ -70,13 +71,11 @@ class TurnResult:
     @property
     def answer(self) -> str:
         """The answers of the steps, one per line (an error's message when a step failed)."""
-        parts = [r["answer"] for r in self.results if r.get("answer")]
-        parts += [f"error: {e['error']}" for e in self.errors]
-        return "\n".join(parts)
+        return present.turn_answer(self.results, self.errors)
 
     @property
     def outputs(self) -> list[str]:
-        return [p for r in self.results for p in r.get("outputs", [])]
+        return [p for r in self.results for p in r.outputs]
 
     @property
     def files(self) -> list[dict[str, Any]]:
@@ -88,10 +87,10 @@ class TurnResult:
     def plan(self) -> dict[str, Any] | None:
         if self.pending:
             return self.pending.get("plan")
-        for r in [*reversed(self.errors), *reversed(self.results)]:
-            if r.get("plan"):
-                return r["plan"]
-        return None
+        for e in reversed(self.errors):
+            if e.get("plan"):
+                return e["plan"]
+        return next((r.plan.to_json() for r in reversed(self.results) if r.plan is not None), None)
 
     @property
     def task(self) -> str | None:
@@ -100,7 +99,7 @@ class TurnResult:
             return self.pending["plan"]["task"]
         if self.errors and self.errors[-1].get("plan"):
             return self.errors[-1]["plan"]["task"]
-        return self.results[-1]["task"] if self.results else None
+        return self.results[-1].task if self.results else None
 
     def to_json(self) -> dict[str, Any]:
         """{"task", "answer", "outputs", "files", "plan", "thread", "steps", "errors", ["pending"], ["demo"]}."""
@@ -111,7 +110,7 @@ class TurnResult:
             "files": self.files,
             "plan": self.plan,
             "thread": self.thread,
-            "steps": self.results,
+            "steps": [{**r.to_json(), "notes": present.step_notes(r, self.demo)} for r in self.results],
             "errors": self.errors,
         }
         if self.pending:
@@ -138,9 +137,17 @@ def open_checkpointer(path: str | Path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path)
-    saver = SqliteSaver(conn)
+    saver = SqliteSaver(conn, serde=state_serializer())
     saver.setup()
     return saver
+
+
+def state_serializer():
+    """LangGraph's serializer, allowed to rebuild the state's typed values (``graphs.state.STATE_TYPES``) and no
+    other class: they load without LangGraph's "unregistered type" warning, and under ``LANGGRAPH_STRICT_MSGPACK``."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    return JsonPlusSerializer(allowed_msgpack_modules=list(STATE_TYPES))
 
 
 def list_threads(path: str | Path) -> list[str]:
@@ -189,6 +196,13 @@ def thread_turn(settings: Settings, thread: str) -> Iterator[None]:
         lock.release()
 
 
+def _pending(snapshot: Any) -> dict[str, Any] | None:
+    """The confirmation request a state snapshot waits on, if any."""
+    for intr in getattr(snapshot, "interrupts", ()) or ():
+        return dict(intr.value)
+    return None
+
+
 class Session:
     """A conversation thread over the agent graph, persisted in SQLite."""
 
@@ -202,10 +216,7 @@ class Session:
         checkpointer: Any = None,
         guard: Guard | None = None,
     ) -> None:
-        settings = settings or Settings.resolve()
-        if settings.demo:
-            settings = demo_settings(settings)
-        self.settings = settings
+        self.settings = settings = settings or Settings.resolve()
         self.thread = thread
         self.confirm = settings.confirm if confirm is None else confirm
         self._own_saver = checkpointer is None
@@ -284,7 +295,7 @@ class Session:
             self.graph.update_state(self.config, finish_turn(values), as_node="finish")
             return True
         error = {"step": i, "request": steps[i], "error": INTERRUPTED, "type": "Interrupted",
-                 "plan": values.get("plan"), "internal": False}  # fmt: skip
+                 "plan": plan_json(values.get("plan")), "internal": False}  # fmt: skip
         update = finish_turn({**values, "errors": [*values.get("errors", []), error]})
         self.graph.update_state(self.config, {**update, "errors": [error]}, as_node="finish")
         return True
@@ -312,8 +323,8 @@ class Session:
 
     def plan(self, text: str, *, overrides: dict[str, Any] | None = None) -> list[PreparedStep]:
         """The plans ``send(text)`` would run on this thread, one per step, without running anything."""
-        return prepare_request(text, settings=self.settings, planner=self.tools, media=self.media(),
-                               overrides=overrides, guard=self.guard)  # fmt: skip
+        return prepare_request(text, settings=self.settings, planner=self.tools.planner(self.settings),
+                               media=self.media(), overrides=overrides, guard=self.guard)  # fmt: skip
 
     def resume(self, decision: Any = "accept", *, on_event: EventFn | None = None) -> TurnResult:
         """Answer a pending confirmation: "accept", "cancel", or changes ({"width": 480} or "num_frames=33")."""
@@ -336,13 +347,14 @@ class Session:
                         on_event({"event": "node", "node": node})
 
     def _result(self, request: str) -> TurnResult:
-        values = self.values()
+        snapshot = self.graph.get_state(self.config)  # one read of the checkpoint for values and pending
+        values = snapshot.values or {}
         return TurnResult(
             thread=self.thread,
             request=request,
-            results=list(values.get("results", [])),
+            results=[StepResult.of(r) for r in values.get("results", [])],
             errors=list(values.get("errors", [])),
-            pending=self.pending(),
+            pending=_pending(snapshot),
             demo=self.settings.demo,
         )
 
@@ -353,10 +365,7 @@ class Session:
 
     def pending(self) -> dict[str, Any] | None:
         """The confirmation request the thread waits on, if any."""
-        snapshot = self.graph.get_state(self.config)
-        for intr in getattr(snapshot, "interrupts", ()) or ():
-            return dict(intr.value)
-        return None
+        return _pending(self.graph.get_state(self.config))
 
     def media(self) -> list[dict[str, Any]]:
         return list(self.values().get("media", []))
@@ -365,8 +374,9 @@ class Session:
         return list(self.values().get("messages", []))
 
     def history(self) -> list[dict[str, Any]]:
-        """Finished turns: {"turn", "request", "results", "errors"}."""
-        return list(self.values().get("history", []))
+        """Finished turns: {"turn", "request", "results" (:class:`StepResult`), "errors"}."""
+        return [{**h, "results": [StepResult.of(r) for r in h.get("results", [])]}
+                for h in self.values().get("history", [])]  # fmt: skip
 
     def last_plan(self) -> dict[str, Any] | None:
         pending = self.pending()
@@ -374,8 +384,8 @@ class Session:
             return pending["plan"]
         for turn in reversed(self.history()):
             for r in reversed(turn["results"]):
-                if r.get("plan"):
-                    return r["plan"]
+                if r.plan is not None:
+                    return r.plan.to_json()
         return None
 
     # -- changing --------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import WeightsError
+from .errors import SettingsError, WeightsError
 from .settings import Settings
 
 # What each kind of work needs: settings field -> what it is for.
@@ -26,7 +26,7 @@ def is_present(settings: Settings, name: str) -> bool:
     """Whether the checkpoint a setting names exists on disk (directory with files, or a file)."""
     try:
         path = settings.checkpoint(name)
-    except Exception:
+    except SettingsError:  # the setting is not set (an optional checkpoint)
         return False
     if path.is_dir():
         return any(path.iterdir())

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from unison_agent.graphs.nodes import parse_decision
 
 from unison_agent.errors import UnisonError
+from unison_agent.prepare import parse_decision
 
 
 def test_accept(make_session, rec):

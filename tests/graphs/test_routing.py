@@ -1,4 +1,5 @@
-"""Routing: the planner node sends each step to the right tool and loops back until the request is done."""
+"""Routing: each prepared step goes to the right node (annotate, confirm, generate, verify, understand) and the graph
+loops back to prepare until the request is done."""
 
 from __future__ import annotations
 

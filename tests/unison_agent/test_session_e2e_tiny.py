@@ -24,7 +24,9 @@ def demo_session(tmp_path_factory, tiny_root):
     home = tmp_path_factory.mktemp("e2e_home")
     settings = Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root), "max_new_tokens": 16,
                                  "video_max_frames": 4}, env={})  # fmt: skip
-    s = Session(settings, thread="e2e")
+    from unison_agent.demo import demo_settings
+
+    s = Session(demo_settings(settings), thread="e2e")  # the faces apply demo mode; Session takes settings as given
     yield s
     s.close()
 
@@ -64,7 +66,7 @@ def test_all_twelve_tasks(demo_session, agent_media):
         else:
             frames, fps = read_video(out)
             assert out.endswith(".mp4") and frames.shape[1:] == (64, 64, 3) and frames.shape[0] == 5 and fps == 16
-        assert any("demo mode" in n for n in r.results[0]["notes"])
+        assert any("demo mode" in n for n in r.to_json()["steps"][0]["notes"])  # added where the turn is shown
     # the control maps made from the plain inputs were kept as media items of their own
     kinds = [(m["origin"], m["task"]) for m in demo_session.media()]
     assert ("annotation", "pose") in kinds and ("annotation", "depth") in kinds

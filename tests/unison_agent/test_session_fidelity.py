@@ -20,7 +20,9 @@ def session(tmp_path_factory, tiny_root):
 
     home = tmp_path_factory.mktemp("fidelity_home")
     settings = Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root)}, env={})
-    s = Session(settings, thread="fidelity")
+    from unison_agent.demo import demo_settings
+
+    s = Session(demo_settings(settings), thread="fidelity")  # the faces apply demo mode; Session takes settings as given
     yield s
     s.close()
 

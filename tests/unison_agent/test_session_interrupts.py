@@ -19,7 +19,10 @@ SMALL_VIDEO = {"width": 64, "height": 64, "num_frames": 5}
 
 
 def _settings(home, tiny_root) -> Settings:
-    return Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root), "steps": 3}, env={})
+    from unison_agent.demo import demo_settings
+
+    return demo_settings(Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root), "steps": 3},
+                                          env={}))  # fmt: skip
 
 
 def test_a_killed_process_leaves_no_partial_output_and_the_turn_can_be_retried(tmp_path, tiny_root):
@@ -28,10 +31,11 @@ def test_a_killed_process_leaves_no_partial_output_and_the_turn_can_be_retried(t
     home = tmp_path / "home"
     script = textwrap.dedent(f"""
         import os, signal
+        from unison_agent.demo import demo_settings
         from unison_agent.session import Session
         from unison_agent.settings import Settings
-        s = Session(Settings.resolve({{"home": {str(home)!r}, "demo": True, "demo_dir": {str(tiny_root)!r},
-                                       "steps": 3}}, env={{}}), thread="k")
+        s = Session(demo_settings(Settings.resolve({{"home": {str(home)!r}, "demo": True,
+                                                    "demo_dir": {str(tiny_root)!r}, "steps": 3}}, env={{}})), thread="k")
         s.send("make a picture of a lighthouse", overrides={{"width": 64, "height": 64}})
         def on_event(e):
             if e.get("event") == "step" and e["step"] == 2:

@@ -181,6 +181,8 @@ def print_turn(console, result, *, answer_streamed: bool = False) -> None:
     """The human view of a turn: answers, output files with their ids, notes, errors."""
     from rich.markup import escape
 
+    from .. import present
+
     for step in result.results:
         if step.get("status") == "cancelled":
             console.print(f"[yellow]cancelled[/] {escape(step.get('request', ''))}")
@@ -194,7 +196,7 @@ def print_turn(console, result, *, answer_streamed: bool = False) -> None:
                 label = f"#{f['id']} " if "id" in f else ""
                 role = "" if f["role"] == "output" else f"{f['role']} "
                 console.print(f"  {label}{role}{escape(f['path'])}", soft_wrap=True, highlight=False)
-            for note in step.get("notes", []):
+            for note in present.step_notes(step, result.demo):
                 console.print(f"  [dim]note: {escape(note)}[/]", soft_wrap=True)
         elif not answer_streamed:
             console.print(escape(step.get("answer", "")), highlight=False, soft_wrap=True)

@@ -36,15 +36,12 @@ def load_chain(path: str | Path) -> tuple[str | None, list[dict[str, Any]]]:
     path = Path(path)
     if not path.is_file():
         raise UnisonError(f"{path}: no such chain file")
+    import yaml
+
     text = path.read_text(encoding="utf-8")
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise UnisonError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from None
     thread, defaults = None, {}
     if isinstance(data, dict):

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, settings, console) -> int:
     cases = load_cases(args.cases)
     with tempfile.TemporaryDirectory(prefix="unison-eval-") as tmp:
         media = make_media(Path(args.media) if args.media else Path(tmp))
-        report = evaluate(cases, settings=settings, planner=default_tools(), media=media)
+        report = evaluate(cases, settings=settings, planner=default_tools().planner(settings), media=media)
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:

@@ -1,4 +1,5 @@
-"""`unison plan [--planner rules] [--json] "PROMPT"`: print the plan a request would run, without running it."""
+"""`unison plan [--planner rules] [--json] "PROMPT"`: print the plan a request would run, without running it
+(``Session.plan``, the preparation ``run`` uses)."""
 
 from __future__ import annotations
 
@@ -25,17 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
-    from ..graphs.toolbox import default_tools
-    from ..prepare import prepare_request
+    from ..session import Session
 
-    media: list = []
-    if args.thread:
-        from ..session import Session
+    checkpointer = None
+    if not args.thread:  # nothing to resolve against: a throwaway thread, the threads database is not touched
+        from langgraph.checkpoint.memory import InMemorySaver
 
-        with Session(settings, thread=args.thread) as session:
-            media = session.media()
-    steps = prepare_request(args.prompt, settings=settings, planner=default_tools(), media=media,
-                            overrides=overrides_from_args(args))  # fmt: skip
+        checkpointer = InMemorySaver()
+    with Session(settings, thread=args.thread or "plan", checkpointer=checkpointer) as session:
+        steps = session.plan(args.prompt, overrides=overrides_from_args(args))
     if args.json:
         shown = [step_json(s) for s in steps]
         print(json.dumps(shown[0] if len(shown) == 1 else shown, ensure_ascii=False))

@@ -1,4 +1,8 @@
-"""What every planner backend receives and returns."""
+"""What every planner backend receives and returns: the one planner contract, ``Planner.plan(request) -> Plan``.
+
+The graph, ``Session.plan`` and ``unison eval`` get a backend from ``Toolbox.planner(settings)`` and call it with a
+:class:`Request`, whose explicit values (size, duration, frame anchor, control kind, target, which file is the
+mask) were read once when it was parsed (``request.explicit``)."""
 
 from __future__ import annotations
 
@@ -10,14 +14,22 @@ from typing import Protocol
 from ..media import MediaLimits
 from ..mentions import Mention, find_mentions, planning_prompt, strip_mentions
 from ..plan import Plan
+from .extract import Explicit, read_explicit
 
 
 @dataclass(frozen=True)
 class Request:
-    """A user's request: the text as typed (with ``###path###``/``@path`` mentions) and the checked mentions."""
+    """A user's request: the text as typed (with ``###path###``/``@path`` mentions), the checked mentions, and the
+    values the user stated explicitly (read once, when the request is made)."""
 
     text: str
     mentions: list[Mention] = field(default_factory=list)
+    explicit: Explicit = field(default=None, compare=False)  # type: ignore[assignment]
+    """Size, frames, frame anchor, control kind, target, mask index the words state (None = not said)."""
+
+    def __post_init__(self) -> None:
+        if self.explicit is None:
+            object.__setattr__(self, "explicit", read_explicit(self.text, self.words, self.mentions))
 
     @classmethod
     def parse(
@@ -46,7 +58,9 @@ class Request:
 
 
 class Planner(Protocol):
-    """A planner backend: ``plan(request) -> Plan`` (always a valid plan, or a UnisonError)."""
+    """A planner backend: ``plan(request) -> Plan`` (always a valid plan, or a UnisonError). The one planner
+    contract: the backends (``planners.PLANNERS``), what ``Toolbox.planner(settings)`` returns, what
+    :func:`unison_agent.prepare.plan_step` calls."""
 
     name: str
 

@@ -293,3 +293,23 @@ def mask_mentions(text: str, mentions: list) -> tuple[int | None, str | None]:
         if getattr(m, "is_mask", False):
             return i, "content"
     return None, None
+
+
+def read_explicit(text: str, words: str, mentions: list) -> Explicit:
+    """Everything the user stated explicitly in a request (its text, its words without the mentions, its checked
+    mentions); ``Request`` reads it once, as ``request.explicit``."""
+    found = find_size_and_shape(words)
+    size, shape = found if found else (None, None)
+    mask_idx, mask_by = mask_mentions(text, mentions)
+    frame_at = next((m.start for m in mentions if m.kind == "image"), None)
+    return Explicit(
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+        shape=shape,
+        num_frames=find_num_frames(words),
+        frame_anchor=find_frame_anchor(text, near=frame_at),
+        control=find_control(words, [m.path for m in mentions]),
+        target=find_target(words),
+        mask_index=mask_idx,
+        mask_by=mask_by,
+    )

@@ -30,9 +30,7 @@ from .extract import fits_shape
 
 def apply_explicit(plan: Plan, request: Request) -> Plan:
     """``plan`` with the user's explicit values in place of the model's (a valid plan; unchanged if none apply)."""
-    from .rules import explicit_values
-
-    ex = explicit_values(request)
+    ex = request.explicit.as_dict()
     changes: dict[str, Any] = {}
     task = plan.task
     if task.is_generation:

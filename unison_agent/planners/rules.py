@@ -24,15 +24,7 @@ from .base import Request
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..settings import Settings
-from .extract import (
-    Explicit,
-    find_control,
-    find_frame_anchor,
-    find_num_frames,
-    find_size_and_shape,
-    find_target,
-    mask_mentions,
-)
+from .extract import Explicit, find_control, find_frame_anchor, find_num_frames, find_target, mask_mentions
 
 _QUESTION_RE = re.compile(
     r"\?\s*$|^\s*(?:what|who|whom|whose|which|where|when|why|how|is|are|was|were|does|do|did|can|could|would|should|"
@@ -260,29 +252,14 @@ def _creates_new_scene(words: str) -> bool:
 
 
 def explicit(request: Request) -> Explicit:
-    """Everything the user stated explicitly (see :mod:`.extract`)."""
-    words = request.words
-    found = find_size_and_shape(words)
-    size, shape = found if found else (None, None)
-    mask_idx, mask_by = mask_mentions(request.text, request.mentions)
-    frame_at = next((m.start for m in request.mentions if m.kind == "image"), None)
-    return Explicit(
-        width=size[0] if size else None,
-        height=size[1] if size else None,
-        shape=shape,
-        num_frames=find_num_frames(words),
-        frame_anchor=find_frame_anchor(request.text, near=frame_at),
-        control=find_control(words, [m.path for m in request.mentions]),
-        target=find_target(words),
-        mask_index=mask_idx,
-        mask_by=mask_by,
-    )
+    """Everything the user stated explicitly (read once, when the request was parsed: ``request.explicit``)."""
+    return request.explicit
 
 
 def explicit_values(request: Request) -> dict[str, Any]:
     """The user's explicit values as a dict (only keys the user stated): width, height, num_frames,
     frame_anchor, control, target, mask_index — for model planners to let them win."""
-    return explicit(request).as_dict()
+    return request.explicit.as_dict()
 
 
 def _is_control_map(mention) -> bool:

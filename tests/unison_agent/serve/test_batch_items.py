@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -54,4 +55,20 @@ def test_a_worker_records_results_errors_and_bugs_and_keeps_going(tmp_path):
     lines = [json.loads(x) for x in summary.results.read_text().splitlines()]
     assert [x["id"] for x in lines] == ["a", "b", "c", "d"] and lines[3]["errors"] == [{"error": "not run"}]
     assert (summary.done, summary.failed) == (1, 3)
+    worker.session.close()
+
+
+def test_a_bug_outside_the_graph_is_logged_with_its_traceback(tmp_path, monkeypatch):
+    settings = Settings.resolve({"home": str(tmp_path / "home"), "planner": "rules", "steps": 2}, env={})
+    worker = Worker(settings, str(tmp_path / "out"), 0, tools=scripted_tools(Recorder()))
+
+    def broken(*_args, **_kwargs):
+        raise KeyError("session exploded")
+
+    monkeypatch.setattr(worker.session, "send", broken)
+    record = worker.run(BatchItem(1, "a", "make a picture of a fox"))
+    (error,) = record["errors"]
+    assert not record["ok"] and error["internal"] and error["error"].startswith("internal error: KeyError")
+    log = Path(error["error"].split("logged to ", 1)[1].rstrip(")"))
+    assert "Traceback" in log.read_text() and "session exploded" in log.read_text()
     worker.session.close()

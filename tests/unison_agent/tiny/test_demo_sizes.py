@@ -54,7 +54,9 @@ def demo_session(tmp_path_factory, tiny_root):
 
     home = tmp_path_factory.mktemp("sizes_home")
     settings = Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root), "steps": 1}, env={})
-    s = Session(settings, thread="sizes")
+    from unison_agent.demo import demo_settings
+
+    s = Session(demo_settings(settings), thread="sizes")  # the faces apply demo mode; Session takes settings as given
     yield s
     s.close()
 
