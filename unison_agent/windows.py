@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import progress
 from .colour import match_to
 from .errors import PlanError, SettingsError
 from .plan import DEFAULT_FPS, Plan, is_video_frame_count
@@ -187,16 +188,18 @@ class Stitched:
         self.tail = np.asarray(frames[-keep:], np.float32) / 255.0 if keep else None
         self.windows.append((0, len(self.frames)))
 
-    def add_window(self, window: Window, out: np.ndarray, keep: int, *, colour_match: bool = True) -> np.ndarray:
+    def add_window(self, window: Window, out: np.ndarray, keep: int, *, colour_match: bool = True,
+                   fade: bool = True) -> np.ndarray:  # fmt: skip
         """Append a window's float output ``out`` (its first ``window.kept`` frames remake the kept ones);
-        returns the frames as they go into the video (colour-matched, the overlap cross-faded)."""
+        returns the frames as they go into the video (colour-matched, the overlap cross-faded; with ``fade``
+        False the kept frames stay exactly as they are: a clip being extended)."""
         k = window.kept
         if k:
             kept = self.tail[-k:]
             if colour_match:
                 out = match_to(out, out[:k], kept)
             out = out.copy()
-            out[:k] = cross_fade(kept, out[:k])
+            out[:k] = cross_fade(kept, out[:k]) if fade else kept
             del self.frames[-k:]
             self.joins.append(window.new_start)
         self.frames.extend(_to_uint8(out))
@@ -257,23 +260,27 @@ def generate_windows(
     first: Generation | None = None
     timings: dict[str, float] = {}
     per_window: list[dict[str, Any]] = []
-    for i, window in enumerate(windows):
-        if on_window is not None:
-            on_window(i + 1, len(windows))
-        kept = stitched.tail[-window.kept :] if window.kept else None
-        inputs = window_inputs(full, window, kept)
-        keep = windows[i + 1].kept if i + 1 < len(windows) else 0
-        gen = pipe(plan, inputs, seed=window_seed(seed, i), on_step=on_step, cond_tokens=cond_tokens,
-                   sampler=sampler, keep_float=True)  # fmt: skip
-        stitched.add_window(window, gen.float_frames, keep)
-        gen.float_frames = None
-        first = first or gen
-        for k, v in gen.timings.items():
-            timings[k] = timings.get(k, 0.0) + float(v) if k != "per_step_s" else float(v)
-        per_window.append({"window": i + 1, "start": window.start, "kept": window.kept,
-                           "num_frames": window.num_frames, "seed": window_seed(seed, i),
-                           "seconds": round(sum(v for k, v in gen.timings.items() if k in ("denoise_s", "decode_s")),
-                                            3)})  # fmt: skip
+    try:
+        for i, window in enumerate(windows):
+            progress.in_window(i + 1, len(windows))  # "window 2/4 · denoising" on every face
+            if on_window is not None:
+                on_window(i + 1, len(windows))
+            kept = stitched.tail[-window.kept :] if window.kept else None
+            inputs = window_inputs(full, window, kept)
+            keep = windows[i + 1].kept if i + 1 < len(windows) else 0
+            gen = pipe(plan, inputs, seed=window_seed(seed, i), on_step=on_step, cond_tokens=cond_tokens,
+                       sampler=sampler, keep_float=True)  # fmt: skip
+            stitched.add_window(window, gen.float_frames, keep, fade=not (given and i == 0))
+            gen.float_frames = None
+            first = first or gen
+            for k, v in gen.timings.items():
+                timings[k] = timings.get(k, 0.0) + float(v) if k != "per_step_s" else float(v)
+            per_window.append({"window": i + 1, "start": window.start, "kept": window.kept,
+                               "num_frames": window.num_frames, "seed": window_seed(seed, i),
+                               "seconds": round(sum(v for k, v in gen.timings.items() if k in ("denoise_s", "decode_s")),
+                                                3)})  # fmt: skip
+    finally:
+        progress.in_window(0, 0)
     frames = stitched.array()
     assert first is not None
     notes = list(first.notes)

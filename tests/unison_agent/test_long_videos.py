@@ -43,8 +43,8 @@ def files(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Each call's keyword arguments and its returned frames (float, (T, H, W, 3)); ``tint[0]`` (an RGB offset)
-    is added to what every call after the first returns."""
+    """Each call's keyword arguments and its returned frames (float, (T, H, W, 3)). With ``tint[0]`` (an RGB
+    offset) set, the model is replaced by a known picture that every call after the first returns tinted."""
     from diffusers import WanVACEPipeline
 
     seen: list[dict] = []
@@ -52,9 +52,14 @@ def calls(monkeypatch):
     tint: list = [None]
 
     def spy(self, *args, **kwargs):
-        out = original(self, *args, **kwargs)
-        if tint[0] is not None and seen:
-            out.frames[0] = np.clip(np.asarray(out.frames[0]) + np.asarray(tint[0], np.float32), 0, 1)
+        if tint[0] is None:
+            out = original(self, *args, **kwargs)
+        else:
+            h, w, n = kwargs["height"], kwargs["width"], kwargs["num_frames"]
+            yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+            picture = np.stack([0.3 + 0.3 * xx, 0.4 + 0.2 * yy, 0.5 - 0.2 * xx * yy], -1).astype(np.float32)
+            frames = np.repeat(picture[None], n, 0) + (np.asarray(tint[0], np.float32) if seen else 0)
+            out = type("Out", (), {"frames": [np.clip(frames, 0, 1)]})()
         seen.append({**kwargs, "returned": np.array(out.frames[0], dtype=np.float32)})
         return out
 
@@ -72,7 +77,7 @@ def test_a_two_second_video_is_made_in_four_windows_that_keep_the_previous_frame
     assert r.ok and r.task == "text_to_video", r.errors
     assert [c["num_frames"] for c in seen] == [13, 13, 13, 9]  # 33 frames: 13, then 8 + 8 + 4 new ones
     assert all(c["num_frames"] <= WINDOW["window_frames"] for c in seen)
-    for prev, call in zip(seen, seen[1:], strict=False):
+    for call in seen[1:]:
         video, mask = call["video"][0], call["mask"][0, ..., 0]
         assert (mask[:5] == 0).all() and (mask[5:] == 1).all()  # kept frames, then frames to make
         assert (video[5:] == 0.5).all()  # text-to-video: the new frames are grey
@@ -87,7 +92,7 @@ def test_a_two_second_video_is_made_in_four_windows_that_keep_the_previous_frame
     assert all(c["prompt_embeds"] is seen[0]["prompt_embeds"] for c in seen)  # one conditioning for all
     side = _sidecar(r)
     assert side["num_frames"] == 33 and len(side["windows"]["calls"]) == 4 and len(side["joins"]) == 3
-    assert len({c["seed"] for c in side["windows"]["calls"]}) == 4 and side["windows"]["calls"][0]["seed"] == r.seed
+    assert len({c["seed"] for c in side["windows"]["calls"]}) == 4 and side["windows"]["calls"][0]["seed"] == side["seed"]
 
 
 def test_references_go_to_every_window(session, files, calls):
@@ -122,7 +127,9 @@ def test_extend_a_clip_by_one_second_begins_with_the_clip(session, files, calls)
     assert (seen[0]["mask"][0, :5] == 0).all() and (seen[0]["mask"][0, 5:] == 1).all()
     frames, fps = read_video(r.outputs[0])
     assert frames.shape[0] == 40 and fps == 16
-    assert np.abs(frames[:24].astype(float) - source.astype(float)).mean() < 4  # the clip, unchanged (codec only)
+    write_video(files / "again.mp4", source, fps=16)  # what one more H.264 pass alone changes
+    codec = np.abs(read_video(files / "again.mp4")[0].astype(float) - source).mean()
+    assert np.abs(frames[:24].astype(float) - source).mean() <= 1.5 * codec + 1  # the clip, unchanged
     assert _sidecar(r)["windows"]["given"] == 24
 
 
@@ -171,5 +178,6 @@ def test_a_tint_in_later_windows_is_removed_at_the_joins(session, calls):
     assert raw[1][0] - raw[0][0] > 30  # what the pipeline returned is tinted ...
     for join in _sidecar(r)["joins"]:  # ... but across each join the video's colour does not jump
         j = join["frame"]
-        assert abs(means[j][0] - means[j - 1][0]) < 8, (j, means[j - 1], means[j])
-    assert abs(means[-1][0] - means[0][0]) < 15  # and no tint builds up
+        assert abs(means[j][0] - means[j - 1][0]) < 3, (j, means[j - 1], means[j])
+    assert abs(means[-1][0] - means[0][0]) < 4  # and no tint builds up
+    assert all(j["ratio"] is None or j["jump"] < 4 for j in _sidecar(r)["joins"])
