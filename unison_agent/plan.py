@@ -239,7 +239,7 @@ class Plan(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """The contract's JSON object (task as its name, enums as strings, missing values as null)."""
-        return self.model_dump(mode="json", exclude=None if self.extend_by is not None else {"extend_by"})
+        return self.model_dump(mode="json")
 
     def with_changes(self, **changes: Any) -> Plan:
         """A validated copy with some fields changed (``model_copy`` does not validate)."""
