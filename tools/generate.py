@@ -38,6 +38,19 @@ def _check_plan(plan: Plan) -> Plan:
     return plan
 
 
+def _sample(pipe: UnisonPipeline, plan: Plan, inputs, settings: Settings, **kwargs: Any):
+    """One call, or window by window for a video longer than a window or a clip to extend (unison_agent.windows)."""
+    from unison_agent.extend import given_frames
+    from unison_agent.windows import WindowSizes, check_length, generate_windows, needs_windows
+
+    check_length(plan, settings)
+    sizes = WindowSizes.from_settings(settings)
+    given = given_frames(plan, inputs)
+    if needs_windows(plan, inputs, sizes, given):
+        return generate_windows(pipe, plan, inputs, sizes, given=given, **kwargs)
+    return pipe(plan, inputs, **kwargs)
+
+
 def generate(
     plan: Plan,
     settings: Settings,
@@ -68,7 +81,7 @@ def generate(
     t1 = time.perf_counter()
     pipe = UnisonPipeline.from_settings(settings)
     t2 = time.perf_counter()
-    gen = pipe(plan, inputs, seed=seed, on_step=on_step, cond_tokens=cond_tokens, sampler=sampler)
+    gen = _sample(pipe, plan, inputs, settings, seed=seed, on_step=on_step, cond_tokens=cond_tokens, sampler=sampler)
     device = pick_device(settings)
     if settings.offload != "none" and effective_offload(settings, device) == "none":
         gen.notes.append(f"offload={settings.offload} ignored on the {device.type} device (nothing to offload to)")

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import UnisonError
 from .media import write_image, write_video
-from .plan import Task
+from .plan import PLANNER_TASKS
 from .planners.base import Planner
 from .prepare import prepare_request
 from .settings import Settings
@@ -216,7 +216,7 @@ def render(report: Report, console) -> None:
                 f"{everything / max(1, len(report.results)):.1%}")  # fmt: skip
     console.print(acc)
 
-    tasks = [t.value for t in Task]
+    tasks = [t.value for t in PLANNER_TASKS]
     conf = report.confusion()
     planned = sorted({p for row in conf.values() for p in row}, key=lambda p: tasks.index(p) if p in tasks else 99)
     table = Table(title="task confusion (rows: expected, columns: planned)", title_justify="left")

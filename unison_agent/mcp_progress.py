@@ -47,7 +47,8 @@ class ProgressCounter:
             self.value = progress
             left = event.get("remaining_s")
             tail = f" ({left:.0f} s left)" if isinstance(left, int | float) else ""
-            return progress, total, f"{event.get('stage') or 'denoising'} {int(i)}/{int(n)}{tail}"
+            where = f"window {event['window']}/{event['windows']} · " if event.get("windows") else ""
+            return progress, total, f"{where}{event.get('stage') or 'denoising'} {int(i)}/{int(n)}{tail}"
         return None
 
 

@@ -86,6 +86,8 @@ class Generation:
     timings: dict[str, float] = field(default_factory=dict)
     projector_tokens: list[int] | None = None
     record: dict[str, Any] = field(default_factory=dict)
+    float_frames: np.ndarray | None = None
+    """The frames as the pipeline returned them (float32 in [0, 1]), only when asked for (``keep_float``)."""
 
     @property
     def num_frames(self) -> int:
@@ -200,15 +202,17 @@ class UnisonPipeline:
         on_step: Callable[[int, int], None] | None = None,
         cond_tokens: Any = AUTO,
         sampler: Sampler | None = None,
+        keep_float: bool = False,
     ) -> Generation:
         """Sample what ``plan`` asks for from ``inputs`` (see :func:`prepare_inputs`); nothing is written.
 
         ``cond_tokens``: the projector tokens (1, 4, text_dim), ``None`` for the text alone, or ``AUTO`` to run
-        ``encode(plan.prompt)``. ``on_step(i, total)`` is called after each denoising step.
+        ``encode(plan.prompt)``. ``on_step(i, total)`` is called after each denoising step. ``keep_float``: also
+        keep the unrounded frames (``Generation.float_frames``; the next video window's context).
         """
         import torch
 
-        from unison_agent.conditioning import CONTEXT_LEN, TEXT_LEN, build_prompt_embeds, prompt_was_cut
+        from unison_agent.conditioning import CONTEXT_LEN, TEXT_LEN, prompt_was_cut
 
         sampler = sampler or self.sampler
         seed = pick_seed(None) if seed is None else int(seed)  # a given seed was checked by its caller
@@ -222,7 +226,7 @@ class UnisonPipeline:
             notes.append(NO_PROJECTOR_NOTE)
         stage("denoising", "denoising")  # the umT5 encoding is the first part of it
         with resident(self.residency, "text_encoder"):  # on the GPU only while it encodes
-            prompt_embeds = build_prompt_embeds(self.vace, plan.prompt, cond_tokens, max_len=CONTEXT_LEN)
+            prompt_embeds = self._prompt_embeds(plan.prompt, cond_tokens)
             cut = prompt_was_cut(self.vace, plan.prompt)
             if cut:
                 notes.append(cut)
@@ -280,12 +284,25 @@ class UnisonPipeline:
         if device.type == "cuda":
             timings["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
         frames = np.clip(np.round(np.asarray(out.frames[0]) * 255.0), 0, 255).astype(np.uint8)
+        float_frames = np.asarray(out.frames[0], dtype=np.float32) if keep_float else None
         tokens = None if cond_tokens is None else [int(s) for s in cond_tokens.shape]
         record = {**self.record, "context_len": CONTEXT_LEN, "text_len": TEXT_LEN, "vae_tiling": self.vae_tiling}
         if cond_tokens is None:
             record.setdefault("models", {})
             record["models"] = {**record["models"], "projector": None}
-        return Generation(frames, seed, sampler, notes, list(inputs.warnings), timings, tokens, record)
+        return Generation(frames, seed, sampler, notes, list(inputs.warnings), timings, tokens, record, float_frames)
+
+    def _prompt_embeds(self, prompt: str, cond_tokens: Any):
+        """The Unison prompt embeddings; the last ones are reused for the same prompt and the same tokens object
+        (the windows of one long video share one conditioning)."""
+        from unison_agent.conditioning import CONTEXT_LEN, build_prompt_embeds
+
+        last = getattr(self, "_last_embeds", None)
+        if last is not None and last[0] == prompt and last[1] is cond_tokens:
+            return last[2]
+        embeds = build_prompt_embeds(self.vace, prompt, cond_tokens, max_len=CONTEXT_LEN)
+        self._last_embeds = (prompt, cond_tokens, embeds)
+        return embeds
 
     @contextmanager
     def _step_cache(self) -> Iterator[None]:

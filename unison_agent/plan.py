@@ -20,7 +20,8 @@ from .errors import PlanError
 
 
 class Task(str, Enum):
-    """The twelve tasks, by canonical name."""
+    """The twelve tasks, by canonical name, and ``video_extend`` (continue a clip: recognised by the rules, never
+    emitted by the planning LoRA; :data:`PLANNER_TASKS` are the twelve)."""
 
     text_understanding = "text_understanding"
     image_understanding = "image_understanding"
@@ -34,6 +35,7 @@ class Task(str, Enum):
     video_reference = "video_reference"
     video_control = "video_control"
     video_edit = "video_edit"
+    video_extend = "video_extend"
 
     @property
     def output(self) -> Literal["text", "image", "video"]:
@@ -57,6 +59,7 @@ TASK_OUTPUT: dict[Task, Literal["text", "image", "video"]] = {
     Task.video_reference: "video",
     Task.video_control: "video",
     Task.video_edit: "video",
+    Task.video_extend: "video",
 }
 
 UNDERSTANDING_TASKS = frozenset(t for t, o in TASK_OUTPUT.items() if o == "text")
@@ -65,6 +68,8 @@ VIDEO_TASKS = frozenset(t for t, o in TASK_OUTPUT.items() if o == "video")
 CONTROL_TASKS = frozenset({Task.image_control, Task.video_control})
 EDIT_TASKS = frozenset({Task.image_edit, Task.video_edit})
 REFERENCE_TASKS = frozenset({Task.image_reference, Task.video_reference})
+PLANNER_TASKS: tuple[Task, ...] = tuple(t for t in Task if t is not Task.video_extend)
+"""The twelve tasks of the method (what a planner model chooses among)."""
 
 MediaKind = Literal["image", "video"]
 Role = Literal["source", "mask", "reference", "frame", "control", "context"]
@@ -89,7 +94,9 @@ DEFAULT_VIDEO_FRAMES = 81
 DEFAULT_FPS = 16
 # Sane bounds: the 1.3B model is trained at 480p; 720p works; past 2048 px memory explodes.
 MIN_SIDE, MAX_SIDE = 64, 2048
-MAX_FRAMES = 321  # 20 s at 16 fps
+MAX_FRAMES = 9601
+"""The longest plan: 10 minutes at 16 fps. Requests are held to the ``max_video_seconds`` setting (default 60 s,
+961 frames) when they are prepared and run; longer videos are made window by window (:mod:`.windows`)."""
 
 # Which roles each task accepts, and which it needs (role -> (min count, allowed kinds)).
 _ALLOWED_ROLES: dict[Task, set[str]] = {
@@ -105,6 +112,7 @@ _ALLOWED_ROLES: dict[Task, set[str]] = {
     Task.video_control: {"control", "context"},
     Task.image_edit: {"source", "mask", "context"},
     Task.video_edit: {"source", "mask", "context"},
+    Task.video_extend: {"source", "context"},
 }
 _ROLE_KINDS: dict[tuple[Task, str], set[str]] = {
     (Task.image_to_video, "frame"): {"image"},
@@ -116,6 +124,7 @@ _ROLE_KINDS: dict[tuple[Task, str], set[str]] = {
     (Task.image_edit, "mask"): {"image"},
     (Task.video_edit, "source"): {"video"},
     (Task.video_edit, "mask"): {"image", "video"},
+    (Task.video_extend, "source"): {"video"},
 }
 # role -> (minimum, maximum) count; None = unbounded
 _ROLE_COUNTS: dict[tuple[Task, str], tuple[int, int | None]] = {
@@ -128,6 +137,7 @@ _ROLE_COUNTS: dict[tuple[Task, str], tuple[int, int | None]] = {
     (Task.image_edit, "mask"): (0, 1),
     (Task.video_edit, "source"): (1, 1),
     (Task.video_edit, "mask"): (0, 1),
+    (Task.video_extend, "source"): (1, 1),
 }
 
 
@@ -194,6 +204,9 @@ class Plan(BaseModel):
     """Why the plan came from the rules planner instead of the requested backend, if it did."""
     raw: str | None = None
     """The planner's raw output, kept for inspection."""
+    extend_by: int | None = None
+    """For ``video_extend``: how many frames to add after the clip (a multiple of 4); None until fitted to the clip
+    when the words gave the total length ("make it 2 seconds long"). Then ``num_frames`` is the clip + these."""
     notes: list[str] = []
     """What the planner's values needed (a size snapped to 16, a frame count to 4k+1, an index that named no file)."""
 
@@ -278,13 +291,21 @@ class Plan(BaseModel):
                     raise ValueError(f"fps: must be null for the image task {task.value}")
             else:
                 n = self.num_frames
-                if n is None or not is_video_frame_count(n) or n > MAX_FRAMES:
+                if task is Task.video_extend:
+                    if n is None or not 2 <= n <= MAX_FRAMES:
+                        raise ValueError(f"num_frames: {n} is not allowed for video_extend; the clip and what is "
+                                         f"added, 2..{MAX_FRAMES} frames")  # fmt: skip
+                    if self.extend_by is not None and (self.extend_by < 4 or self.extend_by % 4):
+                        raise ValueError(f"extend_by: {self.extend_by} is not allowed; add a multiple of 4 frames")
+                elif n is None or not is_video_frame_count(n) or n > MAX_FRAMES:
                     raise ValueError(
                         f"num_frames: {n} is not allowed for {task.value}; use 4k+1 frames between 5 and "
                         f"{MAX_FRAMES} (e.g. {snap_frames(n or DEFAULT_VIDEO_FRAMES)})"
                     )
                 if self.fps is None or not 1 <= self.fps <= 60:
                     raise ValueError(f"fps: {self.fps} is not allowed for {task.value}; use 1..60 (the method uses 16)")
+            if task is not Task.video_extend and self.extend_by is not None:
+                raise ValueError(f"extend_by: must be null for {task.value} (only video_extend has one)")
             if task is Task.image_to_video:
                 if self.frame_anchor is None:
                     raise ValueError("frame_anchor: image_to_video needs 'first' or 'last'")

@@ -274,6 +274,9 @@ def plan_step(
         if (plan.width, plan.height) != (settings.default_width, settings.default_height):
             changes.update(width=settings.default_width, height=settings.default_height)
     plan, notes = apply_changes(plan, changes, geometry)
+    from .windows import check_length
+
+    check_length(plan, settings)  # the max_video_seconds setting, after the words, the flags and the clip
     return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=[*plan.notes, *control_notes, *notes])
 
 

@@ -25,6 +25,24 @@ STAGES: tuple[str, ...] = ("planning", "loading", "annotating", "denoising", "de
                            "checking")  # fmt: skip
 
 _starts: ContextVar[dict[str, float] | None] = ContextVar("unison_progress_starts", default=None)
+_window: ContextVar[tuple[int, int] | None] = ContextVar("unison_progress_window", default=None)
+
+
+def in_window(i: int, n: int) -> None:
+    """From now on (in this context) stages and steps belong to window ``i`` of ``n`` of a long video: labels read
+    "window 2/4 · denoising" and events carry ``window``/``windows``. ``in_window(0, 0)`` ends that."""
+    _window.set((int(i), int(n)) if n else None)
+
+
+def _window_extra() -> dict[str, Any]:
+    at = _window.get()
+    return {} if at is None else {"window": at[0], "windows": at[1]}
+
+
+def window_label(text: str) -> str:
+    """``text`` with the current window in front ("window 2/4 · denoising"), or as it is outside a long video."""
+    at = _window.get()
+    return text if at is None else f"window {at[0]}/{at[1]} · {text}"
 
 
 def _ignore(_event: dict[str, Any]) -> None:
@@ -58,7 +76,7 @@ def stage(name: Stage, text: str, **extra: Any) -> None:
     if name not in STAGES:
         raise ValueError(f"unknown progress stage {name!r}; one of {', '.join(STAGES)}")
     restart(name)
-    emit({"event": "stage", "stage": name, "text": text, **extra})
+    emit({"event": "stage", "stage": name, "text": window_label(text), **_window_extra(), **extra})
 
 
 def restart(name: Stage) -> None:
@@ -77,7 +95,7 @@ def step(name: Stage, i: int, total: int, **extra: Any) -> None:
     """Step ``i`` of ``total`` of stage ``name`` is done (timed from the stage's start, or from this first step)."""
     now = time.perf_counter()
     started = _start_times().setdefault(name, now)
-    emit(step_event(name, i, total, now - started, **extra))
+    emit(step_event(name, i, total, now - started, **{**_window_extra(), **extra}))
 
 
 _QUIETED: set[str] = set()

@@ -293,6 +293,11 @@ def _parse_value(tok: str, value: str, raw: str):
 def encode(plan: Plan) -> str:
     """Write a plan in the token protocol (the inverse of ``decode`` for the fields the protocol carries)."""
     task = plan.task
+    if task is Task.video_extend:
+        from .errors import PlanError
+
+        raise PlanError("video_extend is not a planner task (the rules recognise extending a clip); the token "
+                        "protocol has no marker for it")
     if task in UNDERSTANDING_TASKS:
         return neutralize(plan.answer or "")
     family = CFI if task.output == "image" else CFV

@@ -93,6 +93,14 @@ class Settings(BaseModel):
     fast_threshold: float = Field(0.05, gt=0)
     """First-block cache threshold for ``fast``: higher skips more steps (faster, further from the full result)."""
 
+    # long videos (window by window)
+    window_frames: int = 81
+    """Frames per generation window (4k+1; Wan2.1-VACE was trained on 81): longer videos are made window by window."""
+    window_overlap: int = 17
+    """Frames each window keeps from the previous one as context (4k+1, fewer than window_frames; 17 = 5 latents)."""
+    max_video_seconds: float = Field(60.0, gt=0)
+    """The longest video a request may ask for (60 s = 961 frames at 16 fps); longer requests are refused."""
+
     # checking its own work
     verify_attempts: int = 0
     """Generate up to this many attempts per step until the output passes its checks (0: no checking)."""

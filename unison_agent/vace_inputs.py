@@ -451,6 +451,11 @@ def prepare_inputs(
     if task in (Task.text_to_image, Task.text_to_video):
         return VaceInputs(w, h, n)
 
+    if task is Task.video_extend:  # the clip's own frames, then the new ones (made window by window)
+        from .extend import extension_inputs
+
+        return extension_inputs(plan, frames, limits, _load)
+
     if task in REFERENCE_TASKS:
         if frames.get("reference") is not None:
             refs = frames["reference"]
@@ -512,7 +517,7 @@ def fit_plan(
     from .media import check_file
     from .plan import CONTROL_TASKS, EDIT_TASKS, Task
 
-    role = {Task.image_to_video: "frame"}.get(plan.task) or (
+    role = {Task.image_to_video: "frame", Task.video_extend: "source"}.get(plan.task) or (
         "source" if plan.task in EDIT_TASKS else "control" if plan.task in CONTROL_TASKS else None
     )
     ref = plan.first(role) if role else None
@@ -529,6 +534,11 @@ def fit_plan(
         changes.update(width=w, height=h)
         notes.append(f"size {w}x{h}: the {ref.role}'s {src_w}x{src_h} aspect at about the {plan.width}x{plan.height} "
                      "asked for (never upscaled)")  # fmt: skip
+    if plan.task is Task.video_extend:  # the clip + the frames added (unison_agent.extend)
+        from .extend import fit_extension
+
+        fitted, more = fit_extension(plan.with_changes(**changes) if changes else plan, int(src_n or 1), src_fps)
+        return fitted, notes + more
     n = int(plan.num_frames or 1)
     if plan.task.output == "video" and role != "frame" and int(src_n or 1) > 1:
         idx, _ = frame_indices(int(src_n), src_fps, n, float(plan.fps or 16))

@@ -10,7 +10,7 @@ import pytest
 
 from unison_agent.cli import main
 from unison_agent.evaluation import FIELDS, load_cases
-from unison_agent.plan import Task
+from unison_agent.plan import PLANNER_TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "evals" / "plan_cases.jsonl"
@@ -19,7 +19,7 @@ CASES = ROOT / "evals" / "plan_cases.jsonl"
 def test_shipped_cases_cover_every_task_and_are_not_the_tests_prompts():
     cases = load_cases(CASES)
     assert len(cases) >= 150
-    assert {c["expect"]["task"] for c in cases} == {t.value for t in Task}
+    assert {c["expect"]["task"] for c in cases} == {t.value for t in PLANNER_TASKS}
     test_text = "\n".join(
         p.read_text() for p in (ROOT / "tests").rglob("*.py") if p.name != "test_reference_examples.py"
     )

@@ -3,7 +3,7 @@
 import pytest
 
 from unison_agent.errors import PlanError
-from unison_agent.plan import InputRef, Plan, Task, is_video_frame_count, snap_frames
+from unison_agent.plan import PLANNER_TASKS, InputRef, Plan, Task, is_video_frame_count, snap_frames
 
 IMG = {"path": "a.png", "kind": "image"}
 VID = {"path": "v.mp4", "kind": "video"}
@@ -16,11 +16,12 @@ def gen(task, **kw):
 
 
 def test_twelve_tasks_with_outputs():
-    assert len(Task) == 12
+    assert len(PLANNER_TASKS) == 12 and len(Task) == 13 and Task.video_extend not in PLANNER_TASKS
+    assert Task.video_extend.output == "video"
     assert {t.output for t in Task} == {"text", "image", "video"}
     assert sum(t.output == "text" for t in Task) == 3
     assert sum(t.output == "image" for t in Task) == 4
-    assert sum(t.output == "video" for t in Task) == 5
+    assert sum(t.output == "video" for t in PLANNER_TASKS) == 5
 
 
 def test_valid_plans_and_contract_json():
@@ -90,7 +91,7 @@ def test_frame_count_helpers():
     assert [is_video_frame_count(n) for n in (1, 5, 80, 81)] == [False, True, False, True]
     assert snap_frames(48) == 49 and snap_frames(50) == 49 and snap_frames(51) == 49 and snap_frames(52) == 53
     assert snap_frames(1) == 5 and snap_frames(33) == 33
-    assert snap_frames(10_000) == 321
+    assert snap_frames(10_000) == 9601  # a plan's ceiling; requests are held to max_video_seconds (60 s)
 
 
 def test_with_changes_validates():

@@ -42,6 +42,15 @@ def add_generation_setting_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch.compile the transformer's repeated blocks (slow first call) (env UNISON_COMPILE)")  # fmt: skip
     parser.add_argument("--fast", dest="setting_fast", action="store_const", const=True, default=None,
                         help="step caching (first-block cache): faster, slightly different output (env UNISON_FAST)")  # fmt: skip
+    parser.add_argument("--window-frames", dest="setting_window_frames", type=int, default=None, metavar="N",
+                        help="frames per generation window (4k+1, default 81): longer videos are made window by "
+                             "window (env UNISON_WINDOW_FRAMES)")  # fmt: skip
+    parser.add_argument("--window-overlap", dest="setting_window_overlap", type=int, default=None, metavar="N",
+                        help="frames each window keeps from the previous one (4k+1, default 17) "
+                             "(env UNISON_WINDOW_OVERLAP)")  # fmt: skip
+    parser.add_argument("--max-video-seconds", dest="setting_max_video_seconds", type=float, default=None,
+                        metavar="S", help="the longest video a request may ask for (default 60) "
+                                          "(env UNISON_MAX_VIDEO_SECONDS)")  # fmt: skip
 
 
 def add_session_arguments(parser: argparse.ArgumentParser, *, thread_help: str) -> None:

@@ -162,7 +162,8 @@ def find_num_frames(text: str) -> int | None:
     if m:
         n = int(m.group(1))
         if n > MAX_FRAMES:
-            raise PlanError(f"num_frames: {n} frames is too long; at most {MAX_FRAMES} (20 s at 16 fps)")
+            raise PlanError(f"num_frames: {n} frames is too long; at most {MAX_FRAMES} "
+                            f"({(MAX_FRAMES - 1) // DEFAULT_FPS} s at {DEFAULT_FPS} fps)")
         return snap_frames(n)
     seconds = None
     m = _SECONDS_RE.search(text)

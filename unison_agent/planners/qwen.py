@@ -22,6 +22,7 @@ from ..plan import (
     MAX_FRAMES,
     MAX_SIDE,
     MIN_SIDE,
+    PLANNER_TASKS,
     ROLES,
     InputRef,
     Plan,
@@ -44,7 +45,7 @@ def possible_tasks(kinds: list[str]) -> list[str]:
     """Tasks whose required inputs the attached files (by kind) can supply, in canonical order."""
     has_image, has_video = "image" in kinds, "video" in kinds
     out = []
-    for task in Task:
+    for task in PLANNER_TASKS:
         need = {
             Task.image_understanding: has_image, Task.video_understanding: has_video,
             Task.image_reference: has_image, Task.video_reference: has_image, Task.image_to_video: has_image,
@@ -93,6 +94,8 @@ def build_plan(answer: dict[str, Any], request: Request, backend: str = "qwen", 
     """
     try:
         task = Task(answer["task"])
+        if task not in PLANNER_TASKS:
+            raise ValueError(task)
     except (KeyError, ValueError):
         raise PlanError(f"task: {answer.get('task')!r} is not one of the twelve tasks") from None
     kinds = [m.kind for m in request.mentions]
@@ -156,6 +159,11 @@ class QwenPlanner:
         return constrained_json(self.load(), messages, schema, budget)
 
     def plan(self, request: Request) -> Plan:
+        from ..extend import extension_plan
+
+        extended = extension_plan(request, self.name)  # not one of the twelve tasks: the rules recognise it
+        if extended is not None:
+            return extended
         raw = self.generate(request)
         return plan_from_json(raw, request, self.name)
 

@@ -129,6 +129,11 @@ class RulesPlanner:
         return cls()
 
     def plan(self, request: Request) -> Plan:
+        from ..extend import extension_plan
+
+        extended = extension_plan(request, self.name)  # "extend ###clip### by 3 seconds": not a planner task
+        if extended is not None:
+            return extended
         task, roles, control = self._task_and_roles(request)
         ex = explicit(request)
         fields: dict[str, Any] = {}

@@ -66,6 +66,11 @@ class UnisonPlanner:
         return planner.tokenizer.decode(new, skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def plan(self, request: Request) -> Plan:
+        from ..extend import extension_plan
+
+        extended = extension_plan(request, self.name)  # the LoRA has no such task: the rules recognise it
+        if extended is not None:
+            return extended
         raw = self.generate(request.prompt)
         return plan_from_tokens(raw, request, self.name)
 

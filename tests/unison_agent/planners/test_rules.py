@@ -143,9 +143,9 @@ def paths(media_dir):
 
 def test_enough_cases_and_all_tasks_covered():
     assert len(CASES) >= 80
-    from unison_agent.plan import Task
+    from unison_agent.plan import PLANNER_TASKS
 
-    assert {task for _, task, _ in CASES} == {t.value for t in Task}
+    assert {task for _, task, _ in CASES} == {t.value for t in PLANNER_TASKS}
 
 
 @pytest.mark.parametrize("prompt, task, expected", CASES, ids=[c[0][:50] for c in CASES])
@@ -179,8 +179,8 @@ def test_deterministic(paths):
     "prompt, message",
     [
         ("a 4K picture of mountains", "between 64 and 2048"),
-        ("make a 30 second video of a beach", "at most 20 seconds"),
-        ("a video with 500 frames of a river", "too long"),
+        ("make a 30 minute video of a beach", "at most 600 seconds"),
+        ("a video with 9999 frames of a river", "too long"),
         ("an image of a cat at 20x20", "between 64 and 2048"),
     ],
 )
