@@ -31,7 +31,7 @@ from langgraph.types import interrupt
 from unison_agent.graphs.state import AgentState, StepResult, clear_step, reset_turn
 from unison_agent.graphs.toolbox import Toolbox
 
-from unison_agent import media_store
+from unison_agent import boundary, media_store
 from unison_agent.errors import PlanError, TurnCancelled, UnisonError, log_internal_error
 from unison_agent.media import kind_of, write_json
 from unison_agent.mentions import find_mentions
@@ -59,10 +59,6 @@ def _writer() -> Callable[[dict[str, Any]], None]:
 
 def thread_of(config: RunnableConfig | None) -> str:
     return str(((config or {}).get("configurable") or {}).get("thread_id") or "default")
-
-
-def _safe_dir(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -144,7 +140,7 @@ class Nodes:
 
     # -- helpers -------------------------------------------------------------------------------------------
     def out_dir(self, config: RunnableConfig | None) -> Path:
-        return Path(self.settings.outputs_dir) / _safe_dir(thread_of(config))
+        return boundary.outputs_dir(self.settings, thread_of(config))
 
     def verify_attempts(self, state: AgentState) -> int:
         """Attempts per generation for this turn: the turn's ``verify_attempts`` override, else the setting."""
@@ -156,13 +152,18 @@ class Nodes:
         return self.settings.replace(**changes) if changes else self.settings
 
     def allowed(self, paths: list[str]) -> list[str]:
-        """The paths the guard lets through (history shown to the understanding model is filtered too)."""
+        """The paths the guard lets through (history shown to the understanding model is filtered too); with a
+        :class:`~unison_agent.boundary.Boundary`, the checked copies of those files (read as they were checked)."""
         if self.guard is None:
             return list(paths)
+        admit = getattr(self.guard, "admit", None)
         kept = []
         for p in paths:
             try:
-                self.guard(p)
+                if admit is not None:
+                    p = admit(p)
+                else:
+                    self.guard(p)
             except UnisonError:
                 continue
             kept.append(p)

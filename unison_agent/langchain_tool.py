@@ -31,7 +31,8 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from .errors import AccessError, UnisonError
+from .boundary import Boundary
+from .errors import UnisonError
 from .settings import Settings
 
 DESCRIPTION = (
@@ -75,6 +76,7 @@ class UnisonTool(BaseTool):
 
     _sessions: dict[str, Any] = PrivateAttr(default_factory=dict)
     _settings: Settings | None = PrivateAttr(default=None)
+    _boundary: Boundary | None = PrivateAttr(default=None)
 
     def resolved_settings(self) -> Settings:
         """The settings the tool runs with: the given ones, writing into the tool's own outputs folder and (unless
@@ -97,26 +99,30 @@ class UnisonTool(BaseTool):
         s = self.resolved_settings()
         return [Path(p).resolve() for p in s.allowed_dirs] + [Path(s.outputs_dir).resolve()]
 
+    def boundary(self) -> Boundary:
+        """The tool's file boundary: ``allowed_dirs``, and its own outputs and checked copies
+        (``<workdir>/inputs``) as folders only it writes."""
+        if self._boundary is None:
+            from .media import MediaLimits
+
+            s = self.resolved_settings()
+            self._boundary = Boundary.build(
+                s.allowed_dirs, [s.outputs_dir], Path(s.outputs_dir).parent / "inputs", who="the unison tool",
+                hint="add it to settings.allowed_dirs (env UNISON_ALLOWED_DIRS)", limits=MediaLimits.from_settings(s),
+            )  # fmt: skip
+        return self._boundary
+
     def guard(self, raw: str) -> None:
-        """AccessError unless ``raw`` (after resolving symlinks and ``..``) lies inside an allowed folder."""
-        path = Path(raw).expanduser().resolve()
-        if any(path.is_relative_to(d) for d in self.allowed_dirs()):
-            return
-        s = self.resolved_settings()
-        shown = raw if str(path) == raw else f"{raw} (resolves to {path})"
-        configured = ", ".join(str(d) for d in s.allowed_dirs) or "none configured"
-        raise AccessError(
-            f"access to {shown} is not allowed: the unison tool reads files only inside allowed_dirs "
-            f"({configured}) and the outputs it made itself ({s.outputs_dir}). To open a folder, add it to "
-            f"settings.allowed_dirs (env UNISON_ALLOWED_DIRS)."
-        )
+        """AccessError unless ``raw`` (after resolving symlinks and ``..``) lies inside an allowed folder; the
+        refusal names the path only as the caller gave it."""
+        self.boundary().check(raw)
 
     def check_access(self, paths: list[str]) -> None:
-        """ToolException unless every path lies inside an allowed folder (see :meth:`guard`)."""
+        """ToolException unless every path is a usable file name inside an allowed folder (see :meth:`guard`)."""
         for raw in paths:
             try:
                 self.guard(raw)
-            except AccessError as exc:
+            except UnisonError as exc:
                 raise ToolException(str(exc)) from None
 
     def session(self, thread: str):
@@ -124,7 +130,7 @@ class UnisonTool(BaseTool):
             from .session import Session
 
             self._sessions[thread] = Session(
-                self.resolved_settings(), thread=thread, tools=self.tools, confirm=False, guard=self.guard
+                self.resolved_settings(), thread=thread, tools=self.tools, confirm=False, guard=self.boundary()
             )
         return self._sessions[thread]
 
@@ -135,19 +141,22 @@ class UnisonTool(BaseTool):
         thread_id: str | None = None,
         run_manager: Any = None,
     ) -> tuple[str, dict[str, Any]]:
+        from .boundary import safe_name
+        from .errors import describe_os_error
         from .mentions import find_mentions
 
         files = list(files or [])
+        thread = thread_id or self.default_thread
         try:
+            safe_name(thread, "thread_id")  # refused before any file is read or made
             mentioned = [m.path for m in find_mentions(request, check=False)]
+            self.check_access(mentioned + files)
+            text = request + "".join(f" ###{Path(f).expanduser().resolve()}###" for f in files)
+            result = self.session(thread).send(text)
         except UnisonError as exc:
             raise ToolException(str(exc)) from None
-        self.check_access(mentioned + files)
-        text = request + "".join(f" ###{Path(f).expanduser().resolve()}###" for f in files)
-        try:
-            result = self.session(thread_id or self.default_thread).send(text)
-        except UnisonError as exc:
-            raise ToolException(str(exc)) from None
+        except OSError as exc:  # the tool's own folders: not writable, a file in the way, a full disk
+            raise ToolException(describe_os_error(exc)) from None
         artifact = {
             "task": result.task,
             "outputs": result.outputs,

@@ -22,7 +22,6 @@ other (the second waits up to ``settings.thread_wait`` seconds, then fails with 
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command, Overwrite
 
+from . import boundary
 from .demo import demo_settings
 from .errors import ThreadBusy, UnisonError
 from .graphs import toolbox
@@ -41,7 +41,7 @@ from .graphs.graph import build_graph
 from .graphs.nodes import finish_turn
 from .graphs.state import reset_turn
 from .prepare import EMPTY_REQUEST, Guard, PreparedStep, prepare_request
-from .settings import Settings
+from .settings import Settings, check_overrides
 
 EventFn = Callable[[dict[str, Any]], None]
 
@@ -112,6 +112,22 @@ class TurnResult:
         return data
 
 
+def check_request(text: str, settings: Settings) -> None:
+    """Refuse, before any work, a request that is not text, is empty, holds a NUL byte, or is longer than
+    ``settings.max_request_chars`` (so no face can start unbounded work)."""
+    if not isinstance(text, str):
+        raise UnisonError(f"the request must be text, got {type(text).__name__}")
+    if not text.strip():
+        raise UnisonError(EMPTY_REQUEST)
+    if "\x00" in text:
+        raise UnisonError("the request contains a NUL byte; remove it (file names cannot contain one either)")
+    if len(text) > settings.max_request_chars:
+        raise UnisonError(
+            f"the request has {len(text):,} characters, over the limit of {settings.max_request_chars:,}; shorten it "
+            "or raise the setting max_request_chars (env UNISON_MAX_REQUEST_CHARS)"
+        )
+
+
 BUSY_TIMEOUT_S = 30.0
 """How long an SQLite statement waits for another process's write to finish before "database is locked"."""
 
@@ -151,11 +167,8 @@ def list_threads(path: str | Path) -> list[str]:
     return [r[0] for r in rows]
 
 
-def thread_lock_path(settings: Settings, thread: str) -> Path:
-    """The lock file of ``thread`` in ``settings.threads_db``: ``<home>/locks/thread-<name>-<hash>.lock``."""
-    digest = hashlib.sha256(f"{settings.threads_db}\0{thread}".encode()).hexdigest()[:16]
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in thread)[:40]
-    return Path(settings.home) / "locks" / f"thread-{name}-{digest}.lock"
+thread_lock_path = boundary.lock_path
+"""The lock file of a thread (``<home>/locks/thread-<name>-<hash>.lock``); the rule lives in ``boundary``."""
 
 
 @contextmanager
@@ -193,6 +206,7 @@ class Session:
         checkpointer: Any = None,
         guard: Guard | None = None,
     ) -> None:
+        boundary.safe_name(thread, "thread")  # refused (a NUL byte, empty) before anything is opened or made
         settings = settings or Settings.resolve()
         if settings.demo:
             settings = demo_settings(settings)
@@ -221,11 +235,10 @@ class Session:
         on_event: EventFn | None = None,
     ) -> TurnResult:
         """Run one turn (all its steps). A failing step is reported in ``errors``; earlier results stay."""
-        if not text or not text.strip():
-            raise UnisonError(EMPTY_REQUEST)
+        check_request(text, self.settings)
         payload = {
             "request": text,
-            "overrides": dict(overrides or {}),
+            "overrides": check_overrides(overrides or {}),
             "confirm": self.confirm if confirm is None else bool(confirm),
         }
         self._cancel.clear()
@@ -287,6 +300,8 @@ class Session:
 
     def plan(self, text: str, *, overrides: dict[str, Any] | None = None) -> list[PreparedStep]:
         """The plans ``send(text)`` would run on this thread, one per step, without running anything."""
+        check_request(text, self.settings)
+        overrides = check_overrides(overrides or {})
         return prepare_request(text, settings=self.settings, planner=self.tools, media=self.media(),
                                overrides=overrides, guard=self.guard)  # fmt: skip
 
@@ -377,6 +392,7 @@ class Session:
 
     def switch(self, thread: str) -> None:
         """Continue on another (new or existing) thread."""
+        boundary.safe_name(thread, "thread")
         self.thread = thread
         self.recover()
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import AccessError, UnisonError, log_internal_error
+from .. import boundary
+from ..errors import UnisonError, log_internal_error
 from ..mentions import MENTION_RE, mention_path
 from ..settings import Settings
 
@@ -31,11 +32,6 @@ MEDIA_SUFFIXES = {
     ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".bmp": "image",
     ".mp4": "video", ".mov": "video", ".avi": "video", ".webm": "video", ".mkv": "video",
 }  # fmt: skip
-
-
-def safe_name(name: str) -> str:
-    """A file or folder name with only letters, digits and ``-_.`` (the graph names thread folders the same way)."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
 
 
 def new_thread_name() -> str:
@@ -94,44 +90,35 @@ class WebChat:
         return Path(self.settings.home).resolve() / "uploads"
 
     def uploads_dir(self, thread: str) -> Path:
-        return self.uploads_root / safe_name(thread)
+        return boundary.uploads_dir(self.settings, thread)
 
     def outputs_dir(self, thread: str) -> Path:
-        return Path(self.settings.outputs_dir).resolve() / safe_name(thread)
+        return boundary.outputs_dir(self.settings, thread)
 
     def allowed_dirs(self, thread: str) -> list[Path]:
         """What a turn on ``thread`` may read: its uploads, its outputs, and ``settings.allowed_dirs``."""
-        return [
-            self.uploads_dir(thread),
-            self.outputs_dir(thread),
-            *(Path(p).resolve() for p in self.settings.allowed_dirs),
-        ]
+        guard = self.guard_for(thread)
+        return [*guard.trusted[:2], *guard.allowed]
 
     def serve_dirs(self) -> list[str]:
         """Folders the web server may send files from (every thread's uploads and outputs, ``allowed_dirs``)."""
         roots = [self.uploads_root, Path(self.settings.outputs_dir).resolve(), *self.settings.allowed_dirs]
         return [str(p) for p in roots]
 
-    def guard_for(self, thread: str):
-        def guard(raw: str) -> None:
-            path = Path(raw).expanduser().resolve()
-            if any(path.is_relative_to(d) for d in self.allowed_dirs(thread)):
-                return
-            configured = ", ".join(str(d) for d in self.settings.allowed_dirs) or "none configured"
-            raise AccessError(
-                f"access to {raw} is not allowed: the web UI reads only files uploaded to this thread, its outputs, "
-                f"and allowed_dirs ({configured}). Upload the file instead, or start the server with "
-                f"UNISON_ALLOWED_DIRS set."
-            )
+    def guard_for(self, thread: str) -> boundary.Boundary:
+        """The thread's boundary: its uploads and outputs (written only here) and ``allowed_dirs``; a file typed
+        from ``allowed_dirs`` is read once, checked, and used as a copy under ``uploads/<thread>/checked/``."""
+        from ..media import MediaLimits
 
-        return guard
+        uploads = self.uploads_dir(thread)
+        return boundary.Boundary.build(
+            self.settings.allowed_dirs, [uploads, self.outputs_dir(thread)], uploads / "checked",
+            who="the web UI", hint="upload the file instead, or start the server with UNISON_ALLOWED_DIRS set",
+            limits=MediaLimits.from_settings(self.settings),
+        )  # fmt: skip
 
     def readable(self, thread: str, path: str) -> bool:
-        try:
-            self.guard_for(thread)(path)
-        except AccessError:
-            return False
-        return Path(path).is_file()
+        return self.guard_for(thread).allows(path) and Path(path).is_file()
 
     # -- sessions --------------------------------------------------------------------------------------------
     def session(self, thread: str, *, planner: str | None = None, offload: str | None = None):
@@ -163,10 +150,10 @@ class WebChat:
                 raise UnisonError(
                     f"{src.name}: not an image or a video (accepted: {', '.join(sorted(MEDIA_SUFFIXES))})"
                 )
-            dest = folder / safe_name(src.name)
+            dest = folder / boundary.safe_file_name(src.name)
             n = 1
             while dest.exists():
-                dest = folder / f"{safe_name(src.stem)}-{n}{src.suffix.lower()}"
+                dest = folder / boundary.safe_file_name(f"{src.stem}-{n}{src.suffix}")
                 n += 1
             shutil.copyfile(src, dest)
             copied.append(str(dest))
