@@ -109,13 +109,15 @@ class UnisonMCP:
         from langchain_core.tools import ToolException
         from mcp.server.fastmcp.exceptions import ToolError
 
-        from .errors import UnisonError
+        from .errors import UnisonError, describe_os_error
 
         with self._lock:
             try:
                 return fn(*args, **kwargs)
             except (ToolException, UnisonError) as exc:
                 raise ToolError(str(exc)) from None
+            except OSError as exc:  # its own folders: not writable, a file in the way, a full disk
+                raise ToolError(describe_os_error(exc)) from None
 
     def run(
         self,
@@ -173,6 +175,7 @@ class UnisonMCP:
         """Run one annotator on an image or video (a control map or a mask); returns the file it made."""
         from mcp.types import CallToolResult, TextContent
 
+        from .boundary import safe_name
         from .errors import UnisonError
         from .media import check_file
         from .tools.annotate import ANNOTATORS
@@ -181,11 +184,11 @@ class UnisonMCP:
             if kind not in ANNOTATORS:
                 raise UnisonError(f"unknown annotator {kind!r}; choose one of {', '.join(ANNOTATORS)}")
             self.tool.check_access([file])
-            src = check_file(file).path
+            src = check_file(self.tool.boundary().admit(file)).path  # the checked copy: read as it was checked
             out_dir = self.outputs / "annotations"
             out_dir.mkdir(parents=True, exist_ok=True)
             session = self.tool.session(self.tool.default_thread)
-            return session.tools.annotate(kind, Path(src), out_dir / f"{Path(src).stem}_{kind}",
+            return session.tools.annotate(kind, Path(src), out_dir / safe_name(f"{Path(src).stem}_{kind}", "file"),
                                           session.settings, target=target)  # fmt: skip
 
         made = self._call(annotate)

@@ -144,9 +144,13 @@ def open_checkpointer(path: str | Path):
     """A SqliteSaver on ``path`` (created with its folder if needed), in WAL mode with a busy timeout."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
-    saver = SqliteSaver(conn)
-    saver.setup()
+    try:
+        conn = connect(path)
+        saver = SqliteSaver(conn)
+        saver.setup()
+    except sqlite3.OperationalError as exc:  # not writable, a folder in the way, a full disk
+        raise UnisonError(f"cannot open the threads database {path}: {exc}; make its folder writable, or point "
+                          "UNISON_HOME (--home) or threads_db elsewhere") from None  # fmt: skip
     return saver
 
 
