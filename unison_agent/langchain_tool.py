@@ -25,6 +25,7 @@ file boundary still holds there (a CLI turn's files outside ``allowed_dirs`` sta
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -151,7 +152,7 @@ class UnisonTool(BaseTool):
             safe_name(thread, "thread_id")  # refused before any file is read or made
             mentioned = [m.path for m in find_mentions(request, check=False)]
             self.check_access(mentioned + files)
-            text = request + "".join(f" ###{Path(f).expanduser().resolve()}###" for f in files)
+            text = request + "".join(f" ###{os.path.abspath(os.path.expanduser(f))}###" for f in files)
             result = self.session(thread).send(text)
         except UnisonError as exc:
             raise ToolException(str(exc)) from None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import os
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -203,7 +204,7 @@ class UnisonMCP:
         from .mentions import find_mentions
 
         self.tool.check_access([m.path for m in find_mentions(request, check=False)] + files)
-        return request + "".join(f" ###{Path(f).expanduser().resolve()}###" for f in files)
+        return request + "".join(f" ###{os.path.abspath(os.path.expanduser(f))}###" for f in files)
 
 
 def build_server(tool: UnisonTool | None = None, *, host: str = "127.0.0.1", port: int = 8000):

@@ -153,9 +153,10 @@ def resolve_step(
     text = raw
     if previous:
         text = media_store.bind_previous(text, previous)
-    text = absolute_mentions(media_store.resolve_references(text, media), keep=virtual)
-    if guard is not None:
+    text = media_store.resolve_references(text, media)
+    if guard is not None:  # before symlinks are resolved: a refusal names the file as it was written
         text = _guarded_mentions(text, guard, virtual)
+    text = absolute_mentions(text, keep=virtual)
     request = Request.parse(text, virtual=virtual, limits=limits)
     registry = list(media)
     for m in request.mentions:
