@@ -163,7 +163,11 @@ class WebChat:
     def turn(self, thread: str, text: str, files: list[str] = (), *, overrides: dict[str, Any] | None = None,
              confirm: bool = False, planner: str | None = None, offload: str | None = None) -> Iterator[Update]:  # fmt: skip
         """Send one request (text + uploaded files) on ``thread``; yields progress, then ``Update("done")``."""
-        session = self.session(thread, planner=planner, offload=offload)
+        try:
+            session = self.session(thread, planner=planner, offload=offload)
+        except UnisonError as exc:  # a thread name that cannot be one (a NUL byte): refused before any work
+            yield Update("done", result=_failed(thread, str(exc)))
+            return
 
         def call(on_event):
             guard = self.guard_for(thread)
