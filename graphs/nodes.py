@@ -32,12 +32,12 @@ from unison_agent.graphs.state import AgentState, StepResult, clear_step, reset_
 from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent import boundary, media_store
-from unison_agent.errors import PlanError, TurnCancelled, UnisonError, log_internal_error
+from unison_agent.errors import PlanError, SettingsError, TurnCancelled, UnisonError, log_internal_error
 from unison_agent.media import kind_of, write_json
 from unison_agent.mentions import find_mentions
 from unison_agent.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
 from unison_agent.prepare import Guard, Job, apply_changes, jobs_for, prepare_step
-from unison_agent.settings import Settings
+from unison_agent.settings import Settings, check_overrides
 from unison_agent.steps import split_steps
 from unison_agent.verify import CheckResult, attempt_summary, checks_for, preserve_score, retry_changes, score
 from unison_agent.verify import to_json as verify_json
@@ -296,8 +296,9 @@ class Nodes:
             notice = f"unknown field(s) {', '.join(unknown)}; changeable: {changeable}"
             return {"decision": "change", "notice": notice}
         try:
+            gen_changes = check_overrides(gen_changes, "changes")  # a NaN guidance, a seed of 2**80: refused here
             new_plan, notes = apply_changes(Plan.from_json(plan), plan_changes)
-        except PlanError as exc:
+        except (PlanError, SettingsError) as exc:
             return {"decision": "change", "notice": str(exc)}
         update: Update = {"decision": "change", "plan": new_plan.to_json(), "notice": "changed",
                           "overrides": {**(state.get("overrides") or {}), **gen_changes},
