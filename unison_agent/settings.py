@@ -124,9 +124,10 @@ class Settings(BaseModel):
     max_request_chars: int = Field(20_000, gt=0)
     """Requests longer than this many characters are refused at once, before any planning (env
     UNISON_MAX_REQUEST_CHARS)."""
-    max_input_tokens: int = Field(8192, gt=0)
-    """At most this many text tokens go into any model (planner, understanding, verification); a longer input is
-    refused with a message (the history shown to the understanding model is cut to fit first)."""
+    max_input_tokens: int = Field(32768, gt=0)
+    """At most this many tokens (text and media) go into any Qwen model input (planner, projector encoding,
+    understanding, checks), Qwen2.5-VL's 32K context; a longer input is refused with a message (the history shown to
+    the understanding model is cut to fit first)."""
 
     # agent
     thread_wait: float = Field(120.0, ge=0)
