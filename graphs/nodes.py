@@ -32,7 +32,14 @@ from unison_agent.graphs.state import AgentState, StepResult, clear_step, reset_
 from unison_agent.graphs.toolbox import Toolbox
 
 from unison_agent import boundary, media_store
-from unison_agent.errors import PlanError, SettingsError, TurnCancelled, UnisonError, log_internal_error
+from unison_agent.errors import (
+    PlanError,
+    SettingsError,
+    TurnCancelled,
+    UnisonError,
+    describe_os_error,
+    log_internal_error,
+)
 from unison_agent.media import kind_of, write_json
 from unison_agent.mentions import find_mentions
 from unison_agent.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
@@ -173,6 +180,9 @@ class Nodes:
         """Record a failed step: the person's problem as its message, a bug as 'internal error' + log file."""
         if isinstance(exc, UnisonError):
             message, internal = str(exc), False
+        elif isinstance(exc, OSError) and exc.filename:  # our own files: a full disk, a folder not writable
+            log_internal_error(self.settings, exc)
+            message, internal = describe_os_error(exc), False
         else:
             log = log_internal_error(self.settings, exc)
             message, internal = f"internal error: {type(exc).__name__} (logged to {log})", True

@@ -121,9 +121,14 @@ def outputs_dir(settings, thread: str) -> Path:
     return thread_dir(Path(settings.outputs_dir).resolve(), thread)
 
 
+def uploads_root(settings) -> Path:
+    """``<home>/uploads``: the web UI's uploads, one folder per thread."""
+    return Path(settings.home).resolve() / "uploads"
+
+
 def uploads_dir(settings, thread: str) -> Path:
     """Where the web UI copies a thread's uploads: ``<home>/uploads/<safe thread>``."""
-    return thread_dir(Path(settings.home).resolve() / "uploads", thread)
+    return thread_dir(uploads_root(settings), thread)
 
 
 def lock_path(settings, thread: str) -> Path:

@@ -296,3 +296,25 @@ def test_the_checked_copy_is_what_the_model_reads(tmp_path, rec):
         assert msg.status != "error" and int(read_image(used)[0, 0, 0]) == 77
     finally:
         tool.close()
+
+
+def test_an_unusable_home_is_a_clean_error_for_the_tool_and_the_graph(tmp_path, rec):
+    home = tmp_path / "home-file"
+    home.write_text("not a folder")
+    tool = UnisonTool(settings=Settings.resolve({"home": str(home), "planner": "rules"}, env={}),
+                      tools=scripted_tools(rec))  # fmt: skip
+    try:
+        msg = call(tool, {"request": "what is a fox?"})
+    finally:
+        tool.close()
+    assert msg.status == "error" and str(home) in msg.content and "UNISON_HOME" in msg.content
+    from unison_agent.session import Session
+
+    blocked = tmp_path / "outputs-file"
+    blocked.write_text("a file where the outputs folder should be")
+    s = Settings.resolve({"home": str(tmp_path / "h2"), "planner": "rules", "outputs_dir": str(blocked),
+                          "default_width": 64, "default_height": 64}, env={})  # fmt: skip
+    with Session(s, thread="t", tools=scripted_tools(rec)) as session:
+        result = session.send("make a picture of a fox")
+        assert not result.ok and str(blocked) in result.errors[0]["error"] and not result.errors[0]["internal"]
+        assert session.send("what is a fox?").ok  # the thread goes on

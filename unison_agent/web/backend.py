@@ -87,7 +87,7 @@ class WebChat:
     # -- places and the boundary ----------------------------------------------------------------------------
     @property
     def uploads_root(self) -> Path:
-        return Path(self.settings.home).resolve() / "uploads"
+        return boundary.uploads_root(self.settings)
 
     def uploads_dir(self, thread: str) -> Path:
         return boundary.uploads_dir(self.settings, thread)
