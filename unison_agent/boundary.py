@@ -249,13 +249,28 @@ class Boundary:
             return str(self._copy(f, path.name, real))
 
     def _copy(self, f, name: str, origin: Path) -> Path:
-        data = f.read() if self.limits is None else f.read(self.limits.file_bytes + 1)
-        if self.limits is not None and len(data) > self.limits.file_bytes:  # it grew after the check
-            raise self.limits.refuse(name, f"the file has more than {len(data) - 1:,} bytes", "file_bytes")
-        digest = hashlib.sha256(data).hexdigest()[:16]
-        dest = self.store / digest / name
-        if not (dest.is_file() and dest.stat().st_size == len(data)):
-            _write(dest, data)
+        """Stream the opened file into the store (hashing as it goes, never more than the byte cap), then move it
+        to ``<store>/<sha256[:16]>/<name>``; record ``origin`` beside it."""
+        cap = self.limits.file_bytes if self.limits is not None else None
+        self.store.mkdir(parents=True, exist_ok=True)
+        tmp = self.store / f".incoming-{os.getpid()}-{threading.get_ident()}"
+        digest, size = hashlib.sha256(), 0
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := f.read(1 << 20):
+                    size += len(chunk)
+                    if cap is not None and size > cap:  # it grew after the check
+                        raise self.limits.refuse(name, f"the file has more than {cap:,} bytes", "file_bytes")
+                    digest.update(chunk)
+                    out.write(chunk)
+            dest = self.store / digest.hexdigest()[:16] / name
+            if dest.is_file() and dest.stat().st_size == size:
+                tmp.unlink()
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp.replace(dest)
+        finally:
+            tmp.unlink(missing_ok=True)
         origins = _origins(dest)
         if str(origin) not in origins:
             _write(_origins_file(dest), json.dumps([*origins, str(origin)]).encode())
