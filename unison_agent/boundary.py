@@ -161,7 +161,8 @@ class Boundary:
 
     ``allowed``: folders whose files may be named (``settings.allowed_dirs``); ``trusted``: folders only this
     process writes (its outputs, its uploads): their files are used in place. ``store``: where :meth:`admit` keeps
-    the checked copies (content-addressed, each with the files it was copied from beside it). ``who`` and ``hint`` word the refusal."""
+    the checked copies (content-addressed, each with the files it was copied from beside it). ``who`` and ``hint``
+    word the refusal."""
 
     allowed: tuple[Path, ...]
     trusted: tuple[Path, ...]

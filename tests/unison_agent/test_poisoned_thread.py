@@ -1,6 +1,7 @@
-"""Bounded work and one bad input never poisons a thread (tiny random-weight models, the real Qwen2.5-VL processor): an image the
-understanding processor refuses (1x5000) fails its own turn with a clear message, and later turns on the same
-thread still work, because such a file is left out of the history the model sees."""
+"""Bounded work, and one bad input never poisons a thread (tiny random-weight models, the real Qwen2.5-VL
+processor): an image the understanding processor refuses (1x5000) fails its own turn with a clear message, and later
+turns on the same thread still work, because such a file is left out of the history the model sees; every
+understanding input is capped in tokens."""
 
 from __future__ import annotations
 

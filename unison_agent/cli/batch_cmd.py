@@ -37,7 +37,8 @@ def run(args: argparse.Namespace, settings, console) -> int:
         raise UnisonError("--workers must be at least 1")
     out = Path(args.output)
     if out.exists() and not out.is_dir():
-        raise UnisonError(f"-o {args.output} is a file; give a folder (it will hold outputs/, items/ and results.jsonl)")
+        raise UnisonError(f"-o {args.output} is a file; give a folder (it will hold outputs/, items/ and "
+                          "results.jsonl)")  # fmt: skip
     if (out / "results.jsonl").resolve() == Path(args.jsonl).resolve():
         raise UnisonError(f"-o {args.output} would overwrite the input {args.jsonl} (its results.jsonl); choose "
                           "another output folder")  # fmt: skip
