@@ -189,8 +189,8 @@ class UnisonMCP:
             out_dir = self.outputs / "annotations"
             out_dir.mkdir(parents=True, exist_ok=True)
             session = self.tool.session(self.tool.default_thread)
-            return session.tools.annotate(kind, Path(src), out_dir / safe_name(f"{Path(src).stem}_{kind}", "file"),
-                                          session.settings, target=target)  # fmt: skip
+            name = safe_name(f"{Path(src).stem}_{kind}".replace(".", "_"), "file")  # the annotator adds .png/.mp4
+            return session.tools.annotate(kind, Path(src), out_dir / name, session.settings, target=target)
 
         made = self._call(annotate)
         path = Path(made.path)
