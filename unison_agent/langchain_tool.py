@@ -12,9 +12,11 @@ The boundary: every file that reaches planning, understanding, annotation or gen
 mentioned, attached, referenced ("#3", "it", "the last video"), taken from a thread's history or made by an
 earlier step — must lie inside ``settings.allowed_dirs`` (env ``UNISON_ALLOWED_DIRS``, separated by the OS path
 separator) or inside the tool's own outputs folder (``<workdir>/outputs``); anything else is refused with an
-:class:`~unison_agent.errors.AccessError` naming the file and ``allowed_dirs``. Paths are compared after
-resolving symlinks and ``..``. The check runs on every path a step resolves (the ``guard`` of
-:func:`unison_agent.prepare.prepare_step`), so the calling model cannot reach a file by naming it indirectly.
+:class:`~unison_agent.errors.AccessError` naming the file as the caller gave it and ``allowed_dirs``. Paths are
+compared after resolving symlinks and ``..``. The check runs on every path a step resolves (the ``guard`` of
+:func:`unison_agent.prepare.prepare_step`, a :class:`~unison_agent.boundary.Boundary`), so the calling model cannot
+reach a file by naming it indirectly; and a file is read as it was checked: opened once, the opened file checked,
+its bytes copied into ``<workdir>/inputs/`` and only that copy used afterwards.
 
 Threads: each ``thread_id`` is a persistent conversation (so "it" and "#2" refer to that thread's earlier files).
 The tool keeps its threads in its own database (``<workdir>/threads.sqlite``, ``workdir`` defaulting to

@@ -8,7 +8,9 @@ of :class:`Item` built from the thread's stored history, so reopening a thread s
 The boundary: the browser names files only by uploading them. Uploads are copied under
 ``<home>/uploads/<thread>/``; every path a turn resolves (typed ``###path###`` mentions, "it", "#3") must lie inside
 that folder, the thread's outputs folder or the configured ``allowed_dirs`` (the Session's ``guard`` hook, as the
-LangChain tool uses it), else the turn answers with an :class:`~unison_agent.errors.AccessError` message.
+LangChain tool uses it), else the turn answers with an :class:`~unison_agent.errors.AccessError` message. The
+boundary, the thread folders and upload names come from :mod:`unison_agent.boundary`; a file typed from
+``allowed_dirs`` is used as the checked copy under ``uploads/<thread>/checked/``.
 """
 
 from __future__ import annotations
