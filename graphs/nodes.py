@@ -30,14 +30,21 @@ from langgraph.types import interrupt
 from unison_agent.graphs.state import AgentState, StepResult, clear_step, plan_json, plan_of, reset_turn
 from unison_agent.graphs.toolbox import Toolbox
 
-from unison_agent import media_store, present, progress
-from unison_agent.errors import PlanError, TurnCancelled, UnisonError, log_internal_error
+from unison_agent import boundary, media_store, present, progress
+from unison_agent.errors import (
+    PlanError,
+    SettingsError,
+    TurnCancelled,
+    UnisonError,
+    describe_os_error,
+    log_internal_error,
+)
 from unison_agent.media import kind_of
 from unison_agent.mentions import find_mentions
 from unison_agent.pipeline import GenerationResult, keep_attempt
 from unison_agent.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
 from unison_agent.prepare import Guard, Job, apply_changes, jobs_for, parse_decision, prepare_step
-from unison_agent.settings import Settings
+from unison_agent.settings import Settings, check_overrides
 from unison_agent.steps import split_steps
 from unison_agent.verify import CheckResult, attempt_summary, checks_for, preserve_score, retry_changes, score
 from unison_agent.verify import to_json as verify_json
@@ -54,10 +61,6 @@ def _writer() -> Callable[[dict[str, Any]], None]:
 
 def thread_of(config: RunnableConfig | None) -> str:
     return str(((config or {}).get("configurable") or {}).get("thread_id") or "default")
-
-
-def _safe_dir(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -139,7 +142,7 @@ class Nodes:
 
     # -- helpers -------------------------------------------------------------------------------------------
     def out_dir(self, config: RunnableConfig | None) -> Path:
-        return Path(self.settings.outputs_dir) / _safe_dir(thread_of(config))
+        return boundary.outputs_dir(self.settings, thread_of(config))
 
     def verify_attempts(self, state: AgentState) -> int:
         """Attempts per generation for this turn: the turn's ``verify_attempts`` override, else the setting."""
@@ -151,13 +154,18 @@ class Nodes:
         return self.settings.replace(**changes) if changes else self.settings
 
     def allowed(self, paths: list[str]) -> list[str]:
-        """The paths the guard lets through (history shown to the understanding model is filtered too)."""
+        """The paths the guard lets through (history shown to the understanding model is filtered too); with a
+        :class:`~unison_agent.boundary.Boundary`, the checked copies of those files (read as they were checked)."""
         if self.guard is None:
             return list(paths)
+        admit = getattr(self.guard, "admit", None)
         kept = []
         for p in paths:
             try:
-                self.guard(p)
+                if admit is not None:
+                    p = admit(p)
+                else:
+                    self.guard(p)
             except UnisonError:
                 continue
             kept.append(p)
@@ -167,6 +175,9 @@ class Nodes:
         """Record a failed step: the person's problem as its message, a bug as 'internal error' + log file."""
         if isinstance(exc, UnisonError):
             message, internal = str(exc), False
+        elif isinstance(exc, OSError) and exc.filename:  # our own files: a full disk, a folder not writable
+            log_internal_error(self.settings, exc)
+            message, internal = describe_os_error(exc), False
         else:
             log = log_internal_error(self.settings, exc)
             message, internal = f"internal error: {type(exc).__name__} (logged to {log})", True
@@ -287,8 +298,9 @@ class Nodes:
             notice = f"unknown field(s) {', '.join(unknown)}; changeable: {changeable}"
             return {"decision": "change", "notice": notice}
         try:
+            gen_changes = check_overrides(gen_changes, "changes")  # a NaN guidance, a seed of 2**80: refused here
             new_plan, notes = apply_changes(plan, plan_changes)
-        except PlanError as exc:
+        except (PlanError, SettingsError) as exc:
             return {"decision": "change", "notice": str(exc)}
         update: Update = {"decision": "change", "plan": new_plan, "notice": "changed",
                           "overrides": {**(state.get("overrides") or {}), **gen_changes},

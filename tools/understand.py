@@ -90,6 +90,47 @@ def build_messages(
     return messages
 
 
+MAX_ASPECT_RATIO = 200
+"""The Qwen2-VL image and video processors refuse a picture whose long side is more than 200 times its short side
+(``smart_resize``: "absolute aspect ratio must be smaller than 200")."""
+
+
+def refusal(path: str, settings: Settings) -> str | None:
+    """Why the understanding model's processor would refuse the file at ``path`` (from its header or container,
+    nothing decoded), or None. Checked up front, so such a file fails its own turn with this message."""
+    from PIL import Image
+
+    if kind_of(path) == "image":
+        try:
+            with Image.open(path) as img:
+                width, height = img.size
+        except (OSError, ValueError) as exc:
+            return f"{path}: not a readable image ({exc})"
+    else:
+        try:
+            meta = probe_video(path, MediaLimits.from_settings(settings))
+        except MediaError as exc:
+            return str(exc)
+        width, height = int(meta["width"]), int(meta["height"])
+    if min(width, height) < 1:
+        return f"{path}: the picture is {width}x{height}, empty"
+    ratio = max(width, height) / min(width, height)
+    if ratio > MAX_ASPECT_RATIO:
+        return (f"{path}: the picture is {width}x{height} (aspect ratio {ratio:.0f}:1); the understanding model's "
+                f"processor takes at most {MAX_ASPECT_RATIO}:1. Crop or pad it, then ask again")  # fmt: skip
+    return None
+
+
+def usable_history(history: list[dict] | None, settings: Settings) -> list[dict]:
+    """The earlier turns with the files the processor would refuse left out (their text stays), so one bad file
+    never stops later turns of its thread."""
+    out = []
+    for turn in history or []:
+        media = [p for p in turn.get("media") or [] if refusal(str(p), settings) is None]
+        out.append({**turn, "media": media})
+    return out
+
+
 def sample_video(path: str, settings: Settings) -> tuple[np.ndarray, Any]:
     """Frames sampled uniformly at ``video_fps`` (2..video_max_frames, an even count) and their metadata.
 
@@ -159,6 +200,21 @@ def image_pixel_cap(processor, settings: Settings) -> int:
     return own if settings.image_max_pixels is None else min(own, int(settings.image_max_pixels))
 
 
+def fitted_inputs(planner: LoadedPlanner, plan: Plan, history: list[dict], settings: Settings):
+    """The processor outputs for the request after as much of ``history`` as fits ``settings.max_input_tokens``
+    (the oldest turns are left out first); the request alone over the cap is refused (a UnisonError)."""
+    from unison_agent.tokens import check_input_tokens
+
+    while True:
+        messages = build_messages(plan, history, settings.system_prompt)
+        inputs = prepare_inputs(planner, messages, settings)
+        n = int(inputs["input_ids"].shape[1])
+        if n <= settings.max_input_tokens or not history:
+            check_input_tokens(n, settings.max_input_tokens, "understanding")
+            return inputs
+        history = history[max(1, len(history) // 2) :]
+
+
 def _streamer(tokenizer, on_token: Callable[[str], None]):
     from transformers import TextStreamer
 
@@ -182,10 +238,13 @@ def understand(
 
     from unison_agent.qwen_loader import load_planner
 
+    for i in plan.inputs:  # the processor's own limits, before any model is loaded
+        reason = refusal(i.path, settings)
+        if reason is not None:
+            raise MediaError(reason)
     planner = load_planner(settings)  # a first use reports a ``loading`` stage
     stage("understanding", f"answering with {UNDERSTANDING_MODEL}")
-    messages = build_messages(plan, history, settings.system_prompt)
-    inputs = prepare_inputs(planner, messages, settings)
+    inputs = fitted_inputs(planner, plan, usable_history(history, settings), settings)
     streamer = _streamer(planner.tokenizer, on_token) if on_token is not None else None
     model = planner.model  # the planning LoRA stays on: the reference answers with the merged model
     with torch.no_grad():
@@ -208,8 +267,15 @@ def yes_probability(question: str, paths: list[str], settings: Settings) -> floa
     planner = load_planner(settings)
     pads = "".join(IMGPAD if kind_of(p) == "image" else VIDPAD for p in paths)
     text = f"{pads}{neutralize(question)} Answer yes or no."
+    for p in paths:
+        reason = refusal(str(p), settings)
+        if reason is not None:
+            raise MediaError(reason)
     messages = [{"role": "user", "content": _content(text, list(paths))}]
     inputs = prepare_inputs(planner, messages, settings)
+    from unison_agent.tokens import check_input_tokens
+
+    check_input_tokens(int(inputs["input_ids"].shape[1]), settings.max_input_tokens, "verification")
     with torch.no_grad():
         logits = planner.model(**inputs).logits[0, -1].float()
     probs = torch.softmax(logits, dim=-1)

@@ -4,7 +4,9 @@ A line is ``{"request": str, "files": [paths], "overrides": {...}, "seed": int, 
 required; relative file paths are read from the JSONL's folder). Each line gets a key (its ``id``, else its line
 number) and, when it finishes, a sidecar ``OUT/items/<key>.json`` with its result; a rerun skips the lines whose
 sidecar says they succeeded, so an interrupted or partly failed batch resumes where it stopped. Outputs go to
-``OUT/outputs/<key>/``; ``OUT/results.jsonl`` holds every line's result in input order.
+``OUT/outputs/<key>/``; ``OUT/results.jsonl`` holds every line's result in input order. ``<key>`` is the id made a
+safe file name (:func:`unison_agent.boundary.safe_name`): an id such as ``../../x`` stays inside ``OUT``; an id
+with a NUL byte, bad overrides or a bad seed fail their own line, never the batch.
 
 Ray: without ``address`` it starts Ray on this machine (``workers`` CPUs); with ``address`` (``ray://host:10001``
 or ``auto``) it joins an existing cluster, whose nodes must see the same paths (shared storage) and have the
@@ -20,8 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .boundary import check_file_name, safe_name, within
 from .errors import UnisonError, log_internal_error
-from .settings import Settings
+from .settings import Settings, check_overrides
 
 
 @dataclass
@@ -56,14 +59,24 @@ def read_items(path: Path) -> list[BatchItem]:
             data = json.loads(raw)
             if not isinstance(data, dict) or not str(data.get("request") or "").strip():
                 raise ValueError('each line must be a JSON object with a non-empty "request"')
-            key = str(data.get("id") or key)
-            files = [str((path.parent / f).resolve()) for f in data.get("files") or []]
+            given = data.get("id")
+            if given is not None and given != "":
+                safe_name(str(given), "batch id")  # a NUL byte, an empty id: this line's failure, found up front
+                key = str(given)
+            files = data.get("files") or []
+            if not isinstance(files, list):
+                raise ValueError('"files" must be a list of paths')
+            files = [str((path.parent / check_file_name(f, "file")).resolve()) for f in files]
+            overrides = data.get("overrides") or {}
+            if not isinstance(overrides, dict):
+                raise ValueError('"overrides" must be an object, e.g. {"width": 480}')
             seed = data.get("seed")
-            items.append(BatchItem(n, key, str(data["request"]), files, dict(data.get("overrides") or {}),
-                                   None if seed is None else int(seed)))  # fmt: skip
+            checked = check_overrides({**overrides, **({"seed": seed} if seed is not None else {})})
+            seed = checked.pop("seed", None) if seed is not None else None
+            items.append(BatchItem(n, key, str(data["request"]), files, checked, seed))
         except json.JSONDecodeError as exc:  # the message is the line's own; the line number is in the record
             items.append(BatchItem(n, key, error=f"not valid JSON ({exc.msg} at column {exc.colno})"))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnisonError) as exc:
             items.append(BatchItem(n, key, error=str(exc)))
     keys = [i.key for i in items]
     if len(set(keys)) != len(keys):
@@ -72,7 +85,8 @@ def read_items(path: Path) -> list[BatchItem]:
 
 
 def sidecar(out: Path, key: str) -> Path:
-    return Path(out) / "items" / f"{key}.json"
+    """``OUT/items/<safe key>.json``: inside ``OUT/items`` whatever the line's id is (``../../x``, ``/etc/x``)."""
+    return within(Path(out) / "items", key, "batch id", ".json")
 
 
 def done_before(out: Path, item: BatchItem) -> dict[str, Any] | None:

@@ -47,6 +47,23 @@ class WeightsError(UnisonError, FileNotFoundError):
     """A model directory or weight file is missing or does not have the expected layout."""
 
 
+def describe_os_error(exc: OSError, what: str = "") -> str:
+    """One line for an operating-system error on our own files: the path, what went wrong, what to do."""
+    import errno
+
+    path = exc.filename or what or "a file"
+    reason = exc.strerror or str(exc)
+    advice = {
+        errno.ENOSPC: "free some space on that disk or move UNISON_HOME (--home) to another",
+        errno.EDQUOT: "free some space on that disk or move UNISON_HOME (--home) to another",
+        errno.EACCES: "make it writable, or point UNISON_HOME (--home) at a folder you can write",
+        errno.EROFS: "point UNISON_HOME (--home) at a writable folder",
+        errno.ENOTDIR: "a file stands where a folder is needed; move it away, or point UNISON_HOME (--home) elsewhere",
+        errno.EEXIST: "a file stands where a folder is needed; move it away, or point UNISON_HOME (--home) elsewhere",
+    }.get(exc.errno or 0, "check the path and its permissions, or point UNISON_HOME (--home) elsewhere")
+    return f"cannot use {path}: {reason}; {advice}"
+
+
 def log_internal_error(settings, exc: BaseException) -> str:
     """Append ``exc``'s traceback to ``<home>/logs/errors.log`` (a bug, not the person's mistake); the log's path."""
     import time

@@ -13,9 +13,11 @@ The boundary: every file that reaches planning, understanding, annotation or gen
 mentioned, attached, referenced ("#3", "it", "the last video"), taken from a thread's history or made by an
 earlier step — must lie inside ``settings.allowed_dirs`` (env ``UNISON_ALLOWED_DIRS``, separated by the OS path
 separator) or inside the tool's own outputs folder (``<workdir>/outputs``); anything else is refused with an
-:class:`~unison_agent.errors.AccessError` naming the file and ``allowed_dirs``. Paths are compared after
-resolving symlinks and ``..``. The check runs on every path a step resolves (the ``guard`` of
-:func:`unison_agent.prepare.prepare_step`), so the calling model cannot reach a file by naming it indirectly.
+:class:`~unison_agent.errors.AccessError` naming the file as the caller gave it and ``allowed_dirs``. Paths are
+compared after resolving symlinks and ``..``. The check runs on every path a step resolves (the ``guard`` of
+:func:`unison_agent.prepare.prepare_step`, a :class:`~unison_agent.boundary.Boundary`), so the calling model cannot
+reach a file by naming it indirectly; and a file is read as it was checked: opened once, the opened file checked,
+its bytes copied into ``<workdir>/inputs/`` and only that copy used afterwards.
 
 Threads: each ``thread_id`` is a persistent conversation (so "it" and "#2" refer to that thread's earlier files).
 The tool keeps its threads in its own database (``<workdir>/threads.sqlite``, ``workdir`` defaulting to
@@ -26,13 +28,15 @@ file boundary still holds there (a CLI turn's files outside ``allowed_dirs`` sta
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from .errors import AccessError, UnisonError
+from .boundary import Boundary
+from .errors import UnisonError
 from .settings import Settings
 
 DESCRIPTION = (
@@ -76,6 +80,7 @@ class UnisonTool(BaseTool):
 
     _sessions: dict[str, Any] = PrivateAttr(default_factory=dict)
     _settings: Settings | None = PrivateAttr(default=None)
+    _boundary: Boundary | None = PrivateAttr(default=None)
 
     def resolved_settings(self) -> Settings:
         """The settings the tool runs with: the given ones, writing into the tool's own outputs folder and (unless
@@ -99,26 +104,30 @@ class UnisonTool(BaseTool):
         s = self.resolved_settings()
         return [Path(p).resolve() for p in s.allowed_dirs] + [Path(s.outputs_dir).resolve()]
 
+    def boundary(self) -> Boundary:
+        """The tool's file boundary: ``allowed_dirs``, and its own outputs and checked copies
+        (``<workdir>/inputs``) as folders only it writes."""
+        if self._boundary is None:
+            from .media import MediaLimits
+
+            s = self.resolved_settings()
+            self._boundary = Boundary.build(
+                s.allowed_dirs, [s.outputs_dir], Path(s.outputs_dir).parent / "inputs", who="the unison tool",
+                hint="add it to settings.allowed_dirs (env UNISON_ALLOWED_DIRS)", limits=MediaLimits.from_settings(s),
+            )  # fmt: skip
+        return self._boundary
+
     def guard(self, raw: str) -> None:
-        """AccessError unless ``raw`` (after resolving symlinks and ``..``) lies inside an allowed folder."""
-        path = Path(raw).expanduser().resolve()
-        if any(path.is_relative_to(d) for d in self.allowed_dirs()):
-            return
-        s = self.resolved_settings()
-        shown = raw if str(path) == raw else f"{raw} (resolves to {path})"
-        configured = ", ".join(str(d) for d in s.allowed_dirs) or "none configured"
-        raise AccessError(
-            f"access to {shown} is not allowed: the unison tool reads files only inside allowed_dirs "
-            f"({configured}) and the outputs it made itself ({s.outputs_dir}). To open a folder, add it to "
-            f"settings.allowed_dirs (env UNISON_ALLOWED_DIRS)."
-        )
+        """AccessError unless ``raw`` (after resolving symlinks and ``..``) lies inside an allowed folder; the
+        refusal names the path only as the caller gave it."""
+        self.boundary().check(raw)
 
     def check_access(self, paths: list[str]) -> None:
-        """ToolException unless every path lies inside an allowed folder (see :meth:`guard`)."""
+        """ToolException unless every path is a usable file name inside an allowed folder (see :meth:`guard`)."""
         for raw in paths:
             try:
                 self.guard(raw)
-            except AccessError as exc:
+            except UnisonError as exc:
                 raise ToolException(str(exc)) from None
 
     def session(self, thread: str):
@@ -126,7 +135,7 @@ class UnisonTool(BaseTool):
             from .session import Session
 
             self._sessions[thread] = Session(
-                self.resolved_settings(), thread=thread, tools=self.tools, confirm=False, guard=self.guard
+                self.resolved_settings(), thread=thread, tools=self.tools, confirm=False, guard=self.boundary()
             )
         return self._sessions[thread]
 
@@ -140,19 +149,22 @@ class UnisonTool(BaseTool):
     ) -> tuple[str, dict[str, Any]]:
         """The turn's answer and artifact; ``on_event`` receives the session's progress events (the MCP server
         turns them into progress notifications)."""
+        from .boundary import safe_name
+        from .errors import describe_os_error
         from .mentions import find_mentions
 
         files = list(files or [])
+        thread = thread_id or self.default_thread
         try:
+            safe_name(thread, "thread_id")  # refused before any file is read or made
             mentioned = [m.path for m in find_mentions(request, check=False)]
+            self.check_access(mentioned + files)
+            text = request + "".join(f" ###{os.path.abspath(os.path.expanduser(f))}###" for f in files)
+            result = self.session(thread).send(text, on_event=on_event)
         except UnisonError as exc:
             raise ToolException(str(exc)) from None
-        self.check_access(mentioned + files)
-        text = request + "".join(f" ###{Path(f).expanduser().resolve()}###" for f in files)
-        try:
-            result = self.session(thread_id or self.default_thread).send(text, on_event=on_event)
-        except UnisonError as exc:
-            raise ToolException(str(exc)) from None
+        except OSError as exc:  # the tool's own folders: not writable, a file in the way, a full disk
+            raise ToolException(describe_os_error(exc)) from None
         artifact = {
             "task": result.task,
             "outputs": result.outputs,

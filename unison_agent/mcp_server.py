@@ -31,6 +31,7 @@ import base64
 import functools
 import inspect
 import mimetypes
+import os
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -152,9 +153,9 @@ class UnisonMCP:
         return URI_PREFIX + Path(path).resolve().relative_to(self.outputs).as_posix()
 
     def thread_dir(self, thread: str) -> Path:
-        from .graphs.nodes import _safe_dir
+        from .boundary import thread_dir
 
-        return self.outputs / _safe_dir(thread)
+        return thread_dir(self.outputs, thread)  # the one thread -> folder rule
 
     def _note_thread(self, ctx, thread: str | None) -> None:
         used = self._threads.setdefault(id(ctx.session), [])
@@ -210,13 +211,15 @@ class UnisonMCP:
         """Run ``fn`` under the lock; an error the request caused becomes an MCP error result (its text once)."""
         from langchain_core.tools import ToolException
 
-        from .errors import UnisonError
+        from .errors import UnisonError, describe_os_error
 
         with self._lock:
             try:
                 return fn(*args, **kwargs)
             except (ToolException, UnisonError) as exc:
                 raise Refused(str(exc)) from None
+            except OSError as exc:  # its own folders: not writable, a file in the way, a full disk
+                raise Refused(describe_os_error(exc)) from None
 
     def run(
         self,
@@ -290,6 +293,7 @@ class UnisonMCP:
         """Run one annotator on an image or video (a control map or a mask); returns the file it made."""
         from mcp.types import CallToolResult, TextContent
 
+        from .boundary import safe_name
         from .errors import UnisonError
         from .media import check_file
         from .tools.annotate import ANNOTATORS
@@ -298,14 +302,14 @@ class UnisonMCP:
             if kind not in ANNOTATORS:
                 raise UnisonError(f"unknown annotator {kind!r}; choose one of {', '.join(ANNOTATORS)}")
             self.tool.check_access([file])
-            src = check_file(file).path
+            src = check_file(self.tool.boundary().admit(file)).path  # the checked copy: read as it was checked
             out_dir = self.thread_dir(ANNOTATIONS)
             out_dir.mkdir(parents=True, exist_ok=True)
             session = self.tool.session(self.tool.default_thread)
             if on_event is not None:
                 on_event({"event": "stage", "stage": "annotating", "text": f"running the {kind} annotator"})
-            return session.tools.annotate(kind, Path(src), out_dir / f"{Path(src).stem}_{kind}",
-                                          session.settings, target=target)  # fmt: skip
+            name = safe_name(f"{Path(src).stem}_{kind}".replace(".", "_"), "file")  # the annotator adds .png/.mp4
+            return session.tools.annotate(kind, Path(src), out_dir / name, session.settings, target=target)
 
         made = self._call(annotate)
         path = Path(made.path)
@@ -319,7 +323,7 @@ class UnisonMCP:
         from .mentions import find_mentions
 
         self.tool.check_access([m.path for m in find_mentions(request, check=False)] + files)
-        return request + "".join(f" ###{Path(f).expanduser().resolve()}###" for f in files)
+        return request + "".join(f" ###{os.path.abspath(os.path.expanduser(f))}###" for f in files)
 
 
 def build_server(tool: UnisonTool | None = None, *, host: str = "127.0.0.1", port: int = 8000):

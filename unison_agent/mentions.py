@@ -58,6 +58,8 @@ def find_mentions(
         raw = (m.group("hash") if m.group("hash") is not None else m.group("at")).strip()
         if not raw:
             raise MediaError("an empty ###...### mention; put a file path between the ### marks")
+        if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+            raise MediaError(f"the file name {raw!r} contains control characters (a NUL byte?); rename the file")
         path = raw
         if base_dir is not None and not Path(raw).expanduser().is_absolute():
             path = str(Path(base_dir) / raw)

@@ -150,17 +150,35 @@ def resolve_step(
     text = raw
     if previous:
         text = media_store.bind_previous(text, previous)
-    text = absolute_mentions(media_store.resolve_references(text, media), keep=virtual)
-    if guard is not None:
-        for m in find_mentions(text, check=False):
-            if m.path not in virtual:
-                guard(m.path)
+    text = media_store.resolve_references(text, media)
+    if guard is not None:  # before symlinks are resolved: a refusal names the file as it was written
+        text = _guarded_mentions(text, guard, virtual)
+    text = absolute_mentions(text, keep=virtual)
     request = Request.parse(text, virtual=virtual, limits=limits)
     registry = list(media)
     for m in request.mentions:
         if m.path not in virtual:
             registry, _ = media_store.register(registry, m.path, m.kind, origin="input", turn=turn)
     return ResolvedStep(text=text, request=request, new_media=registry[len(media) :])
+
+
+def _guarded_mentions(text: str, guard: Guard, virtual: Sequence[str]) -> str:
+    """Every mention passed through ``guard``; a guard with ``admit`` (a :class:`~unison_agent.boundary.Boundary`)
+    also swaps each file for the copy it checked, so later stages read the bytes that were checked."""
+    admit = getattr(guard, "admit", None)
+    out, pos = [], 0
+    for m in find_mentions(text, check=False):
+        path = m.path
+        if path not in virtual:
+            if admit is not None:
+                path = admit(path)
+            else:
+                guard(path)
+        out.append(text[pos : m.start])
+        out.append(f"###{path}###")
+        pos = m.end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 # ----------------------------------------------------------------------------------------------------------

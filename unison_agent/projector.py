@@ -169,19 +169,24 @@ def projector_tokens(settings: Settings, prompt: str) -> torch.Tensor | None:
     from .residency import residency_for, resident
 
     with resident(residency_for(settings, planner.device), "planner"):  # on the GPU while it encodes
-        hidden = planner_hidden_states(planner, prompt)
+        hidden = planner_hidden_states(planner, prompt, settings.max_input_tokens)
     with torch.no_grad():
         return proj(hidden.float())
 
 
-def planner_hidden_states(planner, prompt: str) -> torch.Tensor:
-    """Last hidden state (1, L-1, d) over the chat-templated user message, no generation prompt, first position dropped."""
+def planner_hidden_states(planner, prompt: str, max_tokens: int | None = None) -> torch.Tensor:
+    """Last hidden state (1, L-1, d) over the chat-templated user message, no generation prompt, first position dropped.
+    A message over ``max_tokens`` is refused before the model runs."""
     import torch
+
+    from .tokens import check_input_tokens
 
     messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
     inputs = planner.processor.apply_chat_template(
         messages, tokenize=True, add_generation_prompt=False, return_tensors="pt", return_dict=True
     )
+    if max_tokens is not None:
+        check_input_tokens(int(inputs["input_ids"].shape[1]), max_tokens, "conditioning")
     input_ids = inputs["input_ids"].to(planner.device)
     with torch.no_grad():
         out = planner.backbone().model(input_ids=input_ids)

@@ -25,7 +25,6 @@ other (the second waits up to ``settings.thread_wait`` seconds, then fails with 
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -37,14 +36,14 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command, Overwrite
 
-from . import present
+from . import boundary, present
 from .errors import ThreadBusy, UnisonError
 from .graphs import toolbox
 from .graphs.graph import build_graph
 from .graphs.nodes import finish_turn
 from .graphs.state import STATE_TYPES, StepResult, plan_json, reset_turn
 from .prepare import EMPTY_REQUEST, Guard, PreparedStep, prepare_request
-from .settings import Settings
+from .settings import Settings, check_overrides
 
 EventFn = Callable[[dict[str, Any]], None]
 
@@ -120,6 +119,22 @@ class TurnResult:
         return data
 
 
+def check_request(text: str, settings: Settings) -> None:
+    """Refuse, before any work, a request that is not text, is empty, holds a NUL byte, or is longer than
+    ``settings.max_request_chars`` (so no face can start unbounded work)."""
+    if not isinstance(text, str):
+        raise UnisonError(f"the request must be text, got {type(text).__name__}")
+    if not text.strip():
+        raise UnisonError(EMPTY_REQUEST)
+    if "\x00" in text:
+        raise UnisonError("the request contains a NUL byte; remove it (file names cannot contain one either)")
+    if len(text) > settings.max_request_chars:
+        raise UnisonError(
+            f"the request has {len(text):,} characters, over the limit of {settings.max_request_chars:,}; shorten it "
+            "or raise the setting max_request_chars (env UNISON_MAX_REQUEST_CHARS)"
+        )
+
+
 BUSY_TIMEOUT_S = 30.0
 """How long an SQLite statement waits for another process's write to finish before "database is locked"."""
 
@@ -136,9 +151,13 @@ def open_checkpointer(path: str | Path):
     """A SqliteSaver on ``path`` (created with its folder if needed), in WAL mode with a busy timeout."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
-    saver = SqliteSaver(conn, serde=state_serializer())
-    saver.setup()
+    try:
+        conn = connect(path)
+        saver = SqliteSaver(conn, serde=state_serializer())
+        saver.setup()
+    except sqlite3.OperationalError as exc:  # not writable, a folder in the way, a full disk
+        raise UnisonError(f"cannot open the threads database {path}: {exc}; make its folder writable, or point "
+                          "UNISON_HOME (--home) or threads_db elsewhere") from None  # fmt: skip
     return saver
 
 
@@ -167,11 +186,8 @@ def list_threads(path: str | Path) -> list[str]:
     return [r[0] for r in rows]
 
 
-def thread_lock_path(settings: Settings, thread: str) -> Path:
-    """The lock file of ``thread`` in ``settings.threads_db``: ``<home>/locks/thread-<name>-<hash>.lock``."""
-    digest = hashlib.sha256(f"{settings.threads_db}\0{thread}".encode()).hexdigest()[:16]
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in thread)[:40]
-    return Path(settings.home) / "locks" / f"thread-{name}-{digest}.lock"
+thread_lock_path = boundary.lock_path
+"""The lock file of a thread (``<home>/locks/thread-<name>-<hash>.lock``); the rule lives in ``boundary``."""
 
 
 @contextmanager
@@ -216,6 +232,7 @@ class Session:
         checkpointer: Any = None,
         guard: Guard | None = None,
     ) -> None:
+        boundary.safe_name(thread, "thread")  # refused (a NUL byte, empty) before anything is opened or made
         self.settings = settings = settings or Settings.resolve()
         self.thread = thread
         self.confirm = settings.confirm if confirm is None else confirm
@@ -241,11 +258,10 @@ class Session:
         on_event: EventFn | None = None,
     ) -> TurnResult:
         """Run one turn (all its steps). A failing step is reported in ``errors``; earlier results stay."""
-        if not text or not text.strip():
-            raise UnisonError(EMPTY_REQUEST)
+        check_request(text, self.settings)
         payload = {
             "request": text,
-            "overrides": dict(overrides or {}),
+            "overrides": check_overrides(overrides or {}),
             "confirm": self.confirm if confirm is None else bool(confirm),
         }
         self._cancel.clear()
@@ -323,6 +339,8 @@ class Session:
 
     def plan(self, text: str, *, overrides: dict[str, Any] | None = None) -> list[PreparedStep]:
         """The plans ``send(text)`` would run on this thread, one per step, without running anything."""
+        check_request(text, self.settings)
+        overrides = check_overrides(overrides or {})
         return prepare_request(text, settings=self.settings, planner=self.tools.planner(self.settings),
                                media=self.media(), overrides=overrides, guard=self.guard)  # fmt: skip
 
@@ -412,6 +430,7 @@ class Session:
 
     def switch(self, thread: str) -> None:
         """Continue on another (new or existing) thread."""
+        boundary.safe_name(thread, "thread")
         self.thread = thread
         self.recover()
 

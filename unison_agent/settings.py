@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import SettingsError
 
 ENV_PREFIX = "UNISON_"
+MAX_SEED = 2**63 - 1
+"""Seeds are 0 .. 2**63-1 (what a torch generator takes and JSON keeps exactly)."""
 
 # Published checkpoints (hub ids); `unison download` puts them under models_dir/<id>.
 QWEN_ID = "Qwen/Qwen2.5-VL-3B-Instruct"
@@ -39,7 +41,7 @@ def default_home() -> Path:
 class Settings(BaseModel):
     """Everything configurable. Paths are absolute after ``resolve``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # where things live
     home: Path
@@ -73,11 +75,11 @@ class Settings(BaseModel):
     """Output width when the request names no size (the method's 832; the demo's 128)."""
     default_height: int = 480
     """Output height when the request names no size (the method's 480; the demo's 128)."""
-    steps: int = 50
+    steps: int = Field(50, ge=1, le=1000)
     guidance: float = 5.0
     shift: float = 5.0
     context_scale: float = 1.0
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
     negative_prompt: str | None = None  # None = Wan's default negative prompt
     offload: Literal["none", "model", "group", "sequential"] = "none"
     """Keep weights off the GPU between uses: whole components (model), diffusers' group offloading of blocks
@@ -128,6 +130,15 @@ class Settings(BaseModel):
     limit_video_frames: int = Field(20_000, gt=0)
     """Videos with more frames than this are refused."""
 
+    # bounded work
+    max_request_chars: int = Field(20_000, gt=0)
+    """Requests longer than this many characters are refused at once, before any planning (env
+    UNISON_MAX_REQUEST_CHARS)."""
+    max_input_tokens: int = Field(32768, gt=0)
+    """At most this many tokens (text and media) go into any Qwen model input (planner, projector encoding,
+    understanding, checks), Qwen2.5-VL's 32K context; a longer input is refused with a message (the history shown to
+    the understanding model is cut to fit first)."""
+
     # agent
     thread_wait: float = Field(120.0, ge=0)
     """Seconds a turn waits for another process's turn on the same thread before failing "thread busy" (0: at once)."""
@@ -166,6 +177,8 @@ class Settings(BaseModel):
                 for e in exc.errors()
             )
             raise SettingsError(f"invalid settings: {problems}") from None
+        except UnicodeEncodeError:  # a NUL or lone surrogate in a path setting
+            raise SettingsError("invalid settings: a path setting is not a usable path") from None
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with some fields changed."""
@@ -174,7 +187,7 @@ class Settings(BaseModel):
         try:
             return Settings(**data)
         except ValidationError as exc:
-            raise SettingsError(f"invalid settings: {exc}") from None
+            raise SettingsError(f"invalid settings: {_problems(exc)}") from None
 
     def checkpoint(self, name: str) -> Path:
         """Local path of a checkpoint setting: the value itself when it exists, else ``models_dir/<value>``."""
@@ -191,6 +204,31 @@ class Settings(BaseModel):
         if self.projector:
             return Path(self.projector).expanduser().resolve()
         return self.checkpoint("unison") / "projector.pth"
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
+
+
+OVERRIDE_FIELDS = ("seed", "steps", "guidance", "shift", "context_scale", "verify_attempts")
+"""Per-turn values checked as the settings of the same name are (finite numbers, seeds in range)."""
+
+
+def check_overrides(overrides: Mapping[str, Any], where: str = "overrides") -> dict[str, Any]:
+    """``overrides`` with its sampler values checked and converted where they enter (a seed of 2**80, a NaN
+    guidance or steps of "many" are refused here, so nothing invalid reaches a plan or a sidecar); a
+    :class:`SettingsError` naming the value otherwise. Plan fields (width, num_frames...) are checked by the plan."""
+    if not isinstance(overrides, Mapping):
+        raise SettingsError(f"{where} must be a mapping of field: value, got {type(overrides).__name__}")
+    values = {k: v for k, v in overrides.items() if k in OVERRIDE_FIELDS and v is not None}
+    if not values:
+        return dict(overrides)
+    data = {name: info.default for name, info in Settings.model_fields.items() if name != "home"}
+    try:
+        checked = Settings.model_validate({**data, **values, "home": Path(".")})
+    except ValidationError as exc:
+        raise SettingsError(f"invalid {where}: {_problems(exc)}") from None
+    return {**overrides, **{k: getattr(checked, k) for k in values}}
 
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}

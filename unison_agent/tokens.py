@@ -24,6 +24,18 @@ TOKEN_RE = re.compile("|".join(re.escape(t) for t in UNISON_TOKENS))
 _QWEN_SPECIAL_RE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
 
 
+def check_input_tokens(n: int, limit: int, what: str) -> None:
+    """Refuse a model input of ``n`` tokens over ``limit`` (the setting ``max_input_tokens``) before it runs: no
+    face can start unbounded work. A :class:`~unison_agent.errors.UnisonError` saying what to do."""
+    if n > limit:
+        from .errors import UnisonError
+
+        raise UnisonError(
+            f"{what}: the input has {n:,} tokens, over the limit of {limit:,}; shorten the request (or start a new "
+            "thread), or raise the setting max_input_tokens (env UNISON_MAX_INPUT_TOKENS)"
+        )
+
+
 PAD_RE = re.compile(f"{re.escape(IMGPAD)}|{re.escape(VIDPAD)}")
 
 

@@ -158,7 +158,7 @@ def _model_checks(plan: Plan, settings: Settings) -> list[Check]:
         {"role": "user", "content": [{"type": "text", "text": PAD_RE.sub("the given file", plan.prompt)}]},
     ]
     try:
-        raw = constrained_json(load_planner(settings, "base"), messages, _CHECKS_SCHEMA, 400)
+        raw = constrained_json(load_planner(settings, "base"), messages, _CHECKS_SCHEMA, 400, settings.max_input_tokens)
         items = json.loads(raw)["checks"]
         return [Check(str(i["question"]).strip(), i["kind"]) for i in items if str(i["question"]).strip()][:MAX_CHECKS]
     except (ValueError, KeyError, TypeError):

@@ -104,7 +104,9 @@ def test_a_thread_the_tool_did_not_create_is_resumed_only_when_allowed(make_tool
     shared = make_tool(shared_threads=True)
     msg = call(shared, {"request": "describe #1", "thread_id": "notes"})
     assert msg.status != "error" and msg.artifact["task"] == "image_understanding"
-    assert msg.artifact["plan"]["inputs"][0]["path"] == str(agent_media / "fox.png")
+    used = Path(msg.artifact["plan"]["inputs"][0]["path"])  # the checked copy of fox.png, in the tool's own folder
+    assert used.name == "fox.png" and used.read_bytes() == (agent_media / "fox.png").read_bytes()
+    assert used.is_relative_to(shared.resolved_settings().outputs_dir.parent / "inputs")
 
 
 @pytest.mark.parametrize(
@@ -138,7 +140,8 @@ def test_history_of_a_shared_thread_shows_only_allowed_files(make_tool, cli_thre
     history = rec.understood[-1]["history"]
     assert len(history) >= 3  # the person's earlier turns are there ...
     media = [p for m in history for p in m["media"]]
-    assert str(agent_media / "fox.png") in media  # ... with the allowed file
+    fox = (agent_media / "fox.png").read_bytes()  # ... with the allowed file, as its checked copy
+    assert [Path(p).name for p in media] == ["fox.png"] and Path(media[0]).read_bytes() == fox
     assert not any(p.startswith(str(private)) or p.startswith(str(cli_thread.settings.outputs_dir)) for p in media)
 
 

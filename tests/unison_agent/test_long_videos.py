@@ -24,11 +24,12 @@ SMALL = {"width": 64, "height": 64}
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, tiny_root):
+    from unison_agent.demo import demo_settings
     from unison_agent.session import Session
 
     home = tmp_path_factory.mktemp("long_home")
     settings = Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root), **WINDOW}, env={})
-    s = Session(settings, thread="long")
+    s = Session(demo_settings(settings), thread="long")  # demo mode enters at the face: here, the test
     yield s
     s.close()
 

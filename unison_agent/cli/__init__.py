@@ -136,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `unison plan ... | head`
         return 0
+    except OSError as exc:  # our own files: UNISON_HOME a file, not writable, a full disk
+        from rich.markup import escape
+
+        from ..errors import describe_os_error
+
+        err.print(f"[bold red]error:[/] {escape(describe_os_error(exc))}", highlight=False, soft_wrap=True)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,6 +35,13 @@ def run(args: argparse.Namespace, settings, console) -> int:
         raise UnisonError(f"batch needs Ray: pip install 'unison-agent[scale]' ({exc})") from None
     if args.workers < 1:
         raise UnisonError("--workers must be at least 1")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UnisonError(f"-o {args.output} is a file; give a folder (it will hold outputs/, items/ and "
+                          "results.jsonl)")  # fmt: skip
+    if (out / "results.jsonl").resolve() == Path(args.jsonl).resolve():
+        raise UnisonError(f"-o {args.output} would overwrite the input {args.jsonl} (its results.jsonl); choose "
+                          "another output folder")  # fmt: skip
     summary = run_batch(Path(args.jsonl), Path(args.output), settings, workers=args.workers,
                         gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
                         address=args.address, progress=not args.no_progress)  # fmt: skip

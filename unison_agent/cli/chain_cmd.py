@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import UnisonError
 from ..plan import GENERATION_FIELDS, PLAN_FIELDS
+from ..settings import check_overrides
 from .agent_view import ProgressView, add_generation_setting_arguments, default_thread, open_session
 
 NAME = "chain"
@@ -48,6 +49,9 @@ def load_chain(path: str | Path) -> tuple[str | None, list[dict[str, Any]]]:
         thread = data.get("thread")
         defaults = data.get("defaults") or {}
         data = data.get("turns")
+        if not isinstance(defaults, dict):
+            raise UnisonError(f"{path}: 'defaults' must be a mapping of field: value (e.g. {{seed: 42}}), "
+                              f"got {type(defaults).__name__}")  # fmt: skip
     if not isinstance(data, list) or not data:
         raise UnisonError(f"{path}: expected a non-empty list of turns (or an object with a 'turns' list)")
     _check_keys(defaults, path, "defaults")
@@ -60,12 +64,13 @@ def load_chain(path: str | Path) -> tuple[str | None, list[dict[str, Any]]]:
         request = item.get("request", item.get("prompt"))
         extra = {k: v for k, v in item.items() if k not in ("request", "prompt")}
         _check_keys(extra, path, f"turn {i}")
-        turns.append({"request": request, "overrides": {**defaults, **extra}})
+        overrides = check_overrides({**defaults, **extra}, f"{path}: turn {i}")
+        turns.append({"request": request, "overrides": overrides})
     return (str(thread) if thread else None), turns
 
 
 def _check_keys(values: dict, path: Path, where: str) -> None:
-    unknown = sorted(set(values) - set(TURN_KEYS))
+    unknown = sorted(set(map(str, values)) - set(TURN_KEYS))
     if unknown:
         raise UnisonError(f"{path}: {where} has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(TURN_KEYS)}")
 

@@ -156,7 +156,7 @@ class QwenPlanner:
         ]
         schema = plan_schema([m.kind for m in request.mentions])
         budget = self.max_new_tokens or token_budget(len(request.mentions))
-        return constrained_json(self.load(), messages, schema, budget)
+        return constrained_json(self.load(), messages, schema, budget, self.settings.max_input_tokens)
 
     def plan(self, request: Request) -> Plan:
         from ..extend import extension_plan
@@ -184,13 +184,19 @@ def plan_from_json(raw: str, request: Request, backend: str = "qwen") -> Plan:
 # constrained decoding
 
 
-def constrained_json(planner: LoadedPlanner, messages: list[dict[str, Any]], schema: dict[str, Any], budget: int) -> str:
-    """Greedy text-only generation constrained to a JSON ``schema`` (at most ``budget`` new tokens)."""
+def constrained_json(planner: LoadedPlanner, messages: list[dict[str, Any]], schema: dict[str, Any], budget: int,
+                     max_tokens: int | None = None) -> str:  # fmt: skip
+    """Greedy text-only generation constrained to a JSON ``schema`` (at most ``budget`` new tokens; an input over
+    ``max_tokens`` is refused before the model runs)."""
     import torch
+
+    from ..tokens import check_input_tokens
 
     inputs = planner.processor.apply_chat_template(
         messages, tokenize=True, add_generation_prompt=True, return_tensors="pt", return_dict=True
     )
+    if max_tokens is not None:
+        check_input_tokens(int(inputs["input_ids"].shape[1]), max_tokens, "planning")
     inputs = {k: v.to(planner.device) for k, v in inputs.items()}
     processor = json_logits_processor(planner, schema)
     with torch.no_grad():

@@ -57,6 +57,9 @@ class UnisonPlanner:
         inputs = planner.processor.apply_chat_template(
             messages, tokenize=True, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
+        from ..tokens import check_input_tokens
+
+        check_input_tokens(int(inputs["input_ids"].shape[1]), self.settings.max_input_tokens, "planning")
         inputs = {k: v.to(planner.device) for k, v in inputs.items()}
         from ..residency import residency_for, resident
 

@@ -10,7 +10,9 @@ of :class:`Item` built from the thread's stored history, so reopening a thread s
 The boundary: the browser names files only by uploading them. Uploads are copied under
 ``<home>/uploads/<thread>/``; every path a turn resolves (typed ``###path###`` mentions, "it", "#3") must lie inside
 that folder, the thread's outputs folder or the configured ``allowed_dirs`` (the Session's ``guard`` hook, as the
-LangChain tool uses it), else the turn answers with an :class:`~unison_agent.errors.AccessError` message.
+LangChain tool uses it), else the turn answers with an :class:`~unison_agent.errors.AccessError` message. The
+boundary, the thread folders and upload names come from :mod:`unison_agent.boundary`; a file typed from
+``allowed_dirs`` is used as the checked copy under ``uploads/<thread>/checked/``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import AccessError, UnisonError, log_internal_error
+from .. import boundary
+from ..errors import UnisonError, log_internal_error
 from ..mentions import MENTION_RE, mention_path
 from ..settings import Settings
 
@@ -33,11 +36,6 @@ MEDIA_SUFFIXES = {
     ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".bmp": "image",
     ".mp4": "video", ".mov": "video", ".avi": "video", ".webm": "video", ".mkv": "video",
 }  # fmt: skip
-
-
-def safe_name(name: str) -> str:
-    """A file or folder name with only letters, digits and ``-_.`` (the graph names thread folders the same way)."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "default"
 
 
 def new_thread_name() -> str:
@@ -188,47 +186,38 @@ class WebChat:
     # -- places and the boundary ----------------------------------------------------------------------------
     @property
     def uploads_root(self) -> Path:
-        return Path(self.settings.home).resolve() / "uploads"
+        return boundary.uploads_root(self.settings)
 
     def uploads_dir(self, thread: str) -> Path:
-        return self.uploads_root / safe_name(thread)
+        return boundary.uploads_dir(self.settings, thread)
 
     def outputs_dir(self, thread: str) -> Path:
-        return Path(self.settings.outputs_dir).resolve() / safe_name(thread)
+        return boundary.outputs_dir(self.settings, thread)
 
     def allowed_dirs(self, thread: str) -> list[Path]:
         """What a turn on ``thread`` may read: its uploads, its outputs, and ``settings.allowed_dirs``."""
-        return [
-            self.uploads_dir(thread),
-            self.outputs_dir(thread),
-            *(Path(p).resolve() for p in self.settings.allowed_dirs),
-        ]
+        guard = self.guard_for(thread)
+        return [*guard.trusted[:2], *guard.allowed]
 
     def serve_dirs(self) -> list[str]:
         """Folders the web server may send files from (every thread's uploads and outputs, ``allowed_dirs``)."""
         roots = [self.uploads_root, Path(self.settings.outputs_dir).resolve(), *self.settings.allowed_dirs]
         return [str(p) for p in roots]
 
-    def guard_for(self, thread: str):
-        def guard(raw: str) -> None:
-            path = Path(raw).expanduser().resolve()
-            if any(path.is_relative_to(d) for d in self.allowed_dirs(thread)):
-                return
-            configured = ", ".join(str(d) for d in self.settings.allowed_dirs) or "none configured"
-            raise AccessError(
-                f"access to {raw} is not allowed: the web UI reads only files uploaded to this thread, its outputs, "
-                f"and allowed_dirs ({configured}). Upload the file instead, or start the server with "
-                f"UNISON_ALLOWED_DIRS set."
-            )
+    def guard_for(self, thread: str) -> boundary.Boundary:
+        """The thread's boundary: its uploads and outputs (written only here) and ``allowed_dirs``; a file typed
+        from ``allowed_dirs`` is read once, checked, and used as a copy under ``uploads/<thread>/checked/``."""
+        from ..media import MediaLimits
 
-        return guard
+        uploads = self.uploads_dir(thread)
+        return boundary.Boundary.build(
+            self.settings.allowed_dirs, [uploads, self.outputs_dir(thread)], uploads / "checked",
+            who="the web UI", hint="upload the file instead, or start the server with UNISON_ALLOWED_DIRS set",
+            limits=MediaLimits.from_settings(self.settings),
+        )  # fmt: skip
 
     def readable(self, thread: str, path: str) -> bool:
-        try:
-            self.guard_for(thread)(path)
-        except AccessError:
-            return False
-        return Path(path).is_file()
+        return self.guard_for(thread).allows(path) and Path(path).is_file()
 
     # -- sessions --------------------------------------------------------------------------------------------
     def session(self, thread: str, *, planner: str | None = None, offload: str | None = None):
@@ -260,10 +249,10 @@ class WebChat:
                 raise UnisonError(
                     f"{src.name}: not an image or a video (accepted: {', '.join(sorted(MEDIA_SUFFIXES))})"
                 )
-            dest = folder / safe_name(src.name)
+            dest = folder / boundary.safe_file_name(src.name)
             n = 1
             while dest.exists():
-                dest = folder / f"{safe_name(src.stem)}-{n}{src.suffix.lower()}"
+                dest = folder / boundary.safe_file_name(f"{src.stem}-{n}{src.suffix}")
                 n += 1
             shutil.copyfile(src, dest)
             copied.append(str(dest))
@@ -273,7 +262,11 @@ class WebChat:
     def turn(self, thread: str, text: str, files: list[str] = (), *, overrides: dict[str, Any] | None = None,
              confirm: bool = False, planner: str | None = None, offload: str | None = None) -> Iterator[Update]:  # fmt: skip
         """Send one request (text + uploaded files) on ``thread``; yields progress, then ``Update("done")``."""
-        session = self.session(thread, planner=planner, offload=offload)
+        try:
+            session = self.session(thread, planner=planner, offload=offload)
+        except UnisonError as exc:  # a thread name that cannot be one (a NUL byte): refused before any work
+            yield Update("done", result=_failed(thread, str(exc)))
+            return
 
         def call(on_event):
             guard = self.guard_for(thread)
