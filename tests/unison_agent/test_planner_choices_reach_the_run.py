@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from unison_agent.demo import demo_defaults
+from unison_agent.demo import demo_defaults, demo_settings
 from unison_agent.graphs.toolbox import ModelTools
 from unison_agent.prepare import prepare_request
 from unison_agent.settings import Settings
@@ -33,7 +33,10 @@ class LoraTools(ModelTools):
         super().__init__()
         self.answers = answers
 
-    def plan(self, request, settings):
+    def planner(self, settings):
+        return self
+
+    def plan(self, request):
         from unison_agent.planners.unison import plan_from_tokens
 
         answer = next(a for text, a in self.answers.items() if text in request.text)
@@ -59,8 +62,7 @@ def test_the_default_size_applies_where_no_planner_chose_one(lora_settings):
     demo = demo_defaults(lora_settings)  # default size 128x128
     (step,) = prepare_request("a video of waves", settings=demo, planner=LoraTools({"waves": "<CFV><BONF>32<EONF>"}))
     assert (step.plan.width, step.plan.height, step.plan.num_frames) == (128, 128, 33)
-    rules = LoraTools({})
-    rules.plan = lambda request, settings: ModelTools.plan(rules, request, settings)  # the rules planner
+    rules = ModelTools().planner(demo)  # the rules planner (the demo's)
     (step,) = prepare_request("a picture of a fox", settings=demo, planner=rules)
     assert (step.plan.width, step.plan.height) == (128, 128) and not step.plan.sized_by_planner
     (step,) = prepare_request("a 4:3 picture of a fox", settings=demo, planner=LoraTools({"fox": CASES[1][1]}))
@@ -102,7 +104,7 @@ def test_session_runs_at_the_loras_size_and_length(demo_home, text, answer, want
     from unison_agent.media import read_image, read_video
     from unison_agent.session import Session
 
-    s = Session(Settings.resolve(demo_home, env={}), thread="lora", tools=LoraTools({text: answer}))
+    s = Session(demo_settings(Settings.resolve(demo_home, env={})), thread="lora", tools=LoraTools({text: answer}))
     try:
         r = s.send(text)
     finally:

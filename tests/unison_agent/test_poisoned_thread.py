@@ -19,7 +19,9 @@ def demo_session(tmp_path_factory, tiny_root):
     home = tmp_path_factory.mktemp("poison_home")
     settings = Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root), "max_new_tokens": 4},
                                 env={})  # fmt: skip
-    s = Session(settings, thread="poison")
+    from unison_agent.demo import demo_settings
+
+    s = Session(demo_settings(settings), thread="poison")
     yield s
     s.close()
 

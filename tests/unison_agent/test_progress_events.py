@@ -24,7 +24,9 @@ def demo_session(tmp_path, tiny_root, monkeypatch):
 
     monkeypatch.setattr(models, "_REGISTRY", models.ModelRegistry())
     settings = Settings.resolve({"home": str(tmp_path), "demo": True, "demo_dir": str(tiny_root)}, env={})
-    s = Session(settings, thread="progress")
+    from unison_agent.demo import demo_settings
+
+    s = Session(demo_settings(settings), thread="progress")
     yield s
     s.close()
 

@@ -176,7 +176,9 @@ def test_understanding_sees_images_at_the_processors_own_cap_unless_settings_low
     big = np.repeat(np.repeat(read_image(files / "photo.png"), 7, axis=0), 7, axis=1)  # 448x448: 200,704 pixels
     write_image(tmp_path / "big.png", big)
     flags = {"home": str(tmp_path / "home"), "demo": True, "demo_dir": str(tiny_root), "image_max_pixels": cap}
-    s = Session(Settings.resolve(flags, env={}), thread="pixels")
+    from unison_agent.demo import demo_settings
+
+    s = Session(demo_settings(Settings.resolve(flags, env={})), thread="pixels")
     try:
         r = s.send(f"what is in ###{tmp_path / 'big.png'}###?")
     finally:

@@ -138,24 +138,18 @@ def test_a_reviewed_plan_runs_with_the_forms_edits(chat):
 
 
 class ContractTools(PausingTools):
-    """Scripted tools that report progress as the progress contract says (``stage`` events, ``step`` events with
-    stage, elapsed and remaining time), pausing after the second denoising step like :class:`PausingTools`."""
+    """Scripted tools that report progress as the real ones do: ``stage`` events from where the work happens, and
+    the denoising steps through ``on_step`` (the generate node times them: ``step`` events with stage, elapsed and
+    remaining time); pausing after the second denoising step like :class:`PausingTools`."""
 
     def generate(self, plan, settings, *, on_step=None, **kw):
-        from langgraph.config import get_stream_writer
+        from unison_agent import progress
 
-        write = get_stream_writer()
-        write({"event": "stage", "stage": "loading", "text": "loading Wan2.1-VACE (transformer, VAE, umT5)"})
-        write({"event": "stage", "stage": "denoising", "text": "denoising"})
-
-        def timed(i, n):
-            write({"event": "step", "stage": "denoising", "step": i, "total": n, "elapsed_s": 3.0 * i,
-                   "remaining_s": 3.0 * (n - i)})  # fmt: skip
-            on_step(i, n)
-
-        made = super().generate(plan, settings, on_step=timed, **kw)
-        write({"event": "stage", "stage": "decoding", "text": "decoding with the VAE"})
-        write({"event": "stage", "stage": "writing", "text": "writing outputs"})
+        progress.stage("loading", "loading Wan2.1-VACE (transformer, VAE, umT5)")
+        progress.stage("denoising", "denoising")
+        made = super().generate(plan, settings, on_step=on_step, **kw)
+        progress.stage("decoding", "decoding with the VAE")
+        progress.stage("writing", "writing outputs")
         return made
 
 
@@ -173,8 +167,10 @@ def test_progress_contract_events_become_stage_labels_and_a_timed_step_bar(chat)
             chat.tools.resume.set()
     labels = list(dict.fromkeys(s[1] for s in seen))
     assert labels[0] == "planning" and labels[-2:] == ["loading Wan2.1-VACE (transformer, VAE, umT5)", "denoising"]
-    counted = [s[2:] for s in seen if s[0] == "step"]  # step 3 is reported, then cancelled
-    assert counted == [(1, 6, 3.0, 15.0), (2, 6, 6.0, 12.0), (3, 6, 9.0, 9.0)]
+    counted = [s[2:4] for s in seen if s[0] == "step"]  # Stop ends the turn at step 3, before it is reported
+    assert counted == [(1, 6), (2, 6)]
+    timed = [s[4:] for s in seen if s[0] == "step"]
+    assert all(e is not None and r is not None for e, r in timed)  # elapsed and remaining shown with every step
     assert stop_text.startswith("stopping after the current denoising step (step 2/6, about ") and "s)" in stop_text
     assert "cancelled" in result.errors[0]["error"] and chat.stop("p") is None and chat.progress("p") is None
     # run to the end: decoding and writing follow the last step
@@ -184,9 +180,9 @@ def test_progress_contract_events_become_stage_labels_and_a_timed_step_bar(chat)
 
 
 def test_older_status_and_step_events_still_show_and_are_timed(chat):
-    updates, r = finish(chat.turn("o", "make a picture of a red fox"))  # the scripted tools send step/total only
+    updates, r = finish(chat.turn("o", "make a picture of a red fox"))  # the scripted tools send no stage events
     assert r.ok
-    assert [u.text for u in updates if u.kind == "status"][:2] == ["planning", "loading the generation models"]
+    assert [u.text for u in updates if u.kind == "status"][:1] == ["planning"]
     steps = [(u.progress.label, u.step, u.total) for u in updates if u.kind == "step"]
     assert steps[0] == ("denoising", 1, 40) and steps[-1] == ("denoising", 40, 40)
     last = [u for u in updates if u.kind == "step"][-1].progress

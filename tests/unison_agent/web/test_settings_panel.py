@@ -26,9 +26,9 @@ def note(out) -> str:
 class PlannerNoting(ScriptedTools):
     """Scripted tools that also note the planner setting each plan was asked with."""
 
-    def plan(self, request, settings):
+    def planner(self, settings):
         self.rec.planners = [*getattr(self.rec, "planners", []), settings.planner]
-        return super().plan(request, settings)
+        return super().planner(settings)
 
 
 @pytest.fixture(scope="module")
