@@ -74,7 +74,8 @@ def _planner(args, settings, console) -> int:
     if args.start:
         start = Path(args.start).expanduser().resolve()
         if missing_files(start, "adapter"):
-            raise UnisonError(f"--from {start}: not a LoRA adapter directory (missing {missing_files(start, 'adapter')})")
+            missing = ", ".join(missing_files(start, "adapter"))
+            raise UnisonError(f"--from {start}: not a LoRA adapter directory (missing {missing})")
     elif not args.fresh:
         configured = settings.checkpoint("unison")
         start = configured if not missing_files(configured, "adapter") else None

@@ -139,7 +139,14 @@ def _append_figures(out: Path, before: Report, after: Report) -> None:
 def _train_with_bar(model, processor, train_set, cfg, device, console) -> TrainResult:
     if console is None:
         return train(model, processor, train_set, cfg, device)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip

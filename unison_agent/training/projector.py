@@ -200,7 +200,8 @@ class ProjectorTrainer:
         x_t = (1 - sigma) * x0 + sigma * noise
         timestep = torch.tensor([sigma * NUM_TRAIN_TIMESTEPS], device=x0.device)
         dtype = self.pipe.transformer.dtype
-        with torch.autocast(self.device.type, dtype=dtype, enabled=self.device.type == "cuda" and dtype != torch.float32):
+        mixed = self.device.type == "cuda" and dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=dtype, enabled=mixed):
             pred = self.pipe.transformer(hidden_states=x_t.to(dtype), timestep=timestep,
                                          encoder_hidden_states=embeds.to(dtype), control_hidden_states=p["context"],
                                          control_hidden_states_scale=torch.ones(1, device=x0.device),

@@ -23,7 +23,8 @@ GOOD = {"id": "a", "prompt": "make a video of a cat", "expect": {"task": "text_t
     ("bad", "message"),
     [
         ({"prompt": "make a cat", "expect": {"task": "text_to_sculpture"}}, "unknown task 'text_to_sculpture'"),
-        ({"prompt": "edit it", "expect": {"task": "image_edit", "roles": ["source"]}}, "1 role(s) for 0 mentioned file(s)"),
+        ({"prompt": "edit it", "expect": {"task": "image_edit", "roles": ["source"]}},
+         "1 role(s) for 0 mentioned file(s)"),
         ({"prompt": "edit {photo}", "expect": {"task": "image_edit", "roles": ["mask"]}},
          "the plan contract refuses the expected plan"),
         ({"prompt": "make a picture", "expect": {"task": "text_to_image", "width": 833}},
