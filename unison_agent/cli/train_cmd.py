@@ -117,10 +117,10 @@ def _print_figures(console, before, after, start) -> None:
     table.add_column("")
     table.add_column("starting adapter" if start is not None else "fresh LoRA (untrained)", justify="right")
     table.add_column("trained", justify="right")
-    for label, key, of in (("task right", "task_right", "task_checked"), ("all fields right", "all_fields_right",
-                                                                           "cases")):  # fmt: skip
-        table.add_row(label, f"{before[key]}/{before[of]} ({before[key] / max(1, before[of]):.1%})",
-                      f"{after[key]}/{after[of]} ({after[key] / max(1, after[of]):.1%})")  # fmt: skip
+    for label, key in (("task right", "task_right"), ("all fields right", "all_fields_right"),
+                       ("did not decode (rules fallback)", "fallbacks")):  # fmt: skip
+        table.add_row(label, f"{before[key]}/{before['cases']} ({before[key] / max(1, before['cases']):.1%})",
+                      f"{after[key]}/{after['cases']} ({after[key] / max(1, after['cases']):.1%})")  # fmt: skip
     console.print(table)
 
 
