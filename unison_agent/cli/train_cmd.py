@@ -83,12 +83,8 @@ def _planner(args, settings, console) -> int:
     media, tmp = default_media(Path(args.media) if args.media else None)
     try:
         examples = load_examples(args.data, media) if args.data else []
-        if args.from_threads:
-            from ..training.threads import thread_examples
-
-            found = thread_examples(settings, media, thread=args.thread)
-            console.print(f"{len(found)} corrected plan(s) from the threads database")
-            examples += found
+        if args.from_threads:  # collecting corrected plans from the threads database is not built yet
+            raise UnisonError("--from-threads is not available yet; export the corrected plans as cases instead")
         if not examples:
             raise UnisonError("nothing to train on: the data file and the threads gave no cases")
         val = load_examples(args.val, media) if args.val else None
