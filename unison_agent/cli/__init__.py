@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "eval": "unison_agent.cli.eval_cmd",
     "mcp": "unison_agent.cli.mcp_cmd",
     "batch": "unison_agent.cli.batch_cmd",
+    "train": "unison_agent.cli.train_cmd",
 }
 
 SETTING_FLAGS = (
