@@ -44,9 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora-alpha", type=int, default=32, help="fresh LoRA alpha (default 32)")
     parser.add_argument("--no-eval", action="store_true", help="skip `eval plans` on the validation split")
     parser.add_argument("--media", default=None, help="folder for the synthetic media the cases name")
-    parser.add_argument("--from-threads", action="store_true",
-                        help="planner: also train on every plan a person changed at plan review (accepted plan)")
-    parser.add_argument("--thread", default=None, help="with --from-threads: only this thread")
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
@@ -68,8 +65,8 @@ def _planner(args, settings, console) -> int:
     from ..training.planner import PlannerTrainConfig
     from ..training.planner_run import default_media, figures, train_planner
 
-    if args.data is None and not args.from_threads:
-        raise UnisonError("give a DATA.jsonl file of cases, or --from-threads (or both)")
+    if args.data is None:
+        raise UnisonError("give a DATA.jsonl file of cases")
     start: Path | None = None
     if args.start:
         start = Path(args.start).expanduser().resolve()
@@ -83,10 +80,8 @@ def _planner(args, settings, console) -> int:
     media, tmp = default_media(Path(args.media) if args.media else None)
     try:
         examples = load_examples(args.data, media) if args.data else []
-        if args.from_threads:  # collecting corrected plans from the threads database is not built yet
-            raise UnisonError("--from-threads is not available yet; export the corrected plans as cases instead")
         if not examples:
-            raise UnisonError("nothing to train on: the data file and the threads gave no cases")
+            raise UnisonError("nothing to train on: the data file has no cases")
         val = load_examples(args.val, media) if args.val else None
         cfg = PlannerTrainConfig(
             out=out, start=start, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr or 2e-4,

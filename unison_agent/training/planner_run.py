@@ -47,7 +47,7 @@ def evaluate_adapter(settings: Settings, adapter: Path, examples: list[Example],
     from ..graphs.toolbox import default_tools
 
     s = settings.replace(planner="unison", unison=str(adapter), planner_merged=None, demo=False)
-    watch = _FallbackWatch(default_tools())
+    watch = _FallbackWatch(default_tools().planner(s))
     try:
         report = evaluate([e.case for e in examples], settings=s, planner=watch, media=media)
     finally:
@@ -58,14 +58,15 @@ def evaluate_adapter(settings: Settings, adapter: Path, examples: list[Example],
 
 
 class _FallbackWatch:
-    """The planner tools, noting each request whose plan fell back to the rules (by its planning prompt)."""
+    """A planner (``plan(request) -> Plan``) that notes each request whose plan fell back to the rules (by its
+    planning prompt)."""
 
-    def __init__(self, tools) -> None:
-        self.tools = tools
+    def __init__(self, planner) -> None:
+        self.planner = planner
         self.fallbacks: dict[str, str] = {}
 
-    def plan(self, request, settings):
-        plan = self.tools.plan(request, settings)
+    def plan(self, request):
+        plan = self.planner.plan(request)
         if plan.fallback:
             self.fallbacks[request.prompt] = plan.fallback
         return plan
