@@ -35,27 +35,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--windows", default="1,2,4")
     args = parser.parse_args(argv)
 
-    from unison_agent.session import Session
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
+    from unison_agent.core.session import Session
 
     width, height = (int(v) for v in args.size.split("x"))
     home = Path(tempfile.mkdtemp(prefix="bench_long_"))
-    settings = Settings.resolve({"home": str(home), "demo": True, "steps": args.steps, "window_frames":
-                                 args.window_frames, "window_overlap": args.window_overlap}, env={})  # fmt: skip
+    settings = Settings.resolve(
+        {
+            "home": str(home),
+            "demo": True,
+            "steps": args.steps,
+            "window_frames": args.window_frames,
+            "window_overlap": args.window_overlap,
+        },
+        env={},
+    )
     session = Session(settings, thread="bench-long")
     session.send("make a 1-second video of a lake", overrides={"width": width, "height": height, "num_frames": 5})
     print(f"{'windows':>7} {'frames':>6} {'wall s':>8} {'s/window':>9} {'s/output s':>10}")
     for n in (int(v) for v in args.windows.split(",")):
         frames = frames_for(n, args.window_frames, args.window_overlap)
         t0 = time.perf_counter()
-        r = session.send("make a video of a lake at dawn",
-                         overrides={"width": width, "height": height, "num_frames": frames, "seed": 1})  # fmt: skip
+        r = session.send(
+            "make a video of a lake at dawn",
+            overrides={"width": width, "height": height, "num_frames": frames, "seed": 1},
+        )
         wall = time.perf_counter() - t0
         if not r.ok:
             raise SystemExit(r.answer)
         side = json.loads(Path(r.results[-1]["sidecars"][0]).read_text())
-        calls = (side.get("windows") or {}).get("calls") or [{"seconds": side["timings"].get("denoise_s", 0)
-                                                             + side["timings"].get("decode_s", 0)}]  # fmt: skip
+        calls = (side.get("windows") or {}).get("calls") or [
+            {"seconds": side["timings"].get("denoise_s", 0) + side["timings"].get("decode_s", 0)}
+        ]
         per_window = sum(c["seconds"] for c in calls) / len(calls)
         print(f"{len(calls):>7} {frames:>6} {wall:>8.2f} {per_window:>9.2f} {wall / ((frames - 1) / 16):>10.2f}")
     session.close()

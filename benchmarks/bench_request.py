@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from unison_agent.session import Session
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
+    from unison_agent.core.session import Session
     from unison_agent.tiny.published import FULL_DEPTH, SMOKE_DEPTH, build_published_kit
 
     device = torch.device(args.device)
@@ -59,10 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     kit = build_published_kit(kit_dir, FULL_DEPTH if args.depth == "full" else SMOKE_DEPTH)
     build_s = time.perf_counter() - t0
     home = Path(tempfile.mkdtemp(prefix="bench_request_"))
-    settings = Settings.resolve({
-        "home": str(home), "device": args.device, "planner": "rules", "steps": args.steps, "offload": args.offload,
-        "vram_budget": args.vram_budget, "compile": args.compile, "fast": args.fast, **kit,
-    }, env={})  # fmt: skip
+    settings = Settings.resolve(
+        {
+            "home": str(home),
+            "device": args.device,
+            "planner": "rules",
+            "steps": args.steps,
+            "offload": args.offload,
+            "vram_budget": args.vram_budget,
+            "compile": args.compile,
+            "fast": args.fast,
+            **kit,
+        },
+        env={},
+    )
     w, h, n = args.size
     marks: dict[str, float] = {}
 
@@ -90,14 +100,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     side = json.loads(Path(result.results[0]["sidecars"][0]).read_text())
     row = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "depth": args.depth,
-        "size": f"{side['width']}x{side['height']}x{side['num_frames']}", "steps": args.steps, "offload": args.offload,
-        "vram_budget_gb": args.vram_budget, "compile": args.compile, "fast": args.fast,
-        "unison_plan_s": round(unison_plan_s, 3), "prepare_s": round(marks["prepare"] - start, 3),
-        **{k: round(v, 2) for k, v in side["timings"].items()}, "wall_s": round(wall, 2),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "depth": args.depth,
+        "size": f"{side['width']}x{side['height']}x{side['num_frames']}",
+        "steps": args.steps,
+        "offload": args.offload,
+        "vram_budget_gb": args.vram_budget,
+        "compile": args.compile,
+        "fast": args.fast,
+        "unison_plan_s": round(unison_plan_s, 3),
+        "prepare_s": round(marks["prepare"] - start, 3),
+        **{k: round(v, 2) for k, v in side["timings"].items()},
+        "wall_s": round(wall, 2),
         "peak_gb": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
-        "kit_build_s": round(build_s, 1), "task": side["plan"]["task"], "projector_tokens": side["projector_tokens"],
-    }  # fmt: skip
+        "kit_build_s": round(build_s, 1),
+        "task": side["plan"]["task"],
+        "projector_tokens": side["projector_tokens"],
+    }
     session.close()
     print(json.dumps(row))
     return 0

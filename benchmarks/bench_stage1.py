@@ -108,7 +108,7 @@ class Meter:
 def _media(tmp: Path, real: bool) -> dict[str, str]:
     import numpy as np
 
-    from unison_agent.media import write_image, write_video
+    from unison_agent.media.files import write_image, write_video
 
     rng = np.random.default_rng(0)
     h, w = (480, 640) if real else (64, 80)
@@ -128,21 +128,40 @@ def _real_size_dir(tmp: Path, tiny: dict[str, str], args: argparse.Namespace) ->
     processor = AutoProcessor.from_pretrained(tiny["planner_merged"])
     tiny_cfg = Qwen2_5_VLConfig.from_pretrained(tiny["planner_merged"])
     text = dict(
-        vocab_size=151936, hidden_size=2048, intermediate_size=11008, num_hidden_layers=args.num_layers,
-        num_attention_heads=16, num_key_value_heads=2, max_position_embeddings=128000, rms_norm_eps=1e-6,
+        vocab_size=151936,
+        hidden_size=2048,
+        intermediate_size=11008,
+        num_hidden_layers=args.num_layers,
+        num_attention_heads=16,
+        num_key_value_heads=2,
+        max_position_embeddings=128000,
+        rms_norm_eps=1e-6,
         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
-        bos_token_id=tiny_cfg.text_config.bos_token_id, eos_token_id=tiny_cfg.text_config.eos_token_id,
-    )  # fmt: skip
+        bos_token_id=tiny_cfg.text_config.bos_token_id,
+        eos_token_id=tiny_cfg.text_config.eos_token_id,
+    )
     vision = dict(
-        depth=args.vision_depth, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048,
+        depth=args.vision_depth,
+        hidden_size=1280,
+        intermediate_size=3420,
+        num_heads=16,
+        out_hidden_size=2048,
         fullatt_block_indexes=[i for i in (7, 15, 23, 31) if i < args.vision_depth] or [args.vision_depth - 1],
-        patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112, tokens_per_second=2,
-    )  # fmt: skip
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=112,
+        tokens_per_second=2,
+    )
     config = Qwen2_5_VLConfig(
-        text_config=text, vision_config=vision, image_token_id=tiny_cfg.image_token_id,
-        video_token_id=tiny_cfg.video_token_id, vision_start_token_id=tiny_cfg.vision_start_token_id,
-        vision_end_token_id=tiny_cfg.vision_end_token_id, tie_word_embeddings=False,
-    )  # fmt: skip
+        text_config=text,
+        vision_config=vision,
+        image_token_id=tiny_cfg.image_token_id,
+        video_token_id=tiny_cfg.video_token_id,
+        vision_start_token_id=tiny_cfg.vision_start_token_id,
+        vision_end_token_id=tiny_cfg.vision_end_token_id,
+        tie_word_embeddings=False,
+    )
     device = torch.device(args.device)
     with device:
         model = Qwen2_5_VLForConditionalGeneration(config).to(torch.bfloat16)
@@ -159,7 +178,7 @@ def _real_size_dir(tmp: Path, tiny: dict[str, str], args: argparse.Namespace) ->
 def _real_projector(tmp: Path) -> Path:
     import torch
 
-    from unison_agent.projector import ProjMLP
+    from unison_agent.models.projector import ProjMLP
 
     path = tmp / "projector.pth"
     torch.save({f"module.{k}": v for k, v in ProjMLP(input_dim=2048).state_dict().items()}, path)
@@ -168,16 +187,16 @@ def _real_projector(tmp: Path) -> Path:
 
 def bench(args: argparse.Namespace) -> list[dict]:
     import torch
-    from unison_agent.tools.understand import understand
 
+    from unison_agent.contract.settings import Settings
+    from unison_agent.models.projector import projector_tokens
+    from unison_agent.models.qwen_loader import load_planner
     from unison_agent.planners.base import Request
     from unison_agent.planners.qwen import QwenPlanner
     from unison_agent.planners.rules import RulesPlanner
     from unison_agent.planners.unison import UnisonPlanner
-    from unison_agent.projector import projector_tokens
-    from unison_agent.qwen_loader import load_planner
-    from unison_agent.settings import Settings
     from unison_agent.tiny.qwen import build_tiny_qwen
+    from unison_agent.tools.understand import understand
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -46,12 +46,12 @@ def _rss_peak_gb() -> float:
 def bench_tiny(args: argparse.Namespace) -> list[dict]:
     import numpy as np
     import torch
-    from unison_agent.tools.generate import generate
 
-    from unison_agent.media import write_image
-    from unison_agent.plan import Plan
-    from unison_agent.settings import Settings
+    from unison_agent.contract.plan import Plan
+    from unison_agent.contract.settings import Settings
+    from unison_agent.media.files import write_image
     from unison_agent.tiny.wan import build_tiny_vace
+    from unison_agent.tools.generate import generate
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_stage2_"))
     overrides = build_tiny_vace(tmp / "tiny")
@@ -63,8 +63,14 @@ def bench_tiny(args: argparse.Namespace) -> list[dict]:
     plans = {
         "text_to_video": Plan(task="text_to_video", prompt="a bird", width=w, height=h, num_frames=n, fps=16),
         "image_to_video": Plan(
-            task="image_to_video", prompt="make <IMGPAD> move", width=w, height=h, num_frames=n, fps=16,
-            frame_anchor="first", inputs=[{"path": str(image), "kind": "image", "role": "frame"}],
+            task="image_to_video",
+            prompt="make <IMGPAD> move",
+            width=w,
+            height=h,
+            num_frames=n,
+            fps=16,
+            frame_anchor="first",
+            inputs=[{"path": str(image), "kind": "image", "role": "frame"}],
         ),
     }
     tokens = torch.randn(1, 4, 32)
@@ -72,12 +78,20 @@ def bench_tiny(args: argparse.Namespace) -> list[dict]:
     rows = []
     for name, plan in plans.items():
         res = generate(plan, settings, cond_tokens=tokens, out_dir=tmp / "out", seed=0)
-        rows.append({
-            "mode": "tiny", "task": name, "device": "cpu", "offload": "none",
-            "size": f"{res.width}x{res.height}x{res.num_frames}", "steps": args.steps,
-            "s_per_step": round(res.timings["per_step_s"], 4), "total_s": round(res.timings["total_s"], 3),
-            "peak_gb": round(_rss_peak_gb(), 3), "peak_kind": "process RSS",
-        })
+        rows.append(
+            {
+                "mode": "tiny",
+                "task": name,
+                "device": "cpu",
+                "offload": "none",
+                "size": f"{res.width}x{res.height}x{res.num_frames}",
+                "steps": args.steps,
+                "s_per_step": round(res.timings["per_step_s"], 4),
+                "total_s": round(res.timings["total_s"], 3),
+                "peak_gb": round(_rss_peak_gb(), 3),
+                "peak_kind": "process RSS",
+            }
+        )
     return rows
 
 
@@ -92,9 +106,20 @@ def _real_pipeline(num_layers: int, dtype):
     torch.manual_seed(0)
     vace_layers = list(range(0, num_layers, 2))
     transformer = WanVACETransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
-        text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=num_layers, cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024, vace_layers=vace_layers,
+        patch_size=(1, 2, 2),
+        num_attention_heads=12,
+        attention_head_dim=128,
+        in_channels=16,
+        out_channels=16,
+        text_dim=4096,
+        freq_dim=256,
+        ffn_dim=8960,
+        num_layers=num_layers,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        eps=1e-6,
+        rope_max_seq_len=1024,
+        vace_layers=vace_layers,
         vace_in_channels=96,
     ).eval()
     # what from_pretrained(dtype=...) does: everything in `dtype` except the modules the model keeps in fp32
@@ -118,7 +143,7 @@ def _context(prompt_len: int, dtype, device):
     """The method's context: prompt rows + 4 projector rows, zero-padded to 2048 positions (and the negative)."""
     import torch
 
-    from unison_agent.conditioning import CONTEXT_LEN
+    from unison_agent.models.conditioning import CONTEXT_LEN
 
     g = torch.Generator().manual_seed(1)
     cond = torch.zeros(1, CONTEXT_LEN, 4096)
@@ -128,8 +153,15 @@ def _context(prompt_len: int, dtype, device):
     return cond.to(device, dtype), neg.to(device, dtype)
 
 
-def forward_flops(tokens: int, num_layers: int, vace_blocks: int, dim: int = 1536, ffn: int = 8960,
-                  context: int = 2048, text_dim: int = 4096) -> float:
+def forward_flops(
+    tokens: int,
+    num_layers: int,
+    vace_blocks: int,
+    dim: int = 1536,
+    ffn: int = 8960,
+    context: int = 2048,
+    text_dim: int = 4096,
+) -> float:
     """Matmul FLOPs of one transformer forward (one guidance branch): per block, self-attention projections
     (4 d^2 per token) and scores + values (4 N d per token), cross-attention (q/o: 2 d^2 per token; k/v over the
     context: 4 C d_text d... counted once per forward; scores 4 N C d), the FFN (4 d ffn per token); VACE blocks
@@ -166,8 +198,11 @@ def ssim(a, b) -> float:
 
 
 def _configs(args: argparse.Namespace, device) -> list[dict]:
-    offloads = [args.offload] if args.offload else (["none", "model", "group", "sequential"]
-                                                     if device.type == "cuda" else ["none"])  # fmt: skip
+    offloads = (
+        [args.offload]
+        if args.offload
+        else (["none", "model", "group", "sequential"] if device.type == "cuda" else ["none"])
+    )
     compiles = [args.compile] if args.compile is not None else [False, True]
     fasts = [args.fast] if args.fast is not None else [False, True]
     return [{"offload": o, "compile": c, "fast": f} for o in offloads for c in compiles for f in fasts]
@@ -176,7 +211,7 @@ def _configs(args: argparse.Namespace, device) -> list[dict]:
 def bench_real(args: argparse.Namespace) -> list[dict]:
     import torch
 
-    from unison_agent.vace_loader import place
+    from unison_agent.models.vace_loader import place
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -217,9 +252,17 @@ def bench_real(args: argparse.Namespace) -> list[dict]:
         t0 = time.perf_counter()
         last[0] = t0
         out = pipe(
-            prompt_embeds=cond, negative_prompt_embeds=neg, height=h, width=w, num_frames=n,
-            num_inference_steps=args.steps, guidance_scale=5.0, conditioning_scale=1.0,
-            generator=torch.Generator().manual_seed(0), output_type="np", callback_on_step_end=callback,
+            prompt_embeds=cond,
+            negative_prompt_embeds=neg,
+            height=h,
+            width=w,
+            num_frames=n,
+            num_inference_steps=args.steps,
+            guidance_scale=5.0,
+            conditioning_scale=1.0,
+            generator=torch.Generator().manual_seed(0),
+            output_type="np",
+            callback_on_step_end=callback,
         )
         total = time.perf_counter() - t0
         frames = (out.frames[0] * 255).round().clip(0, 255).astype("uint8")
@@ -228,14 +271,24 @@ def bench_real(args: argparse.Namespace) -> list[dict]:
         per_step = sum(steady) / len(steady)
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else _rss_peak_gb()
         row = {
-            "mode": "real-size", "task": "text_to_video", "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", **cfg,
-            "size": f"{frames.shape[2]}x{frames.shape[1]}x{frames.shape[0]}", "steps": args.steps,
-            "transformer_params_m": round(params / 1e6, 1), "layers": args.num_layers, "tokens": tokens,
-            "s_per_step": round(per_step, 3), "first_step_s": round(step_times[0], 3), "total_s": round(total, 2),
-            "floor_s_per_step": round(floor_s, 3), "ratio_to_floor": round(per_step / floor_s, 2),
-            "peak_gb": round(peak, 2), "peak_kind": "CUDA max allocated" if device.type == "cuda" else "process RSS",
-        }  # fmt: skip
+            "mode": "real-size",
+            "task": "text_to_video",
+            "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            **cfg,
+            "size": f"{frames.shape[2]}x{frames.shape[1]}x{frames.shape[0]}",
+            "steps": args.steps,
+            "transformer_params_m": round(params / 1e6, 1),
+            "layers": args.num_layers,
+            "tokens": tokens,
+            "s_per_step": round(per_step, 3),
+            "first_step_s": round(step_times[0], 3),
+            "total_s": round(total, 2),
+            "floor_s_per_step": round(floor_s, 3),
+            "ratio_to_floor": round(per_step / floor_s, 2),
+            "peak_gb": round(peak, 2),
+            "peak_kind": "CUDA max allocated" if device.type == "cuda" else "process RSS",
+        }
         key = (cfg["offload"], cfg["compile"])
         if not cfg["fast"]:
             reference[key] = frames
@@ -267,21 +320,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-size", action="store_true", help="Wan2.1-VACE-1.3B-sized random transformer (CUDA)")
     ap.add_argument("--steps", type=int, default=None, help="denoising steps (tiny: 4, real size: 3)")
     ap.add_argument("--size", type=_size, default=None, help="WxHxF (tiny: 64x64x9, real size: 832x480x81)")
-    ap.add_argument("--offload", choices=["none", "model", "group", "sequential"], default=None,
-                    help="one offload mode (default: all on CUDA, none on a CPU)")
-    ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                    help="real size: regional torch.compile on (--compile) or off (--no-compile); default both")
-    ap.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None,
-                    help="real size: first-block cache on or off; default both (fast rows report SSIM/PSNR vs full)")
+    ap.add_argument(
+        "--offload",
+        choices=["none", "model", "group", "sequential"],
+        default=None,
+        help="one offload mode (default: all on CUDA, none on a CPU)",
+    )
+    ap.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="real size: regional torch.compile on (--compile) or off (--no-compile); default both",
+    )
+    ap.add_argument(
+        "--fast",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="real size: first-block cache on or off; default both (fast rows report SSIM/PSNR vs full)",
+    )
     ap.add_argument("--fast-threshold", type=float, default=0.05, help="first-block cache threshold (0.05)")
-    ap.add_argument("--peak-tflops", type=float, default=800.0,
-                    help="the device's reachable bf16 dense TFLOP/s for the FLOP-floor ratio (H100: ~800)")
+    ap.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=800.0,
+        help="the device's reachable bf16 dense TFLOP/s for the FLOP-floor ratio (H100: ~800)",
+    )
     ap.add_argument("--device", default="cuda", help="real size only: cuda (default) or cpu for a smoke test")
     ap.add_argument("--num-layers", type=int, default=30, help="real size only: transformer layers (30)")
     ap.add_argument("--vae-tiling", action="store_true", help="real size only: tiled VAE")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch CPU threads (tiny default 1: tiny models gain nothing from more, and a shared CPU "
-                         "makes spinning threads dozens of times slower)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (tiny default 1: tiny models gain nothing from more, and a shared CPU "
+        "makes spinning threads dozens of times slower)",
+    )
     ap.add_argument("--json", action="store_true", help="print rows as JSON lines only")
     args = ap.parse_args(argv)
     threads = args.threads if args.threads is not None else (None if args.real_size else 1)
@@ -296,13 +369,17 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             print(json.dumps(r))
         return 0
-    print(f"{'mode':<10} {'task':<15} {'device':<7} {'offload':<11} {'compile':<8} {'fast':<5} {'size':<12} "
-          f"{'s/step':>8} {'x floor':>8} {'peak GB':>8} {'SSIM':>6} {'PSNR':>6}")
+    print(
+        f"{'mode':<10} {'task':<15} {'device':<7} {'offload':<11} {'compile':<8} {'fast':<5} {'size':<12} "
+        f"{'s/step':>8} {'x floor':>8} {'peak GB':>8} {'SSIM':>6} {'PSNR':>6}"
+    )
     for r in rows:
-        print(f"{r['mode']:<10} {r['task']:<15} {r['device']:<7} {r['offload']:<11} {r.get('compile', '-')!s:<8} "
-              f"{r.get('fast', '-')!s:<5} {r['size']:<12} {r['s_per_step']:>8} {r.get('ratio_to_floor', '-')!s:>8} "
-              f"{r['peak_gb']:>8} {r.get('ssim_vs_full', '-')!s:>6} {r.get('psnr_vs_full_db', '-')!s:>6}  "
-              f"({r['peak_kind']})")
+        print(
+            f"{r['mode']:<10} {r['task']:<15} {r['device']:<7} {r['offload']:<11} {r.get('compile', '-')!s:<8} "
+            f"{r.get('fast', '-')!s:<5} {r['size']:<12} {r['s_per_step']:>8} {r.get('ratio_to_floor', '-')!s:>8} "
+            f"{r['peak_gb']:>8} {r.get('ssim_vs_full', '-')!s:>6} {r.get('psnr_vs_full_db', '-')!s:>6}  "
+            f"({r['peak_kind']})"
+        )
     return 0
 
 

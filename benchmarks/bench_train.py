@@ -50,8 +50,8 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from unison_agent.media import write_image, write_video
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
+    from unison_agent.media.files import write_image, write_video
     from unison_agent.training.data import load_examples
     from unison_agent.training.planner import PlannerTrainConfig, build_model, train
     from unison_agent.training.planner_run import default_media
@@ -71,8 +71,11 @@ def main() -> int:
         kit = {**build_tiny_qwen(work / "kit"), **build_tiny_vace(work / "kit")}
         device = args.device or "cpu"
     settings = Settings.resolve({"home": str(work / "home"), "device": device, **kit}, env={})
-    report: dict = {"mode": "real-size" + (" smoke" if args.smoke else "") if args.real_size else "tiny",
-                    "device": device, "torch": torch.__version__}  # fmt: skip
+    report: dict = {
+        "mode": "real-size" + (" smoke" if args.smoke else "") if args.real_size else "tiny",
+        "device": device,
+        "torch": torch.__version__,
+    }
 
     media, tmp = default_media(work / "media")
     cases = [json.loads(line) for line in (ROOT / "evals" / "plan_cases.jsonl").read_text().splitlines()]
@@ -81,18 +84,30 @@ def main() -> int:
     data = work / "cases.jsonl"
     data.write_text("\n".join(json.dumps(c) for c in cases[:: max(1, len(cases) // args.cases)]) + "\n")
     examples = load_examples(data, media)
-    cfg = PlannerTrainConfig(out=work / "adapter", start=Path(kit["unison"]), max_steps=args.steps, batch_size=4,
-                             save_every=0)  # fmt: skip
+    cfg = PlannerTrainConfig(
+        out=work / "adapter", start=Path(kit["unison"]), max_steps=args.steps, batch_size=4, save_every=0
+    )
     model, processor, dev, _ = build_model(settings, cfg)
-    train(model, processor, examples, PlannerTrainConfig(out=work / "warm", start=cfg.start, max_steps=1,
-                                                          batch_size=4, save_every=0), dev)  # fmt: skip
+    train(
+        model,
+        processor,
+        examples,
+        PlannerTrainConfig(out=work / "warm", start=cfg.start, max_steps=1, batch_size=4, save_every=0),
+        dev,
+    )
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     result = train(model, processor, examples, cfg, dev)
-    report["planner"] = {"steps": args.steps, "batch": 4, "s_per_step": (time.perf_counter() - started) / args.steps,
-                         "loss_first": result.losses[0], "loss_last": result.losses[-1],
-                         "gpu_peak_gb": gpu_peak_gb(), "rss_peak_gb": peak_rss_gb()}  # fmt: skip
+    report["planner"] = {
+        "steps": args.steps,
+        "batch": 4,
+        "s_per_step": (time.perf_counter() - started) / args.steps,
+        "loss_first": result.losses[0],
+        "loss_last": result.losses[-1],
+        "gpu_peak_gb": gpu_peak_gb(),
+        "rss_peak_gb": peak_rss_gb(),
+    }
     del model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -112,9 +127,14 @@ def main() -> int:
     pcfg.max_steps = args.steps
     started = time.perf_counter()
     train_projector(settings, pairs, pcfg, trainer=trainer)
-    report["projector"] = {"steps": args.steps, "size": args.size, "frames": args.frames,
-                           "s_per_step": (time.perf_counter() - started) / args.steps,
-                           "gpu_peak_gb": gpu_peak_gb(), "rss_peak_gb": peak_rss_gb()}  # fmt: skip
+    report["projector"] = {
+        "steps": args.steps,
+        "size": args.size,
+        "frames": args.frames,
+        "s_per_step": (time.perf_counter() - started) / args.steps,
+        "gpu_peak_gb": gpu_peak_gb(),
+        "rss_peak_gb": peak_rss_gb(),
+    }
     print(json.dumps(report, indent=1))
     if tmp is not None:
         tmp.cleanup()

@@ -1,7 +1,7 @@
 """Writes evals/plan_cases.jsonl: the planning evaluation set (run `python evals/build_plan_cases.py`).
 
 Each case: {"id", "prompt", "expect"}; ``{name}`` in a prompt stands for a synthetic media file that
-``unison eval plans`` makes (see unison_agent/evaluation.py: photo.png, street.png, face.png, mask.png, clip.mp4,
+``unison eval plans`` makes (see unison_agent/core/evaluation.py: photo.png, street.png, face.png, mask.png, clip.mp4,
 dance.mp4, pose.mp4, depth.png, edges.png). ``expect`` lists only the fields a case checks. The prompts are
 written for this set and are not the test suite's.
 """

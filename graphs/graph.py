@@ -15,7 +15,7 @@ next one, or to ``finish``.
 
 ``build_graph(settings, tools=None, checkpointer=None)`` compiles it for the settings it is given (a face has
 applied demo mode already). The LangGraph server's factory lives with the serving faces:
-``unison_agent/langgraph_server.py``.
+``unison_agent/serve/langgraph_server.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
+
+from unison_agent.contract.settings import Settings
+from unison_agent.core.prepare import Guard
 from unison_agent.graphs import toolbox as toolbox_module
 from unison_agent.graphs.nodes import (
     Nodes,
@@ -37,9 +40,6 @@ from unison_agent.graphs.nodes import (
 from unison_agent.graphs.state import AgentState, InputState
 from unison_agent.graphs.toolbox import Toolbox
 
-from unison_agent.prepare import Guard
-from unison_agent.settings import Settings
-
 NODE_NAMES = ("intake", "prepare", "annotate", "confirm", "understand", "generate", "verify", "finish")
 
 
@@ -51,7 +51,7 @@ def build_graph(
     cancelled: Callable[[], bool] | None = None,
 ):
     """Compile the agent graph for these settings (tools default to the real ones, loaded lazily); ``guard``
-    refuses files a step may not read (``unison_agent.prepare.resolve_step``); ``cancelled`` is polled during a
+    refuses files a step may not read (``unison_agent.core.prepare.resolve_step``); ``cancelled`` is polled during a
     turn and stops it when it returns True."""
     nodes = Nodes(settings=settings, tools=tools or toolbox_module.default_tools(), guard=guard, cancelled=cancelled)
     graph = StateGraph(AgentState, input_schema=InputState)

@@ -1,16 +1,16 @@
 """The graph's nodes, one job each, and the typed routers between them.
 
-``intake`` starts a turn; ``prepare`` resolves and plans the current step (:func:`unison_agent.prepare.prepare_step`,
+``intake`` starts a turn; ``prepare`` resolves and plans the current step (:func:`unison_agent.core.prepare.prepare_step`,
 the same function ``unison plan`` calls); ``annotate`` runs an annotator (the step's answer, or a control map /
 edit mask the step needs); ``confirm`` lets a person review the plan (a LangGraph interrupt); ``generate`` and
 ``understand`` run the step; ``finish`` closes the turn. Nodes return state updates; the routers decide where
 control goes next from the state alone.
 
-Errors: a :class:`~unison_agent.errors.UnisonError` is the person's problem (a bad file, an impossible plan) and is
+Errors: a :class:`~unison_agent.contract.errors.UnisonError` is the person's problem (a bad file, an impossible plan) and is
 recorded with its message; any other exception is a bug: the step fails with "internal error (logged to <file>)"
 and the traceback goes to the error log under ``UNISON_HOME/logs``. Either way the thread stays usable.
 
-Progress goes out through LangGraph's custom stream (:mod:`unison_agent.progress`): ``{"event": "stage", ...}``
+Progress goes out through LangGraph's custom stream (:mod:`unison_agent.core.progress`): ``{"event": "stage", ...}``
 when a stage begins (planning, annotating, checking here; loading, denoising, decoding, writing and understanding
 where the tools do that work), ``{"event": "step", ...}`` per denoising step, with elapsed and remaining time,
 ``{"event": "token", ...}`` per answer token, ``{"event": "status", ...}`` for a retried attempt.
@@ -27,11 +27,8 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphBubbleUp
 from langgraph.types import interrupt
-from unison_agent.graphs.state import AgentState, StepResult, clear_step, plan_json, plan_of, reset_turn
-from unison_agent.graphs.toolbox import Toolbox
 
-from unison_agent import boundary, media_store, present, progress
-from unison_agent.errors import (
+from unison_agent.contract.errors import (
     PlanError,
     SettingsError,
     TurnCancelled,
@@ -39,15 +36,19 @@ from unison_agent.errors import (
     describe_os_error,
     log_internal_error,
 )
-from unison_agent.media import kind_of
-from unison_agent.mentions import find_mentions
-from unison_agent.pipeline import GenerationResult, keep_attempt
-from unison_agent.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
-from unison_agent.prepare import Guard, Job, apply_changes, jobs_for, parse_decision, prepare_step
-from unison_agent.settings import Settings, check_overrides
-from unison_agent.steps import split_steps
-from unison_agent.verify import CheckResult, attempt_summary, checks_for, preserve_score, retry_changes, score
-from unison_agent.verify import to_json as verify_json
+from unison_agent.contract.mentions import find_mentions
+from unison_agent.contract.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
+from unison_agent.contract.settings import Settings, check_overrides
+from unison_agent.core import boundary, present, progress
+from unison_agent.core.prepare import Guard, Job, apply_changes, jobs_for, parse_decision, prepare_step
+from unison_agent.core.steps import split_steps
+from unison_agent.core.verify import CheckResult, attempt_summary, checks_for, preserve_score, retry_changes, score
+from unison_agent.core.verify import to_json as verify_json
+from unison_agent.graphs.state import AgentState, StepResult, clear_step, plan_json, plan_of, reset_turn
+from unison_agent.graphs.toolbox import Toolbox
+from unison_agent.media import store as media_store
+from unison_agent.media.files import kind_of
+from unison_agent.models.pipeline import GenerationResult, keep_attempt
 
 HISTORY_LIMIT = 20
 """At most this many earlier messages are shown to the understanding model (the newest ones)."""
@@ -132,7 +133,7 @@ class Nodes:
     settings: Settings
     tools: Toolbox
     guard: Guard | None = None
-    """Refuses files a step may not read (see ``unison_agent.prepare.resolve_step``); None: no limit."""
+    """Refuses files a step may not read (see ``unison_agent.core.prepare.resolve_step``); None: no limit."""
     cancelled: Callable[[], bool] | None = None
     """Polled at every denoising step and answer token; True stops the turn (``TurnCancelled``)."""
 
@@ -155,7 +156,7 @@ class Nodes:
 
     def allowed(self, paths: list[str]) -> list[str]:
         """The paths the guard lets through (history shown to the understanding model is filtered too); with a
-        :class:`~unison_agent.boundary.Boundary`, the checked copies of those files (read as they were checked)."""
+        :class:`~unison_agent.core.boundary.Boundary`, the checked copies of those files (read as they were checked)."""
         if self.guard is None:
             return list(paths)
         admit = getattr(self.guard, "admit", None)
@@ -181,9 +182,14 @@ class Nodes:
         else:
             log = log_internal_error(self.settings, exc)
             message, internal = f"internal error: {type(exc).__name__} (logged to {log})", True
-        error = {"step": state.get("step_index", 0), "request": state.get("step_text") or _current(state),
-                 "error": message, "type": type(exc).__name__, "plan": plan_json(state.get("plan")),
-                 "internal": internal}  # fmt: skip
+        error = {
+            "step": state.get("step_index", 0),
+            "request": state.get("step_text") or _current(state),
+            "error": message,
+            "type": type(exc).__name__,
+            "plan": plan_json(state.get("plan")),
+            "internal": internal,
+        }
         return {**(update or {}), "errors": [error], "jobs": []}
 
     def guarded(self, state: AgentState, body: Callable[[], Update]) -> Update:
@@ -196,10 +202,18 @@ class Nodes:
 
     def finished_step(self, state: AgentState, result: StepResult, media: list[dict] | None = None) -> Update:
         """Record a finished step and clear the per-step fields (the routers go on with the next step)."""
-        message = {"role": "assistant", "content": present.message_text(result.answer, result.outputs),
-                   "media": list(result.outputs), "turn": state["turn"]}  # fmt: skip
-        update: Update = {"results": [result], "messages": [message], "step_index": state.get("step_index", 0) + 1,
-                          **clear_step()}  # fmt: skip
+        message = {
+            "role": "assistant",
+            "content": present.message_text(result.answer, result.outputs),
+            "media": list(result.outputs),
+            "turn": state["turn"],
+        }
+        update: Update = {
+            "results": [result],
+            "messages": [message],
+            "step_index": state.get("step_index", 0) + 1,
+            **clear_step(),
+        }
         if media:
             update["media"] = media
         return update
@@ -227,12 +241,24 @@ class Nodes:
             results = state.get("results") or []
             previous = StepResult.of(results[-1]).outputs if i > 0 and results else []
             step, resolved = prepare_step(
-                state["steps"][i], index=i, settings=self.settings, planner=self.tools.planner(self.settings),
-                media=state.get("media") or [], previous=previous, overrides=state.get("overrides") or {},
-                turn=state["turn"], guard=self.guard,
-            )  # fmt: skip
-            return {"step_text": step.text, "media": resolved.new_media, "jobs": [j.to_json() for j in step.jobs],
-                    "plan": step.plan, "step_notes": list(step.notes), "prepared": {}}  # fmt: skip
+                state["steps"][i],
+                index=i,
+                settings=self.settings,
+                planner=self.tools.planner(self.settings),
+                media=state.get("media") or [],
+                previous=previous,
+                overrides=state.get("overrides") or {},
+                turn=state["turn"],
+                guard=self.guard,
+            )
+            return {
+                "step_text": step.text,
+                "media": resolved.new_media,
+                "jobs": [j.to_json() for j in step.jobs],
+                "plan": step.plan,
+                "step_notes": list(step.notes),
+                "prepared": {},
+            }
 
         return self.guarded(state, body)
 
@@ -250,19 +276,27 @@ class Nodes:
             started = time.perf_counter()
             made = self.tools.annotate(job.kind, src, out, self.settings, target=job.target)
             media = list(state.get("media") or [])
-            registry, item = media_store.register(media, made.path, kind_of(made.path), origin="annotation",
-                                                  turn=state["turn"], task=job.kind)  # fmt: skip
+            registry, item = media_store.register(
+                media, made.path, kind_of(made.path), origin="annotation", turn=state["turn"], task=job.kind
+            )
             new_media = registry[len(media) :]
             notes = [str(n) for n in getattr(made, "notes", [])]
             if job.purpose != "answer":
-                return {"media": new_media, "jobs": state["jobs"][1:],
-                        "prepared": {**(state.get("prepared") or {}), str(job.role): item["path"]},
-                        "step_notes": [*(state.get("step_notes") or []), *notes]}  # fmt: skip
+                return {
+                    "media": new_media,
+                    "jobs": state["jobs"][1:],
+                    "prepared": {**(state.get("prepared") or {}), str(job.role): item["path"]},
+                    "step_notes": [*(state.get("step_notes") or []), *notes],
+                }
             src_id = next((m["id"] for m in registry if m["path"] == str(src.resolve())), "?")
             result = StepResult(
-                step=state.get("step_index", 0), request=state.get("step_text") or "", task=f"annotate:{job.kind}",
-                answer=present.annotation_answer(job.kind, job.target, src_id, item["id"]), outputs=[item["path"]],
-                notes=notes, files=made_files(registry, {}, [item["path"]]),
+                step=state.get("step_index", 0),
+                request=state.get("step_text") or "",
+                task=f"annotate:{job.kind}",
+                answer=present.annotation_answer(job.kind, job.target, src_id, item["id"]),
+                outputs=[item["path"]],
+                notes=notes,
+                files=made_files(registry, {}, [item["path"]]),
                 timings={"total_s": round(time.perf_counter() - started, 3)},
             )
             return self.finished_step(state, result, new_media)
@@ -272,18 +306,28 @@ class Nodes:
     def confirm(self, state: AgentState) -> Update:
         """Human in the loop: show the plan, then accept, change fields, or cancel (a LangGraph interrupt)."""
         plan = plan_of(state)
-        decision = interrupt({
-            "plan": plan_json(plan), "step": state.get("step_index", 0), "request": state.get("step_text") or "",
-            "notice": state.get("notice"), "prepared": dict(state.get("prepared") or {}),
-            "question": "accept, change fields (e.g. {'width': 480} or 'num_frames=33'), or cancel?",
-        })  # fmt: skip
+        decision = interrupt(
+            {
+                "plan": plan_json(plan),
+                "step": state.get("step_index", 0),
+                "request": state.get("step_text") or "",
+                "notice": state.get("notice"),
+                "prepared": dict(state.get("prepared") or {}),
+                "question": "accept, change fields (e.g. {'width': 480} or 'num_frames=33'), or cancel?",
+            }
+        )
         action, changes = parse_decision(decision)
         if action == "accept":
             return {"decision": "accept", "notice": None}
         if action == "cancel":
             result = StepResult(
-                step=state.get("step_index", 0), request=state.get("step_text") or "", task=plan.task.value,
-                answer=present.CANCELLED, plan=plan, notes=[present.CANCELLED_NOTE], status="cancelled",
+                step=state.get("step_index", 0),
+                request=state.get("step_text") or "",
+                task=plan.task.value,
+                answer=present.CANCELLED,
+                plan=plan,
+                notes=[present.CANCELLED_NOTE],
+                status="cancelled",
             )
             return {
                 "decision": "cancel",
@@ -302,9 +346,13 @@ class Nodes:
             new_plan, notes = apply_changes(plan, plan_changes)
         except (PlanError, SettingsError) as exc:
             return {"decision": "change", "notice": str(exc)}
-        update: Update = {"decision": "change", "plan": new_plan, "notice": "changed",
-                          "overrides": {**(state.get("overrides") or {}), **gen_changes},
-                          "step_notes": [*(state.get("step_notes") or []), *notes]}  # fmt: skip
+        update: Update = {
+            "decision": "change",
+            "plan": new_plan,
+            "notice": "changed",
+            "overrides": {**(state.get("overrides") or {}), **gen_changes},
+            "step_notes": [*(state.get("step_notes") or []), *notes],
+        }
         before = [j.to_json() for j in jobs_for(plan)]
         needed = [j.to_json() for j in jobs_for(new_plan)]
         if needed != before:  # the change needs other maps (another control kind, another edit target...)
@@ -318,8 +366,11 @@ class Nodes:
             plan = plan_of(state)
             write = _writer()
             turn = state["turn"]
-            history = [{"role": m["role"], "content": m["content"], "media": self.allowed(m.get("media", []))}
-                       for m in state.get("messages", []) if m.get("turn", 0) < turn][-HISTORY_LIMIT:]  # fmt: skip
+            history = [
+                {"role": m["role"], "content": m["content"], "media": self.allowed(m.get("media", []))}
+                for m in state.get("messages", [])
+                if m.get("turn", 0) < turn
+            ][-HISTORY_LIMIT:]
             started = time.perf_counter()
             if plan.answer and not plan.inputs and not history:
                 answer = plan.answer
@@ -336,8 +387,12 @@ class Nodes:
                 answer = present.no_answer(self.settings.demo)
                 write({"event": "token", "text": answer})
             result = StepResult(
-                step=state.get("step_index", 0), request=state.get("step_text") or "", task=plan.task.value,
-                answer=answer, plan=plan, notes=list(state.get("step_notes") or []),
+                step=state.get("step_index", 0),
+                request=state.get("step_text") or "",
+                task=plan.task.value,
+                answer=answer,
+                plan=plan,
+                notes=list(state.get("step_notes") or []),
                 timings={"total_s": round(time.perf_counter() - started, 3)},
             )
             return self.finished_step(state, result)
@@ -356,37 +411,58 @@ class Nodes:
                 progress.step("denoising", int(i), int(n), task=plan.task.value)
 
             prepared = dict(state.get("prepared") or {})
-            made = GenerationResult.of(self.tools.generate(
-                plan, self.step_settings(overrides), out_dir=self.out_dir(config), seed=overrides.get("seed"),
-                on_step=on_step, files=prepared,
-            ))  # fmt: skip
+            made = GenerationResult.of(
+                self.tools.generate(
+                    plan,
+                    self.step_settings(overrides),
+                    out_dir=self.out_dir(config),
+                    seed=overrides.get("seed"),
+                    on_step=on_step,
+                    files=prepared,
+                )
+            )
             if self.verify_attempts(state) > 0:
                 return {"attempts": [*(state.get("attempts") or []), {"made": made}]}
             return self.keep(state, plan, made)
 
         return self.guarded(state, body)
 
-    def keep(self, state: AgentState, plan: Plan, made: GenerationResult, checked: str = "",
-             notes: Sequence[str] = ()) -> Update:  # fmt: skip
+    def keep(
+        self, state: AgentState, plan: Plan, made: GenerationResult, checked: str = "", notes: Sequence[str] = ()
+    ) -> Update:
         """Register a generation's outputs as media and finish the step with its result."""
         media = list(state.get("media") or [])
         registry, outputs = media, []
         for p in made.outputs:
-            registry, item = media_store.register(registry, p, plan.task.output, origin="output",
-                                                  turn=state["turn"], task=plan.task.value)  # fmt: skip
+            registry, item = media_store.register(
+                registry, p, plan.task.output, origin="output", turn=state["turn"], task=plan.task.value
+            )
             outputs.append(item["path"])
         ids = [m["id"] for m in registry if m["path"] in outputs]
         size = present.size_text(plan.task.output, made.width, made.height, made.num_frames)
         prepared = dict(state.get("prepared") or {})
         files = made_files(registry, prepared, outputs)
         result = StepResult(
-            step=state.get("step_index", 0), request=state.get("step_text") or "", task=plan.task.value,
-            answer=present.generation_answer(plan.task.output, ids, size, checked=checked, warnings=made.warnings,
-                                             maps=[f for f in files if f["role"] != "output"]),
-            outputs=outputs, sidecars=[str(s) for s in made.sidecars], plan=plan, seed=made.seed,
+            step=state.get("step_index", 0),
+            request=state.get("step_text") or "",
+            task=plan.task.value,
+            answer=present.generation_answer(
+                plan.task.output,
+                ids,
+                size,
+                checked=checked,
+                warnings=made.warnings,
+                maps=[f for f in files if f["role"] != "output"],
+            ),
+            outputs=outputs,
+            sidecars=[str(s) for s in made.sidecars],
+            plan=plan,
+            seed=made.seed,
             notes=[*(state.get("step_notes") or []), *made.notes, *notes],
-            prepared=list(prepared.values()), files=files, timings=dict(made.timings),
-        )  # fmt: skip
+            prepared=list(prepared.values()),
+            files=files,
+            timings=dict(made.timings),
+        )
         return self.finished_step(state, result, registry[len(media) :])
 
     def verify(self, state: AgentState, config: RunnableConfig) -> Update:
@@ -403,8 +479,11 @@ class Nodes:
             for c in checks:
                 self.check_cancelled()
                 if c["kind"] == "preserve":
-                    p = preserve_score(plan, str(last["made"].outputs[0]), (state.get("prepared") or {}).get("mask")
-                                       or getattr(plan.first("mask"), "path", None))  # fmt: skip
+                    p = preserve_score(
+                        plan,
+                        str(last["made"].outputs[0]),
+                        (state.get("prepared") or {}).get("mask") or getattr(plan.first("mask"), "path", None),
+                    )
                 else:
                     p = float(self.tools.check(c["question"], [str(last["made"].outputs[0])], self.settings))
                 results.append(CheckResult(c["question"], c["kind"], p))
@@ -424,12 +503,24 @@ class Nodes:
         """The best attempt becomes the step's result (its sidecar records every attempt); the writer moves the
         others to ``<outputs>/<thread>/attempts/`` (not deleted)."""
         best = max(range(len(attempts)), key=lambda i: attempts[i]["score"])
-        record = [{"attempt": i + 1, "seed": a["made"].seed, "score": round(a["score"], 4), "checks": a["checks"],
-                   "kept": i == best, "output": Path(a["made"].outputs[0]).name}
-                  for i, a in enumerate(attempts)]  # fmt: skip
+        record = [
+            {
+                "attempt": i + 1,
+                "seed": a["made"].seed,
+                "score": round(a["score"], 4),
+                "checks": a["checks"],
+                "kept": i == best,
+                "output": Path(a["made"].outputs[0]).name,
+            }
+            for i, a in enumerate(attempts)
+        ]
         chosen = attempts[best]
-        keep_attempt(chosen["made"], [a["made"] for i, a in enumerate(attempts) if i != best],
-                     self.out_dir(config) / "attempts", {"threshold": threshold, "attempts": record})  # fmt: skip
+        keep_attempt(
+            chosen["made"],
+            [a["made"] for i, a in enumerate(attempts) if i != best],
+            self.out_dir(config) / "attempts",
+            {"threshold": threshold, "attempts": record},
+        )
         checked = present.verification_text(chosen["summary"], len(attempts) - 1, chosen["score"], threshold, best)
         return self.keep(state, plan, chosen["made"], checked, present.attempt_notes(record))
 
@@ -440,10 +531,16 @@ class Nodes:
 
 def finish_turn(state: AgentState | dict[str, Any]) -> Update:
     """The update that closes a turn (the ``finish`` node's; also used to close a turn a dead process left open)."""
-    record = {"turn": state.get("turn", 0), "request": state.get("request", ""),
-              "results": state.get("results", []), "errors": state.get("errors", [])}  # fmt: skip
-    messages = [{"role": "assistant", "content": present.error_text(err), "media": [], "turn": state.get("turn", 0)}
-                for err in state.get("errors", [])]  # fmt: skip
+    record = {
+        "turn": state.get("turn", 0),
+        "request": state.get("request", ""),
+        "results": state.get("results", []),
+        "errors": state.get("errors", []),
+    }
+    messages = [
+        {"role": "assistant", "content": present.error_text(err), "media": [], "turn": state.get("turn", 0)}
+        for err in state.get("errors", [])
+    ]
     # confirm and overrides hold for one run: a later run that does not send them (the LangGraph server keeps the
     # thread's state between runs) starts without them
     return {"done": True, "history": [record], "messages": messages, "confirm": False, "overrides": {}, **clear_step()}
@@ -453,8 +550,11 @@ def made_files(media: list[dict[str, Any]], prepared: dict[str, str], outputs: l
     """Every file a step made, with its media id: the annotator maps it prepared (role "mask" / "control"), then
     its outputs (role "output"), in id order."""
     roles = {**{path: role for role, path in prepared.items()}, **{path: "output" for path in outputs}}
-    return [{"id": int(m["id"]), "path": m["path"], "kind": m["kind"], "role": roles[m["path"]]}
-            for m in media if m["path"] in roles]  # fmt: skip
+    return [
+        {"id": int(m["id"]), "path": m["path"], "kind": m["kind"], "role": roles[m["path"]]}
+        for m in media
+        if m["path"] in roles
+    ]
 
 
 def _current(state: AgentState) -> str:

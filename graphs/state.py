@@ -1,5 +1,5 @@
 """The agent's state: serialisable values only, so SQLite can checkpoint it — strings, numbers, lists, dicts, and
-two typed values: the current :class:`~unison_agent.plan.Plan` and each finished step's :class:`StepResult`.
+two typed values: the current :class:`~unison_agent.contract.plan.Plan` and each finished step's :class:`StepResult`.
 
 LangGraph's serializer stores a pydantic model or a dataclass with its class name and rebuilds it on load (a plan
 is validated again there, as anything read from disk is); :data:`STATE_TYPES` are the classes it may rebuild.
@@ -19,13 +19,13 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.types import Overwrite
 
-from unison_agent.plan import Plan
+from unison_agent.contract.plan import Plan
 
 STATE_TYPES: tuple[tuple[str, str], ...] = (
-    ("unison_agent.plan", "Plan"),
-    ("unison_agent.plan", "Task"),
+    ("unison_agent.contract.plan", "Plan"),
+    ("unison_agent.contract.plan", "Task"),
     ("unison_agent.graphs.state", "StepResult"),
-    ("unison_agent.pipeline", "GenerationResult"),
+    ("unison_agent.models.pipeline", "GenerationResult"),
 )
 """(module, class) of the typed values in the state, for the checkpointer's serializer (its allow-list)."""
 
@@ -41,7 +41,7 @@ class Message(TypedDict):
 
 
 class MediaItem(TypedDict, total=False):
-    """One file of the conversation (see :mod:`unison_agent.media_store`)."""
+    """One file of the conversation (see :mod:`unison_agent.media.store`)."""
 
     id: int
     path: str
@@ -85,9 +85,16 @@ class StepResult(Mapping[str, Any]):
 
     def to_json(self) -> dict[str, Any]:
         """The result as JSON: the plan as the plan contract; optional fields only when the step has them."""
-        data: dict[str, Any] = {"step": self.step, "request": self.request, "task": self.task, "answer": self.answer,
-                                "outputs": list(self.outputs), "plan": self.plan.to_json() if self.plan else None,
-                                "notes": list(self.notes), "status": self.status}  # fmt: skip
+        data: dict[str, Any] = {
+            "step": self.step,
+            "request": self.request,
+            "task": self.task,
+            "answer": self.answer,
+            "outputs": list(self.outputs),
+            "plan": self.plan.to_json() if self.plan else None,
+            "notes": list(self.notes),
+            "status": self.status,
+        }
         for name in self._OPTIONAL:
             value = getattr(self, name)
             if value is not None:
@@ -158,7 +165,7 @@ class InputState(TypedDict, total=False):
     request: str
     """The user's text for this turn, with ``###path###``/``@path`` mentions and references ("it", "#3")."""
     overrides: dict[str, Any]
-    """Per-turn overrides: plan fields (``unison_agent.plan.PLAN_FIELDS``) and sampler values
+    """Per-turn overrides: plan fields (``unison_agent.contract.plan.PLAN_FIELDS``) and sampler values
     (``GENERATION_FIELDS``)."""
     confirm: bool
     """Ask for confirmation (a LangGraph interrupt) before each generation of this turn."""
@@ -181,7 +188,7 @@ class AgentState(InputState, total=False):
     plan: Plan | None
     """The current step's plan, or None (a dict in a thread written by an earlier version: :func:`plan_of`)."""
     jobs: list[dict[str, Any]]
-    """Annotator runs still to do for the current step (``unison_agent.prepare.Job`` as JSON)."""
+    """Annotator runs still to do for the current step (``unison_agent.core.prepare.Job`` as JSON)."""
     prepared: dict[str, str]
     """Role -> path of the maps the annotate node made for the current step ("control", "mask")."""
     step_notes: list[str]
@@ -206,8 +213,18 @@ class AgentState(InputState, total=False):
 
 def clear_step() -> dict[str, Any]:
     """The per-step fields, empty (between steps)."""
-    return {"step_text": None, "plan": None, "jobs": [], "prepared": {}, "step_notes": [], "notice": None,
-            "decision": None, "attempts": [], "checks": [], "retry": {}}  # fmt: skip
+    return {
+        "step_text": None,
+        "plan": None,
+        "jobs": [],
+        "prepared": {},
+        "step_notes": [],
+        "notice": None,
+        "decision": None,
+        "attempts": [],
+        "checks": [],
+        "retry": {},
+    }
 
 
 def reset_turn(

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unison_agent.plan import Plan
+    from unison_agent.contract.plan import Plan
+    from unison_agent.contract.settings import Settings
     from unison_agent.planners.base import Planner
-    from unison_agent.settings import Settings
 
 
 class Generated(Protocol):
@@ -75,7 +75,6 @@ class Toolbox(Protocol):
         """Generate what a plan asks for into ``out_dir``; ``files`` maps a role to a prepared map's path."""
         ...
 
-
     def check(self, question: str, paths: list[str], settings: Settings) -> float:
         """The probability the understanding model answers "yes" to ``question`` about the files."""
         ...
@@ -92,24 +91,28 @@ class ModelTools:
     def planner(self, settings: Settings) -> Planner:
         from unison_agent.planners import get_planner
 
-        key = (settings.planner, settings.demo, settings.qwen, settings.unison, settings.planner_merged,
-               settings.models_dir)  # fmt: skip
+        key = (
+            settings.planner,
+            settings.demo,
+            settings.qwen,
+            settings.unison,
+            settings.planner_merged,
+            settings.models_dir,
+        )
         if key not in self._planners:  # a model planner loads once
             self._planners[key] = get_planner(settings.planner, settings)
         return self._planners[key]
 
     def understand(self, plan, settings, *, history=None, on_token=None) -> str:
+        from unison_agent.models.weights import require_weights
         from unison_agent.tools.understand import understand
-
-        from unison_agent.weights import require_weights
 
         require_weights(settings, "understanding")
         return understand(plan, settings, history=history, on_token=on_token)
 
     def check(self, question, paths, settings) -> float:
+        from unison_agent.models.weights import require_weights
         from unison_agent.tools.understand import yes_probability
-
-        from unison_agent.weights import require_weights
 
         require_weights(settings, "understanding")
         return yes_probability(question, list(paths), settings)
@@ -120,9 +123,8 @@ class ModelTools:
         return annotate_file(kind, Path(input_path), Path(out_path), settings, target=target)
 
     def generate(self, plan, settings, *, out_dir, seed=None, on_step=None, files=None):
+        from unison_agent.models.weights import require_weights
         from unison_agent.tools.generate import generate
-
-        from unison_agent.weights import require_weights
 
         require_weights(settings, "generation")
         return generate(plan, settings, out_dir=Path(out_dir), seed=seed, on_step=on_step, files=files)

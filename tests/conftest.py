@@ -80,7 +80,7 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import numpy as np
     from PIL import Image
 
-    from unison_agent.media import write_video
+    from unison_agent.media.files import write_video
 
     d = tmp_path_factory.mktemp("media")
     rng = np.random.default_rng(0)

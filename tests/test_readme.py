@@ -24,7 +24,7 @@ def test_two_commands_and_ci_runs_the_test_one():
 
 def test_readme_lists_the_twelve_tasks_and_every_command():
     from unison_agent.cli import COMMANDS
-    from unison_agent.plan import Task
+    from unison_agent.contract.plan import Task
 
     text = (ROOT / "README.md").read_text()
     for task in Task:

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import natural_clip, pose_clip
-from unison_agent.media import write_image, write_video
+from unison_agent.contract.settings import Settings
+from unison_agent.core.prepare import prepare_request
+from unison_agent.media.files import write_image, write_video
 from unison_agent.planners.base import Request
 from unison_agent.planners.rules import RulesPlanner
-from unison_agent.prepare import prepare_request
-from unison_agent.settings import Settings
 
 # The prompts as run.sh has them (assets under ./assets/).
 RUN_SH = [
@@ -87,7 +87,7 @@ def test_prepared_control_example_uses_the_pose_video_as_given(assets, monkeypat
         ("add stars to ###{P}###", None),
         ("put a lamp in ###{P}###", None),
         ("put a lamp on the table in ###{P}###", "table"),
-    ],  # fmt: skip
+    ],
 )
 def test_editing_verbs_on_a_picture_plan_an_edit(assets, text, target):
     path = assets / "assets" / "image_ref.png"

@@ -6,7 +6,7 @@ Arrays in, arrays out: frames (T, H, W, 3) uint8 RGB; control frames keep the in
 (T, H, W) uint8 0/255 with white = edit. Files: an image input gives a PNG, a video input an MP4 (16 fps);
 kinds whose output is a video whatever the input (``frameref-*``) write an MP4. Every file written (a companion
 mask too) gets a JSON sidecar beside it (annotator, input, target, notes, models, timing), written with it as one
-unit (:func:`unison_agent.media.output_unit`: the file first, its sidecar last).
+unit (:func:`unison_agent.media.files.output_unit`: the file first, its sidecar last).
 """
 
 from __future__ import annotations
@@ -18,17 +18,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from unison_agent.errors import MediaError
-from unison_agent.media import MediaLimits, check_file, read_image, read_video, sidecar_path, write_output
-from unison_agent.plan import DEFAULT_FPS as FPS
-from unison_agent.plan import DEFAULT_VIDEO_FRAMES as VIDEO_FRAMES
-
-from .annotator_models import as_frames
-from .grounding import BOX_THRESHOLD, TEXT_THRESHOLD
-from .registry import ANNOTATORS, get_annotator
+from unison_agent.contract.errors import MediaError
+from unison_agent.contract.plan import DEFAULT_FPS as FPS
+from unison_agent.contract.plan import DEFAULT_VIDEO_FRAMES as VIDEO_FRAMES
+from unison_agent.media.files import MediaLimits, check_file, read_image, read_video, sidecar_path, write_output
+from unison_agent.tools.annotator_models import as_frames
+from unison_agent.tools.grounding import BOX_THRESHOLD, TEXT_THRESHOLD
+from unison_agent.tools.registry import ANNOTATORS, get_annotator
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
 
 __all__ = ["ANNOTATORS", "CONTROL_KINDS", "Annotation", "annotate_file", "control_frames", "edit_mask"]
 

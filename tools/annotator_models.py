@@ -1,6 +1,6 @@
 """Shared plumbing for the annotators: frame checks, checkpoint directories, and cached model loading.
 
-Every annotator model loads through :func:`load_cached`, i.e. ``unison_agent.models.registry()``, keyed by
+Every annotator model loads through :func:`load_cached`, i.e. ``unison_agent.models.registry.registry()``, keyed by
 (kind, checkpoint path, device), so a model is loaded once per process whoever asks. Annotators run in
 float32: they are small, and detection/segmentation heads are sensitive to half precision.
 """
@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from unison_agent.errors import MediaError, WeightsError
-from unison_agent.media import as_frames as media_frames
-from unison_agent.models import pick_device, registry
-from unison_agent.progress import quiet_library_bars
+from unison_agent.contract.errors import MediaError, WeightsError
+from unison_agent.core.progress import quiet_library_bars
+from unison_agent.media.files import as_frames as media_frames
+from unison_agent.models.registry import pick_device, registry
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
 
 T = TypeVar("T")
 
@@ -66,9 +66,13 @@ def device_for(settings: Settings) -> torch.device:
 
 
 MODEL_NAMES = {
-    "depth": "Depth-Anything-V2", "pose": "ViTPose", "person-detector": "RT-DETR (person boxes)",
-    "grounding-dino": "Grounding DINO", "sam2-image": "SAM 2 (image)", "sam2-video": "SAM 2 (video)",
-}  # fmt: skip
+    "depth": "Depth-Anything-V2",
+    "pose": "ViTPose",
+    "person-detector": "RT-DETR (person boxes)",
+    "grounding-dino": "Grounding DINO",
+    "sam2-image": "SAM 2 (image)",
+    "sam2-video": "SAM 2 (video)",
+}
 """What a ``loading`` progress stage calls each annotator model."""
 
 

@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from unison_agent.errors import MediaError, WeightsError
-from unison_agent.models import registry
-from unison_agent.progress import restart, step
-
-from .annotator_models import as_frames, batches, device_for, gray_to_rgb
+from unison_agent.contract.errors import MediaError, WeightsError
+from unison_agent.core.progress import restart, step
+from unison_agent.models.registry import registry
+from unison_agent.tools.annotator_models import as_frames, batches, device_for, gray_to_rgb
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
 
 log = logging.getLogger(__name__)
 

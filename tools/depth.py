@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unison_agent.progress import restart, step
-
-from .annotator_models import as_frames, batches, gray_to_rgb, load_cached
+from unison_agent.core.progress import restart, step
+from unison_agent.tools.annotator_models import as_frames, batches, gray_to_rgb, load_cached
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
 
 BATCH = 8
 

@@ -1,9 +1,9 @@
 """Stage two as a tool: generate the image or video a plan asks for and write it with its sidecar.
 
 ``generate(plan, settings, out_dir=..., files=...)`` is three steps, each its own function:
-:func:`unison_agent.vace_inputs.prepare_inputs` (the plan's files and the maps the graph's annotate step made,
-``files``), :class:`unison_agent.pipeline.UnisonPipeline` (built once per settings, projector tokens included)
-and :func:`unison_agent.pipeline.write_generation` (PNG / H.264 MP4 + JSON sidecar, atomically, sidecar last).
+:func:`unison_agent.models.vace_inputs.prepare_inputs` (the plan's files and the maps the graph's annotate step made,
+``files``), :class:`unison_agent.models.pipeline.UnisonPipeline` (built once per settings, projector tokens included)
+and :func:`unison_agent.models.pipeline.write_generation` (PNG / H.264 MP4 + JSON sidecar, atomically, sidecar last).
 The seed is always recorded; the same seed gives the same output. No annotator runs here. Progress: ``loading``
 (only when a model loads), ``denoising`` and ``decoding`` (the pipeline), ``writing``.
 """
@@ -15,16 +15,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unison_agent.errors import PlanError
-from unison_agent.media import MediaLimits
-from unison_agent.pipeline import AUTO, NO_PROJECTOR_NOTE, GenerationResult, Sampler, UnisonPipeline, pick_seed
-from unison_agent.pipeline import write_generation as write_generation
-from unison_agent.plan import Plan
-from unison_agent.progress import stage
-from unison_agent.vace_inputs import prepare_inputs
+from unison_agent.contract.errors import PlanError
+from unison_agent.contract.plan import Plan
+from unison_agent.core.progress import stage
+from unison_agent.media.files import MediaLimits
+from unison_agent.models.pipeline import AUTO, NO_PROJECTOR_NOTE, GenerationResult, Sampler, UnisonPipeline, pick_seed
+from unison_agent.models.pipeline import write_generation as write_generation
+from unison_agent.models.vace_inputs import prepare_inputs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
 
 __all__ = ["NO_PROJECTOR_NOTE", "GenerationResult", "generate", "prepare_inputs", "write_generation"]
 
@@ -39,9 +39,9 @@ def _check_plan(plan: Plan) -> Plan:
 
 
 def _sample(pipe: UnisonPipeline, plan: Plan, inputs, settings: Settings, **kwargs: Any):
-    """One call, or window by window for a video longer than a window or a clip to extend (unison_agent.windows)."""
-    from unison_agent.extend import given_frames
-    from unison_agent.windows import WindowSizes, check_length, generate_windows, needs_windows
+    """One call, or window by window for a video longer than a window or a clip to extend (unison_agent.models.windows)."""
+    from unison_agent.core.extend import given_frames
+    from unison_agent.models.windows import WindowSizes, check_length, generate_windows, needs_windows
 
     check_length(plan, settings)
     sizes = WindowSizes.from_settings(settings)
@@ -70,8 +70,8 @@ def generate(
     before anything loads (a :class:`Sampler` checks itself when made). ``cond_tokens``: the projector's tokens (1, 4,
     text_dim), ``None`` for the text alone, or (default) computed from the settings' planner + projector.
     """
-    from unison_agent.models import pick_device
-    from unison_agent.vace_loader import effective_offload
+    from unison_agent.models.registry import pick_device
+    from unison_agent.models.vace_loader import effective_offload
 
     t0 = time.perf_counter()
     plan = _check_plan(plan)

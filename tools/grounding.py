@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from unison_agent.core.progress import restart, step
 from unison_agent.planners.targets import target_from_request  # noqa: F401  (re-exported: tools use it too)
-from unison_agent.progress import restart, step
-
-from .annotator_models import as_frames, load_cached
+from unison_agent.tools.annotator_models import as_frames, load_cached
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
 
 BOX_THRESHOLD = 0.25
 TEXT_THRESHOLD = 0.2

@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
-from unison_agent.plan import DEFAULT_VIDEO_FRAMES as VIDEO_FRAMES
-
-from .annotator_models import as_frames
-from .grounding import BOX_THRESHOLD, TEXT_THRESHOLD
+from unison_agent.contract.plan import DEFAULT_VIDEO_FRAMES as VIDEO_FRAMES
+from unison_agent.tools.annotator_models import as_frames
+from unison_agent.tools.grounding import BOX_THRESHOLD, TEXT_THRESHOLD
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
 
 Role = Literal["control", "mask", "canvas", "frameref", "reference"]
 
@@ -73,7 +72,7 @@ class Depth(Annotator):
     models = ("depth_model",)
 
     def run(self, frames, target):
-        from .depth import depth_frames
+        from unison_agent.tools.depth import depth_frames
 
         return Made(depth_frames(frames, self.settings))
 
@@ -83,7 +82,7 @@ class Pose(Annotator):
     models = ("pose_model", "person_model")
 
     def run(self, frames, target):
-        from .pose import pose_frames
+        from unison_agent.tools.pose import pose_frames
 
         return Made(pose_frames(frames, self.settings))
 
@@ -92,7 +91,7 @@ class Canny(Annotator):
     name, description = "canny", "Canny edges, white on black"
 
     def run(self, frames, target):
-        from .classic import canny_frames
+        from unison_agent.tools.classic import canny_frames
 
         return Made(canny_frames(frames))
 
@@ -101,7 +100,7 @@ class Gray(Annotator):
     name, description = "gray", "grey-scale frames"
 
     def run(self, frames, target):
-        from .classic import gray_frames
+        from unison_agent.tools.classic import gray_frames
 
         return Made(gray_frames(frames))
 
@@ -111,7 +110,7 @@ class Flow(Annotator):
     models = ("raft_weights",)
 
     def run(self, frames, target):
-        from .classic import flow_frames
+        from unison_agent.tools.classic import flow_frames
 
         return Made(flow_frames(frames, self.settings))
 
@@ -120,7 +119,7 @@ class Scribble(Annotator):
     name, description = "scribble", "scribble-like strokes (smoothed, dilated edges), white on black"
 
     def run(self, frames, target):
-        from .classic import scribble_frames
+        from unison_agent.tools.classic import scribble_frames
 
         return Made(scribble_frames(frames))
 
@@ -137,13 +136,14 @@ class Mask(Annotator):
     text_threshold: float = TEXT_THRESHOLD
 
     def run(self, frames, target):
-        from .grounding import grounded_masks
-        from .salient import salient_masks
+        from unison_agent.tools.grounding import grounded_masks
+        from unison_agent.tools.salient import salient_masks
 
         if target is not None and target.strip():
             target = target.strip()
-            grounded = grounded_masks(frames, target, self.settings, box_threshold=self.box_threshold,
-                                      text_threshold=self.text_threshold)  # fmt: skip
+            grounded = grounded_masks(
+                frames, target, self.settings, box_threshold=self.box_threshold, text_threshold=self.text_threshold
+            )
             if grounded.found:
                 det = grounded.detection
                 where = f"on frame {det.frame_index} and tracked with SAM 2" if len(frames) > 1 else "with SAM 2"
@@ -167,7 +167,7 @@ class Outpaint(Annotator):
     description = "grey padding around the input (25 % per side); the mask (white = padding) goes to <out>.mask.<ext>"
 
     def run(self, frames, target):
-        from .classic import outpaint_canvas
+        from unison_agent.tools.classic import outpaint_canvas
 
         canvas, mask = outpaint_canvas(frames)
         return Made(canvas, {"mask": mask})
@@ -179,9 +179,8 @@ class FrameRef(Annotator):
     num_frames: int = VIDEO_FRAMES
 
     def run(self, frames, target):
-        from unison_agent.errors import MediaError
-
-        from .classic import expand_frame
+        from unison_agent.contract.errors import MediaError
+        from unison_agent.tools.classic import expand_frame
 
         if len(frames) > 1:
             raise MediaError(f"{self.name} expands an image into a video; give an image, not a video")
@@ -205,7 +204,7 @@ class Subject(Annotator):
     description = "reference crop: the target (or salient subject) of an image on white, cropped to its box"
 
     def run(self, frames, target):
-        from .classic import subject_crop
+        from unison_agent.tools.classic import subject_crop
 
         made = Mask().setup(self.settings).run(frames[:1], target)
         return Made(subject_crop(frames[0], made.frames[0])[None], notes=made.notes)
@@ -226,7 +225,7 @@ ANNOTATORS: dict[str, type[Annotator]] = {
         FrameRefFirst,
         FrameRefLast,
         Subject,
-    )  # fmt: skip
+    )
 }
 """Every annotator by name: the one list the CLI, the graph and generation read."""
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .annotator_models import as_frames
-from .grounding import Sam2
+from unison_agent.tools.annotator_models import as_frames
+from unison_agent.tools.grounding import Sam2
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
 
 MIN_AREA = 0.005
 MAX_AREA = 0.95

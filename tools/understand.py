@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unison_agent.errors import MediaError
-from unison_agent.media import MediaLimits, kind_of, probe_video, read_image, read_video_frames
-from unison_agent.mentions import planning_prompt
-from unison_agent.plan import Plan
-from unison_agent.progress import stage
-from unison_agent.tokens import IMGPAD, VIDPAD, neutralize
+from unison_agent.contract.errors import MediaError
+from unison_agent.contract.mentions import planning_prompt
+from unison_agent.contract.plan import Plan
+from unison_agent.contract.tokens import IMGPAD, VIDPAD, neutralize
+from unison_agent.core.progress import stage
+from unison_agent.media.files import MediaLimits, kind_of, probe_video, read_image, read_video_frames
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unison_agent.qwen_loader import LoadedPlanner
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
+    from unison_agent.models.qwen_loader import LoadedPlanner
 
 UNDERSTANDING_MODEL = "Qwen2.5-VL"
 _PAD_RE = re.compile(f"({re.escape(IMGPAD)}|{re.escape(VIDPAD)})")
@@ -116,8 +116,10 @@ def refusal(path: str, settings: Settings) -> str | None:
         return f"{path}: the picture is {width}x{height}, empty"
     ratio = max(width, height) / min(width, height)
     if ratio > MAX_ASPECT_RATIO:
-        return (f"{path}: the picture is {width}x{height} (aspect ratio {ratio:.0f}:1); the understanding model's "
-                f"processor takes at most {MAX_ASPECT_RATIO}:1. Crop or pad it, then ask again")  # fmt: skip
+        return (
+            f"{path}: the picture is {width}x{height} (aspect ratio {ratio:.0f}:1); the understanding model's "
+            f"processor takes at most {MAX_ASPECT_RATIO}:1. Crop or pad it, then ask again"
+        )
     return None
 
 
@@ -148,9 +150,13 @@ def sample_video(path: str, settings: Settings) -> tuple[np.ndarray, Any]:
     n -= n % 2  # the vision tower packs frames in pairs
     indices = np.linspace(0, total - 1, n).round().astype(int).tolist()
     metadata = VideoMetadata(
-        total_num_frames=total, fps=fps, width=int(meta["width"]), height=int(meta["height"]),
-        duration=total / fps, frames_indices=indices,
-    )  # fmt: skip
+        total_num_frames=total,
+        fps=fps,
+        width=int(meta["width"]),
+        height=int(meta["height"]),
+        duration=total / fps,
+        frames_indices=indices,
+    )
     return read_video_frames(path, indices, limits=limits), metadata
 
 
@@ -203,7 +209,7 @@ def image_pixel_cap(processor, settings: Settings) -> int:
 def fitted_inputs(planner: LoadedPlanner, plan: Plan, history: list[dict], settings: Settings):
     """The processor outputs for the request after as much of ``history`` as fits ``settings.max_input_tokens``
     (the oldest turns are left out first); the request alone over the cap is refused (a UnisonError)."""
-    from unison_agent.tokens import check_input_tokens
+    from unison_agent.contract.tokens import check_input_tokens
 
     while True:
         messages = build_messages(plan, history, settings.system_prompt)
@@ -236,7 +242,7 @@ def understand(
     """Answer the request in ``plan`` (all its files), after the ``history`` turns; stream to ``on_token``."""
     import torch
 
-    from unison_agent.qwen_loader import load_planner
+    from unison_agent.models.qwen_loader import load_planner
 
     for i in plan.inputs:  # the processor's own limits, before any model is loaded
         reason = refusal(i.path, settings)
@@ -262,7 +268,7 @@ def yes_probability(question: str, paths: list[str], settings: Settings) -> floa
     yes-words against the no-words (one forward pass, no sampling), in [0, 1]."""
     import torch
 
-    from unison_agent.qwen_loader import load_planner
+    from unison_agent.models.qwen_loader import load_planner
 
     planner = load_planner(settings)
     pads = "".join(IMGPAD if kind_of(p) == "image" else VIDPAD for p in paths)
@@ -273,7 +279,7 @@ def yes_probability(question: str, paths: list[str], settings: Settings) -> floa
             raise MediaError(reason)
     messages = [{"role": "user", "content": _content(text, list(paths))}]
     inputs = prepare_inputs(planner, messages, settings)
-    from unison_agent.tokens import check_input_tokens
+    from unison_agent.contract.tokens import check_input_tokens
 
     check_input_tokens(int(inputs["input_ids"].shape[1]), settings.max_input_tokens, "verification")
     with torch.no_grad():

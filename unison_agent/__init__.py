@@ -9,12 +9,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Plan": ("unison_agent.plan", "Plan"),
-    "Task": ("unison_agent.plan", "Task"),
-    "Settings": ("unison_agent.settings", "Settings"),
-    "Session": ("unison_agent.session", "Session"),
-    "UnisonTool": ("unison_agent.langchain_tool", "UnisonTool"),
-    "UnisonError": ("unison_agent.errors", "UnisonError"),
+    "Plan": ("unison_agent.contract.plan", "Plan"),
+    "Task": ("unison_agent.contract.plan", "Task"),
+    "Settings": ("unison_agent.contract.settings", "Settings"),
+    "Session": ("unison_agent.core.session", "Session"),
+    "UnisonTool": ("unison_agent.serve.langchain_tool", "UnisonTool"),
+    "UnisonError": ("unison_agent.contract.errors", "UnisonError"),
 }
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from unison_agent.errors import UnisonError
-from unison_agent.prepare import parse_decision
+from unison_agent.contract.errors import UnisonError
+from unison_agent.core.prepare import parse_decision
 
 
 def test_accept(make_session, rec):

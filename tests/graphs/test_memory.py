@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from unison_agent import media_store
-from unison_agent.errors import MediaError
-from unison_agent.steps import split_steps
+from unison_agent.contract.errors import MediaError
+from unison_agent.core.steps import split_steps
+from unison_agent.media import store as media_store
 
 
 def test_split_steps_separators_and_mentions():
@@ -32,7 +32,12 @@ def test_compound_request_chains_outputs(make_session, rec):
     # the edit mask is made by the graph's annotate step (a media item of its own), then handed to generate
     assert rec.annotated[0] == {"kind": "mask", "input": vid, "target": "snow"}
     mask = rec.generated[2]["files"]["mask"]
-    assert [(m["id"], m["origin"]) for m in s.media()] == [(1, "output"), (2, "output"), (3, "annotation"), (4, "output")]
+    assert [(m["id"], m["origin"]) for m in s.media()] == [
+        (1, "output"),
+        (2, "output"),
+        (3, "annotation"),
+        (4, "output"),
+    ]
     assert s.media()[2]["path"] == mask and r.results[2]["prepared"] == [mask]
     assert "scripted mask" in r.results[2]["notes"]  # the annotator's notes reach the result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unison_agent.plan import Plan
+from unison_agent.contract.plan import Plan
 
 
 def test_understanding_routes_to_understand(make_session, rec):
@@ -114,7 +114,7 @@ def test_control_input_judged_by_its_pixels_not_its_name(make_session, rec, agen
     """A skeleton video named like a holiday clip is used as given; a photo named my_pose.png is annotated (depth
     when the words name no kind, pose when they do); the verdict is in the result's notes."""
     from tests.conftest import natural_clip, pose_clip
-    from unison_agent.media import write_image, write_video
+    from unison_agent.media.files import write_image, write_video
 
     skeleton = write_video(tmp_path / "holiday.mp4", pose_clip(9, 64, 64), fps=16)
     photo = write_image(tmp_path / "my_pose.png", natural_clip(1, 64, 64)[0])
@@ -129,12 +129,19 @@ def test_control_input_judged_by_its_pixels_not_its_name(make_session, rec, agen
 
     # a model planner that says "the input already is a control signal" (as <CTRL> decodes) about a photo
     from tests.fixtures.agent import scripted_tools
-    from unison_agent.plan import InputRef, Plan
+    from unison_agent.contract.plan import InputRef, Plan
 
     def says_ready(request):
         ref = InputRef(path=request.mentions[0].path, kind="image", role="control")
-        return Plan(task="image_control", prompt=request.prompt, inputs=[ref], width=832, height=480,
-                    num_frames=1, control="ready")  # fmt: skip
+        return Plan(
+            task="image_control",
+            prompt=request.prompt,
+            inputs=[ref],
+            width=832,
+            height=480,
+            num_frames=1,
+            control="ready",
+        )
 
     s2 = make_session(thread="ctrl2", tools=scripted_tools(rec, says_ready))
     r = s2.send(f"a watercolor painting of ###{photo}###")

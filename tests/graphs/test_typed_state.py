@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from unison_agent.contract.plan import Plan
+from unison_agent.core.session import open_checkpointer
 from unison_agent.graphs.state import StepResult
-from unison_agent.plan import Plan
-from unison_agent.session import open_checkpointer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,10 +34,10 @@ def test_checkpoint_round_trip_in_a_new_process(make_session, settings):
     s.close()
     script = (
         "import json, sys\n"
-        "from unison_agent.session import Session\n"
-        "from unison_agent.settings import Settings\n"
+        "from unison_agent.core.session import Session\n"
+        "from unison_agent.contract.settings import Settings\n"
         "from unison_agent.graphs.state import StepResult\n"
-        "from unison_agent.plan import Plan\n"
+        "from unison_agent.contract.plan import Plan\n"
         f"s = Session(Settings.resolve({{'home': {str(settings.home)!r}, 'planner': 'rules'}}, env={{}}), thread='trip')\n"
         "h = s.history()[-1]['results'][0]\n"
         "v = s.values()['results'][0]\n"

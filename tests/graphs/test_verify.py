@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unison_agent.plan import Plan
-from unison_agent.verify import preserved_outside_mask, rule_checks
+from unison_agent.contract.plan import Plan
+from unison_agent.core.verify import preserved_outside_mask, rule_checks
 
 
 def _verifying(settings, n=3, threshold=0.7):
@@ -24,7 +24,7 @@ def test_passes_on_the_second_attempt(make_session, rec, settings):
     events = []
     on_event = events.append
     # the first attempt's checks all score 0.2, the second's 0.95
-    from unison_agent.verify import checks_for
+    from unison_agent.core.verify import checks_for
 
     plan = s.plan("make a picture of a red fox in the snow")[0].plan
     len_checks[0] = len(checks_for(plan))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from unison_agent.models.registry import registry
 from unison_agent.tools import salient
 from unison_agent.tools.annotate import CONTROL_KINDS, control_frames, edit_mask
 from unison_agent.tools.salient import centre_ellipse, salient_masks
-
-from unison_agent.models import registry
 
 
 @pytest.mark.parametrize("kind", [k for k in CONTROL_KINDS if k != "flow"])

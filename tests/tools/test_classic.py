@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from unison_agent.contract.errors import MediaError
 from unison_agent.tools import classic
 from unison_agent.tools.annotator_models import as_frames
-
-from unison_agent.errors import MediaError
 
 
 @pytest.mark.parametrize("fn", [classic.gray_frames, classic.canny_frames, classic.scribble_frames])

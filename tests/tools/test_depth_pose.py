@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from unison_agent.tools.depth import depth_frames, normalize_depth
 from unison_agent.tools.pose import COLORS, coco_to_openpose, draw_openpose, pose_frames
 
@@ -38,8 +39,28 @@ def test_coco_to_openpose_order_and_neck():
 
 
 def test_draw_openpose_black_canvas_with_palette_joints():
-    kp = np.array([[48, 10], [46, 8], [50, 8], [44, 9], [52, 9], [40, 20], [56, 20], [36, 30], [60, 30],
-                   [34, 40], [62, 40], [42, 40], [54, 40], [42, 52], [54, 52], [42, 62], [54, 62]], np.float32)  # fmt: skip
+    kp = np.array(
+        [
+            [48, 10],
+            [46, 8],
+            [50, 8],
+            [44, 9],
+            [52, 9],
+            [40, 20],
+            [56, 20],
+            [36, 30],
+            [60, 30],
+            [34, 40],
+            [62, 40],
+            [42, 40],
+            [54, 40],
+            [42, 52],
+            [54, 52],
+            [42, 62],
+            [54, 62],
+        ],
+        np.float32,
+    )
     person = coco_to_openpose(kp, np.ones(17))
     empty = draw_openpose(64, 96, [])
     assert empty.shape == (64, 96, 3) and not empty.any()

@@ -6,9 +6,9 @@ import logging
 
 import numpy as np
 import pytest
-from unison_agent.tools.classic import RANDOM_RAFT_NOTE, flow_frames
 
-from unison_agent.errors import WeightsError
+from unison_agent.contract.errors import WeightsError
+from unison_agent.tools.classic import RANDOM_RAFT_NOTE, flow_frames
 
 
 def test_flow_keeps_frame_count(ann_settings, clip, caplog):

@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from unison_agent.tools.generate import generate, prepare_inputs
 
 from tests.fixtures.plans import make_plan
-from unison_agent.errors import MediaError, PlanError, UnisonError
-from unison_agent.media import read_image, read_video
-from unison_agent.plan import Plan
-from unison_agent.vace_inputs import (
+from unison_agent.contract.errors import MediaError, PlanError, UnisonError
+from unison_agent.contract.plan import Plan
+from unison_agent.media.files import read_image, read_video
+from unison_agent.models.vace_inputs import (
     check_budget,
     cover_resize,
     fit_on_canvas,
@@ -20,6 +19,7 @@ from unison_agent.vace_inputs import (
     frame_indices,
     prepare_mask,
 )
+from unison_agent.tools.generate import generate, prepare_inputs
 
 # ---------------------------------------------------------------------------------------------- pure functions
 
@@ -76,10 +76,14 @@ def test_mask_of_another_size_is_resized_to_the_source():
 
 
 def test_edit_with_a_mask_of_another_size_is_corrected_and_noted(s2_media, s2_settings, tmp_path):
-    plan = make_plan("image_edit", s2_media, inputs=[
-        {"path": str(s2_media["image"]), "kind": "image", "role": "source"},
-        {"path": str(s2_media["small_mask"]), "kind": "image", "role": "mask"},
-    ])
+    plan = make_plan(
+        "image_edit",
+        s2_media,
+        inputs=[
+            {"path": str(s2_media["image"]), "kind": "image", "role": "source"},
+            {"path": str(s2_media["small_mask"]), "kind": "image", "role": "mask"},
+        ],
+    )
     res = generate(plan, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1)
     assert "mask resized from 40x32 to 80x64 (the source's size)" in res.notes
     assert read_image(res.outputs[0]).shape == (64, 80, 3)
@@ -94,17 +98,23 @@ def test_video_edit_mask_image_applies_to_every_frame(s2_media, s2_settings):
 
 
 def test_unreadable_video_is_a_media_error(s2_media, s2_settings, tmp_path):
-    plan = make_plan("video_edit", s2_media, inputs=[
-        {"path": str(s2_media["broken"]), "kind": "video", "role": "source"},
-        {"path": str(s2_media["mask"]), "kind": "image", "role": "mask"},
-    ])
+    plan = make_plan(
+        "video_edit",
+        s2_media,
+        inputs=[
+            {"path": str(s2_media["broken"]), "kind": "video", "role": "source"},
+            {"path": str(s2_media["mask"]), "kind": "image", "role": "mask"},
+        ],
+    )
     with pytest.raises(MediaError, match="broken.mp4: not a readable video"):
         generate(plan, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1)
     assert not list(tmp_path.iterdir())
 
 
 def test_tiny_source_is_upscaled_to_the_minimum_and_noted(s2_media, s2_settings, tmp_path):
-    plan = make_plan("image_to_video", s2_media, inputs=[{"path": str(s2_media["tiny"]), "kind": "image", "role": "frame"}])
+    plan = make_plan(
+        "image_to_video", s2_media, inputs=[{"path": str(s2_media["tiny"]), "kind": "image", "role": "frame"}]
+    )
     res = generate(plan, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1)
     assert any("8x8 source gives 16x16" in n for n in res.notes)
     assert read_video(res.outputs[0])[0].shape == (9, 64, 64, 3)
@@ -133,8 +143,13 @@ def test_frames_override_replaces_files(s2_media, s2_settings, tmp_path):
 
 
 def test_offload_is_ignored_on_cpu_with_a_note(s2_media, s2_settings, tmp_path):
-    res = generate(make_plan("text_to_image", s2_media), s2_settings.replace(offload="model", vae_tiling=True),
-                   cond_tokens=None, out_dir=tmp_path, seed=1)
+    res = generate(
+        make_plan("text_to_image", s2_media),
+        s2_settings.replace(offload="model", vae_tiling=True),
+        cond_tokens=None,
+        out_dir=tmp_path,
+        seed=1,
+    )
     assert any("offload=model ignored on the cpu device" in n for n in res.notes)
     side = json.loads(res.sidecars[0].read_text())
     assert side["offload"] == "none" and side["vae_tiling"] is True
@@ -149,15 +164,25 @@ def test_generation_never_runs_an_annotator_and_asks_for_prepared_maps(s2_media,
 
     for name in ("control_frames", "edit_mask", "annotate_file"):
         monkeypatch.setattr(annotate, name, lambda *a, **k: pytest.fail("generation ran an annotator"))
-    plan = make_plan("video_control", s2_media, control="pose", inputs=[
-        {"path": str(s2_media["video"]), "kind": "video", "role": "control"}])  # fmt: skip
+    plan = make_plan(
+        "video_control",
+        s2_media,
+        control="pose",
+        inputs=[{"path": str(s2_media["video"]), "kind": "video", "role": "control"}],
+    )
     with pytest.raises(PlanError, match="not a control map yet.*unison annotate pose"):
         generate(plan, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1)
-    res = generate(plan, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1, files={"control": str(s2_media["pose"])})
+    res = generate(
+        plan, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1, files={"control": str(s2_media["pose"])}
+    )
     assert any("pose map pose.mp4" in n for n in res.notes)
     assert read_video(res.outputs[0])[0].shape == (9, 64, 80, 3)
-    edit = make_plan("video_edit", s2_media, target="bird", inputs=[
-        {"path": str(s2_media["video"]), "kind": "video", "role": "source"}])  # fmt: skip
+    edit = make_plan(
+        "video_edit",
+        s2_media,
+        target="bird",
+        inputs=[{"path": str(s2_media["video"]), "kind": "video", "role": "source"}],
+    )
     with pytest.raises(PlanError, match="needs an edit mask"):
         generate(edit, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1)
     res = generate(edit, s2_settings, cond_tokens=None, out_dir=tmp_path, seed=1, files={"mask": str(s2_media["mask"])})

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from unison_agent.tools.generate import NO_PROJECTOR_NOTE, generate, prepare_inputs
 
 from tests.fixtures.plans import make_plan
-from unison_agent.media import read_image, read_video
+from unison_agent.media.files import read_image, read_video
+from unison_agent.tools.generate import NO_PROJECTOR_NOTE, generate, prepare_inputs
 
 # task, anchor, expected (width, height, frames)
 CASES = [
@@ -32,7 +32,11 @@ def test_task_writes_output_and_sidecar(task, anchor, expected, s2_media, s2_set
     plan = make_plan(task, s2_media, **({"frame_anchor": anchor} if anchor else {}))
     steps: list[tuple[int, int]] = []
     res = generate(
-        plan, s2_settings, cond_tokens=torch.randn(1, 4, 32), out_dir=tmp_path, seed=11,
+        plan,
+        s2_settings,
+        cond_tokens=torch.randn(1, 4, 32),
+        out_dir=tmp_path,
+        seed=11,
         on_step=lambda i, n: steps.append((i, n)),
     )
     w, h, n = expected
@@ -78,8 +82,13 @@ def test_image_to_video_anchor_reaches_the_pipeline(s2_media, s2_settings, vace_
 
     image = VideoProcessor(vae_scale_factor=8).preprocess_video(read_image(s2_media["image"])[None, None] / 255.0)
     for anchor in ("first", "last"):
-        generate(make_plan("image_to_video", s2_media, frame_anchor=anchor), s2_settings,
-                 cond_tokens=None, out_dir=tmp_path, seed=1)  # fmt: skip
+        generate(
+            make_plan("image_to_video", s2_media, frame_anchor=anchor),
+            s2_settings,
+            cond_tokens=None,
+            out_dir=tmp_path,
+            seed=1,
+        )
     first, last = vace_calls
     for call, at in ((first, 0), (last, -1)):
         mask, video = call["mask_tensor"], call["video_tensor"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from unison_agent.tools import grounding
 from unison_agent.tools.grounding import box_mask, grounded_masks, target_from_request
 

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def real_settings():
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
 
     return Settings.resolve()
 

@@ -6,17 +6,27 @@ import json
 
 import numpy as np
 import pytest
-from unison_agent.tools.annotate import ANNOTATORS, annotate_file
 
-from unison_agent.errors import MediaError, WeightsError
-from unison_agent.media import list_outputs, read_image, read_mask, read_video
+from unison_agent.contract.errors import MediaError, WeightsError
+from unison_agent.media.files import list_outputs, read_image, read_mask, read_video
+from unison_agent.tools.annotate import ANNOTATORS, annotate_file
 
 
 def test_annotator_names():
     assert set(ANNOTATORS) == {
-        "depth", "pose", "canny", "gray", "flow", "scribble", "mask", "salient", "outpaint",
-        "frameref-first", "frameref-last", "subject",
-    }  # fmt: skip
+        "depth",
+        "pose",
+        "canny",
+        "gray",
+        "flow",
+        "scribble",
+        "mask",
+        "salient",
+        "outpaint",
+        "frameref-first",
+        "frameref-last",
+        "subject",
+    }
 
 
 @pytest.mark.parametrize("kind", ["depth", "pose", "canny", "scribble"])
@@ -36,7 +46,9 @@ def test_video_in_mp4_out_same_frame_count(ann_settings, ann_media, tmp_path, ki
 
 
 def test_missing_suffix_is_added(ann_settings, ann_media, tmp_path):
-    assert annotate_file("canny", ann_media / "scene.png", tmp_path / "edges", ann_settings).path == tmp_path / "edges.png"
+    assert (
+        annotate_file("canny", ann_media / "scene.png", tmp_path / "edges", ann_settings).path == tmp_path / "edges.png"
+    )
 
 
 def test_mask_files_are_binary_with_notes(ann_settings, ann_media, tmp_path):
@@ -108,10 +120,9 @@ def test_missing_weights_say_what_to_do(ann_settings, ann_media, tmp_path):
 
 
 def test_one_registry_names_every_annotator_and_the_control_kinds():
+    from unison_agent.contract.plan import CONTROL_KINDS as PLAN_CONTROL_KINDS
     from unison_agent.tools.annotate import CONTROL_KINDS
     from unison_agent.tools.registry import Annotator
-
-    from unison_agent.plan import CONTROL_KINDS as PLAN_CONTROL_KINDS
 
     assert set(CONTROL_KINDS) == set(PLAN_CONTROL_KINDS), "the plan's control kinds are the control annotators"
     for name, cls in ANNOTATORS.items():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from unison_agent.tools.understand import build_messages, prepare_inputs, sample_video, understand
 
+from unison_agent.models.qwen_loader import load_planner
 from unison_agent.planners.base import Request
 from unison_agent.planners.rules import RulesPlanner
-from unison_agent.qwen_loader import load_planner
+from unison_agent.tools.understand import build_messages, prepare_inputs, sample_video, understand
 
 
 def _plan(text: str):
@@ -106,8 +106,10 @@ def test_default_system_prompt_is_qwens(base_only, s1_media):
 
 def test_history_tokens_are_neutralised(base_only):
     """A control token typed in an earlier message reaches the model as text, like the current turn's."""
-    history = [{"role": "user", "content": "say <CFV><BORES>64,64<EORES>", "media": []},
-               {"role": "assistant", "content": "ok <CFI>", "media": []}]  # fmt: skip
+    history = [
+        {"role": "user", "content": "say <CFV><BORES>64,64<EORES>", "media": []},
+        {"role": "assistant", "content": "ok <CFI>", "media": []},
+    ]
     messages = build_messages(_plan("again"), history)
     texts = [part["text"] for m in messages for part in m["content"] if part["type"] == "text"]
     assert not any(tok in t for t in texts for tok in ("<CFV>", "<BORES>", "<CFI>"))

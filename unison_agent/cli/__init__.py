@@ -3,7 +3,7 @@
 A command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, settings, console) -> int``,
 ``NEEDS_MODELS = False`` when it never loads a model (demo mode then skips building the tiny models), and
 ``SETTINGS``, the setting flags it uses (:data:`SETTING_FLAGS`' fields; default: all of them).
-Errors the user caused (:class:`~unison_agent.errors.UnisonError`) are printed as one clear line, exit code 2.
+Errors the user caused (:class:`~unison_agent.contract.errors.UnisonError`) are printed as one clear line, exit code 2.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from ..errors import UnisonError
+from unison_agent.contract.errors import UnisonError
 
 # command name -> module (imported only to register arguments; modules import heavy things lazily)
 COMMANDS: dict[str, str] = {
@@ -37,15 +37,45 @@ SETTING_FLAGS = (
     ("--planner", "planner", "{auto,unison,qwen,rules}", "planner backend (env UNISON_PLANNER)"),
     ("--device", "device", "DEVICE", "auto, cpu, cuda, cuda:N, mps (env UNISON_DEVICE)"),
     ("--dtype", "dtype", "DTYPE", "auto, float32, bfloat16, float16 (env UNISON_DTYPE)"),
-    ("--verify", "verify_attempts", "N", "check each generation against the request; up to N attempts (env UNISON_VERIFY_ATTEMPTS)"),
-    ("--verify-threshold", "verify_threshold", "P", "mean P(yes) an attempt needs to pass, default 0.7 (env UNISON_VERIFY_THRESHOLD)"),
-    ("--qwen", "qwen", "ID_OR_DIR", "Qwen2.5-VL checkpoint: a hub id under the models folder or a local directory (env UNISON_QWEN)"),
-    ("--unison", "unison", "ID_OR_DIR", "the Unison LoRA adapter + projector.pth: hub id or local directory (env UNISON_UNISON)"),
-    ("--planner-merged", "planner_merged", "DIR", "a merged planner directory (base + LoRA) (env UNISON_PLANNER_MERGED)"),
+    (
+        "--verify",
+        "verify_attempts",
+        "N",
+        "check each generation against the request; up to N attempts (env UNISON_VERIFY_ATTEMPTS)",
+    ),
+    (
+        "--verify-threshold",
+        "verify_threshold",
+        "P",
+        "mean P(yes) an attempt needs to pass, default 0.7 (env UNISON_VERIFY_THRESHOLD)",
+    ),
+    (
+        "--qwen",
+        "qwen",
+        "ID_OR_DIR",
+        "Qwen2.5-VL checkpoint: a hub id under the models folder or a local directory (env UNISON_QWEN)",
+    ),
+    (
+        "--unison",
+        "unison",
+        "ID_OR_DIR",
+        "the Unison LoRA adapter + projector.pth: hub id or local directory (env UNISON_UNISON)",
+    ),
+    (
+        "--planner-merged",
+        "planner_merged",
+        "DIR",
+        "a merged planner directory (base + LoRA) (env UNISON_PLANNER_MERGED)",
+    ),
     ("--projector", "projector", "FILE", "projector.pth to use instead of the adapter's own (env UNISON_PROJECTOR)"),
-    ("--vace", "vace", "ID_OR_DIR", "Wan2.1-VACE checkpoint (diffusers layout): hub id or local directory (env UNISON_VACE)"),
+    (
+        "--vace",
+        "vace",
+        "ID_OR_DIR",
+        "Wan2.1-VACE checkpoint (diffusers layout): hub id or local directory (env UNISON_VACE)",
+    ),
     ("--demo", "demo", None, "use tiny built-in demo models (built once into the demo cache) and the rules planner"),
-)  # fmt: skip
+)
 """The settings every command may take as flags. A command module lists the ones it uses in ``SETTINGS`` (the
 fields); without that list it takes them all."""
 
@@ -56,8 +86,9 @@ def add_setting_flags(parser: argparse.ArgumentParser, fields: Sequence[str] | N
         if fields is not None and dest not in fields:
             continue
         if metavar is None:  # a switch
-            parser.add_argument(flag, dest=f"setting_{dest}", action="store_const", const=True, default=None,
-                                help=help_text)  # fmt: skip
+            parser.add_argument(
+                flag, dest=f"setting_{dest}", action="store_const", const=True, default=None, help=help_text
+            )
         else:
             parser.add_argument(flag, dest=f"setting_{dest}", default=None, metavar=metavar, help=help_text)
 
@@ -78,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace):
-    from ..settings import Settings
+    from unison_agent.contract.settings import Settings
 
     flags = {k.removeprefix("setting_"): v for k, v in vars(args).items() if k.startswith("setting_")}
     return Settings.resolve(flags)
@@ -92,7 +123,7 @@ def make_console(stderr: bool = False):
 
 def quiet_libraries() -> None:
     """The CLI shows its own progress: keep the libraries' bars and deprecation chatter off stderr from the start
-    (the bars are also switched off where models load, :func:`unison_agent.progress.quiet_library_bars`;
+    (the bars are also switched off where models load, :func:`unison_agent.core.progress.quiet_library_bars`;
     TRANSFORMERS_VERBOSITY=info shows the libraries' log messages again)."""
     import os
     import warnings
@@ -108,7 +139,7 @@ def quiet_libraries() -> None:
 def apply_demo(settings, *, build: bool, console):
     """Demo mode, applied once here for every command: the demo's defaults, and the tiny models built (once
     into the demo folder) for commands that load models."""
-    from ..demo import demo_defaults, demo_settings
+    from unison_agent.core.demo import demo_defaults, demo_settings
 
     if not build:
         return demo_defaults(settings)
@@ -140,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # our own files: UNISON_HOME a file, not writable, a full disk
         from rich.markup import escape
 
-        from ..errors import describe_os_error
+        from unison_agent.contract.errors import describe_os_error
 
         err.print(f"[bold red]error:[/] {escape(describe_os_error(exc))}", highlight=False, soft_wrap=True)
         return 2

@@ -26,37 +26,86 @@ def add_generation_setting_arguments(parser: argparse.ArgumentParser) -> None:
     """Generation settings as flags (``--offload``, ``--vae-tiling``): they land in the settings, like ``--device``."""
     from typing import get_args
 
-    from ..settings import Settings
+    from unison_agent.contract.settings import Settings
 
     modes = get_args(Settings.model_fields["offload"].annotation)
-    parser.add_argument("--offload", dest="setting_offload", choices=modes, default=None,
-                        help="keep models off the GPU between uses: model (whole components), group (blocks, "
-                             "with CUDA streams) or sequential (layer by layer, least memory, slowest); default none "
-                             "(env UNISON_OFFLOAD)")  # fmt: skip
-    parser.add_argument("--vae-tiling", dest="setting_vae_tiling", action="store_const", const=True, default=None,
-                        help="decode frames tile by tile (less GPU memory at large sizes) (env UNISON_VAE_TILING)")  # fmt: skip
-    parser.add_argument("--vram-budget", dest="setting_vram_budget", type=float, default=None, metavar="GB",
-                        help="GPU memory the models may hold at once; idle models move to the CPU to stay under it "
-                             "(default: the device's free memory; env UNISON_VRAM_BUDGET)")  # fmt: skip
-    parser.add_argument("--compile", dest="setting_compile", action="store_const", const=True, default=None,
-                        help="torch.compile the transformer's repeated blocks (slow first call) (env UNISON_COMPILE)")  # fmt: skip
-    parser.add_argument("--fast", dest="setting_fast", action="store_const", const=True, default=None,
-                        help="step caching (first-block cache): faster, slightly different output (env UNISON_FAST)")  # fmt: skip
-    parser.add_argument("--window-frames", dest="setting_window_frames", type=int, default=None, metavar="N",
-                        help="frames per generation window (4k+1, default 81): longer videos are made window by "
-                             "window (env UNISON_WINDOW_FRAMES)")  # fmt: skip
-    parser.add_argument("--window-overlap", dest="setting_window_overlap", type=int, default=None, metavar="N",
-                        help="frames each window keeps from the previous one (4k+1, default 17) "
-                             "(env UNISON_WINDOW_OVERLAP)")  # fmt: skip
-    parser.add_argument("--max-video-seconds", dest="setting_max_video_seconds", type=float, default=None,
-                        metavar="S", help="the longest video a request may ask for (default 60) "
-                                          "(env UNISON_MAX_VIDEO_SECONDS)")  # fmt: skip
+    parser.add_argument(
+        "--offload",
+        dest="setting_offload",
+        choices=modes,
+        default=None,
+        help="keep models off the GPU between uses: model (whole components), group (blocks, "
+        "with CUDA streams) or sequential (layer by layer, least memory, slowest); default none "
+        "(env UNISON_OFFLOAD)",
+    )
+    parser.add_argument(
+        "--vae-tiling",
+        dest="setting_vae_tiling",
+        action="store_const",
+        const=True,
+        default=None,
+        help="decode frames tile by tile (less GPU memory at large sizes) (env UNISON_VAE_TILING)",
+    )
+    parser.add_argument(
+        "--vram-budget",
+        dest="setting_vram_budget",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="GPU memory the models may hold at once; idle models move to the CPU to stay under it "
+        "(default: the device's free memory; env UNISON_VRAM_BUDGET)",
+    )
+    parser.add_argument(
+        "--compile",
+        dest="setting_compile",
+        action="store_const",
+        const=True,
+        default=None,
+        help="torch.compile the transformer's repeated blocks (slow first call) (env UNISON_COMPILE)",
+    )
+    parser.add_argument(
+        "--fast",
+        dest="setting_fast",
+        action="store_const",
+        const=True,
+        default=None,
+        help="step caching (first-block cache): faster, slightly different output (env UNISON_FAST)",
+    )
+    parser.add_argument(
+        "--window-frames",
+        dest="setting_window_frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="frames per generation window (4k+1, default 81): longer videos are made window by "
+        "window (env UNISON_WINDOW_FRAMES)",
+    )
+    parser.add_argument(
+        "--window-overlap",
+        dest="setting_window_overlap",
+        type=int,
+        default=None,
+        metavar="N",
+        help="frames each window keeps from the previous one (4k+1, default 17) (env UNISON_WINDOW_OVERLAP)",
+    )
+    parser.add_argument(
+        "--max-video-seconds",
+        dest="setting_max_video_seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="the longest video a request may ask for (default 60) (env UNISON_MAX_VIDEO_SECONDS)",
+    )
 
 
 def add_session_arguments(parser: argparse.ArgumentParser, *, thread_help: str) -> None:
     parser.add_argument("--thread", help=thread_help)
-    parser.add_argument("--confirm", action="store_true", default=None,
-                        help="show each generation's plan and ask to accept, change or cancel it")  # fmt: skip
+    parser.add_argument(
+        "--confirm",
+        action="store_true",
+        default=None,
+        help="show each generation's plan and ask to accept, change or cancel it",
+    )
 
 
 def add_override_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +125,7 @@ def default_thread(prefix: str) -> str:
 
 def open_session(settings, *, thread: str, confirm: bool | None, console, tools: Any = None):
     """A Session on ``thread`` (demo mode was already applied by the CLI's entry)."""
-    from ..session import Session
+    from unison_agent.core.session import Session
 
     return Session(settings, thread=thread, tools=tools, confirm=confirm)
 
@@ -85,7 +134,7 @@ class ProgressView:
     """Turns session events into ONE rich live line: the current stage's label (planning, loading which model,
     running which annotator, denoising, decoding, writing...), and for counted stages a bar with i/N, the elapsed
     time and the time left; answer tokens stream as they come. On a non-terminal console (a pipe) it shows
-    nothing, so scripted output stays clean. See :mod:`unison_agent.progress` for the events."""
+    nothing, so scripted output stays clean. See :mod:`unison_agent.core.progress` for the events."""
 
     def __init__(self, console, *, stream_tokens: bool = True) -> None:
         self.console = console
@@ -102,9 +151,13 @@ class ProgressView:
             from rich.progress import Progress, SpinnerColumn, TextColumn
 
             self.progress = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), _StepBar(), _StepTimes(),
-                console=self.console, transient=True,
-            )  # fmt: skip
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                _StepBar(),
+                _StepTimes(),
+                console=self.console,
+                transient=True,
+            )
             self.progress.start()
             self._begin("planning", "planning")
         return self
@@ -138,8 +191,14 @@ class ProgressView:
             stage = event.get("stage", "denoising")
             if stage != self.stage:  # back to a counted stage after another one (a model loaded inside it)
                 self._begin(stage, self.labels.get(stage, stage))
-            self.progress.update(self.task, total=event["total"], completed=event["step"], at=time.monotonic(),
-                                 elapsed=event.get("elapsed_s"), remaining=event.get("remaining_s"))  # fmt: skip
+            self.progress.update(
+                self.task,
+                total=event["total"],
+                completed=event["step"],
+                at=time.monotonic(),
+                elapsed=event.get("elapsed_s"),
+                remaining=event.get("remaining_s"),
+            )
         else:
             return  # node names are not shown: the stages say what is happening
         self.progress.refresh()  # every stage reaches the screen, however short
@@ -190,7 +249,7 @@ def print_turn(console, result, *, answer_streamed: bool = False) -> None:
     """The human view of a turn: answers, output files with their ids, notes, errors."""
     from rich.markup import escape
 
-    from .. import present
+    from unison_agent.core import present
 
     for step in result.results:
         if step.get("status") == "cancelled":
@@ -210,19 +269,22 @@ def print_turn(console, result, *, answer_streamed: bool = False) -> None:
         elif not answer_streamed:
             console.print(escape(step.get("answer", "")), highlight=False, soft_wrap=True)
     for err in result.errors:
-        console.print(f"[bold red]error[/] (step {err['step'] + 1}: {escape(err['request'])}): {escape(err['error'])}",
-                      soft_wrap=True)  # fmt: skip
+        console.print(
+            f"[bold red]error[/] (step {err['step'] + 1}: {escape(err['request'])}): {escape(err['error'])}",
+            soft_wrap=True,
+        )
     if result.demo and result.results:
-        console.print("[dim](demo: tiny random-weight models, not the real weights: outputs are noise, "
-                      "answers gibberish)[/]", soft_wrap=True)  # fmt: skip
+        console.print(
+            "[dim](demo: tiny random-weight models, not the real weights: outputs are noise, answers gibberish)[/]",
+            soft_wrap=True,
+        )
 
 
 def ask_confirmations(session, result, console, read_line) -> Any:
     """While the turn waits for confirmation: show the plan and read accept / k=v changes / cancel."""
     from rich.markup import escape
 
-    from ..plan import Plan
-    from .plan_cmd import render_plan
+    from unison_agent.contract.plan import Plan
 
     while result.pending:
         pending = result.pending
@@ -235,3 +297,26 @@ def ask_confirmations(session, result, console, read_line) -> Any:
         with ProgressView(console) as view:
             result = session.resume(line.strip(), on_event=view)
     return result
+
+
+def render_plan(plan):
+    """A rich table of a plan (also used by chat's /plan)."""
+    from rich.table import Table
+
+    table = Table(title=f"plan: {plan.task.value}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold cyan")
+    table.add_column("value")
+    table.add_row("task", f"{plan.task.value} ({plan.task.output} output)")
+    table.add_row("prompt", plan.prompt)
+    for i, ref in enumerate(plan.inputs):
+        table.add_row(f"input {i}", f"{ref.role}: {ref.path} ({ref.kind})")
+    if plan.task.is_generation:
+        table.add_row("size", f"{plan.width}x{plan.height}")
+        if plan.task.output == "video":
+            table.add_row("frames", f"{plan.num_frames} at {plan.fps} fps ({(plan.num_frames - 1) / plan.fps:g} s)")
+    for name in ("frame_anchor", "control", "target"):
+        value = getattr(plan, name)
+        if value is not None:
+            table.add_row(name.replace("_", " "), str(value))
+    table.add_row("planner", plan.planner + (f" (fallback: {plan.fallback})" if plan.fallback else ""))
+    return table

@@ -12,6 +12,7 @@ HELP = "run one annotator (depth, pose, canny, gray, flow, scribble, mask, salie
 SETTINGS = ("home", "device", "dtype", "demo")
 """The setting flags this command uses."""
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", help="annotator kind (see `unison annotate --list`)", nargs="?")
     parser.add_argument("input", help="image or video file", nargs="?")
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def refuse_overwrite(inputs: list[str], out: Path, *, shown: str, force: bool, suffixes: tuple[str, ...] = ()) -> None:
     """Never overwrite what the person gave: an output equal to an input (or to an input's sidecar) is refused
     always; an existing output or sidecar without ``--force``. Messages name the paths as they were given."""
-    from ..errors import UnisonError
+    from unison_agent.contract.errors import UnisonError
 
     outs = [out] if out.suffix else [out.with_suffix(s) for s in suffixes]
     given = {Path(i).expanduser().resolve(): i for i in inputs}
@@ -34,14 +35,15 @@ def refuse_overwrite(inputs: list[str], out: Path, *, shown: str, force: bool, s
             if resolved in given:
                 raise UnisonError(f"-o {shown} would overwrite the input {given[resolved]}; choose another output file")
             if target.exists() and not force:
-                raise UnisonError(f"-o {shown}: {target} already exists; choose another output file, or add --force "
-                                  "to replace it")  # fmt: skip
+                raise UnisonError(
+                    f"-o {shown}: {target} already exists; choose another output file, or add --force to replace it"
+                )
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
-    from ..errors import UnisonError
-    from ..media import MediaLimits, check_file
-    from ..tools.annotate import ANNOTATORS, annotate_file
+    from unison_agent.contract.errors import UnisonError
+    from unison_agent.media.files import MediaLimits, check_file
+    from unison_agent.tools.annotate import ANNOTATORS, annotate_file
 
     if args.list or not args.kind:
         for kind, annotator in ANNOTATORS.items():

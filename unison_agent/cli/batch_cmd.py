@@ -27,33 +27,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
-    from ..errors import UnisonError
+    from unison_agent.contract.errors import UnisonError
 
     try:
-        from ..batch import run_batch
+        from unison_agent.serve.batch import run_batch
     except ImportError as exc:  # ray / tqdm missing
         raise UnisonError(f"batch needs Ray: pip install 'unison-agent[scale]' ({exc})") from None
     if args.workers < 1:
         raise UnisonError("--workers must be at least 1")
     out = Path(args.output)
     if out.exists() and not out.is_dir():
-        raise UnisonError(f"-o {args.output} is a file; give a folder (it will hold outputs/, items/ and "
-                          "results.jsonl)")  # fmt: skip
+        raise UnisonError(
+            f"-o {args.output} is a file; give a folder (it will hold outputs/, items/ and results.jsonl)"
+        )
     if (out / "results.jsonl").resolve() == Path(args.jsonl).resolve():
-        raise UnisonError(f"-o {args.output} would overwrite the input {args.jsonl} (its results.jsonl); choose "
-                          "another output folder")  # fmt: skip
-    summary = run_batch(Path(args.jsonl), Path(args.output), settings, workers=args.workers,
-                        gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                        address=args.address, progress=not args.no_progress)  # fmt: skip
+        raise UnisonError(
+            f"-o {args.output} would overwrite the input {args.jsonl} (its results.jsonl); choose another output folder"
+        )
+    summary = run_batch(
+        Path(args.jsonl),
+        Path(args.output),
+        settings,
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        cpus_per_worker=args.cpus_per_worker,
+        address=args.address,
+        progress=not args.no_progress,
+    )
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False, default=str))
     else:
         console.print(
             f"{summary.done} done ({summary.skipped} from an earlier run), {summary.failed} failed, "
             f"{summary.per_item:.2f} s per item; results: {summary.results}",
-            highlight=False, markup=False, soft_wrap=True,
-        )  # fmt: skip
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         for f in summary.failures:
-            console.print(f"failed: line {f['line']}: {f['errors'][0]['error']}", highlight=False, markup=False,
-                          soft_wrap=True)  # fmt: skip
+            console.print(
+                f"failed: line {f['line']}: {f['errors'][0]['error']}", highlight=False, markup=False, soft_wrap=True
+            )
     return 1 if summary.failed else 0

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnisonError
-from ..plan import GENERATION_FIELDS, PLAN_FIELDS
-from ..settings import check_overrides
-from .agent_view import ProgressView, add_generation_setting_arguments, default_thread, open_session
+from unison_agent.cli.agent_view import ProgressView, add_generation_setting_arguments, default_thread, open_session
+from unison_agent.contract.errors import UnisonError
+from unison_agent.contract.plan import GENERATION_FIELDS, PLAN_FIELDS
+from unison_agent.contract.settings import check_overrides
 
 NAME = "chain"
 HELP = "run a YAML/JSON list of turns on one thread (per-turn seed/steps/size), with a summary table"
@@ -50,8 +50,10 @@ def load_chain(path: str | Path) -> tuple[str | None, list[dict[str, Any]]]:
         defaults = data.get("defaults") or {}
         data = data.get("turns")
         if not isinstance(defaults, dict):
-            raise UnisonError(f"{path}: 'defaults' must be a mapping of field: value (e.g. {{seed: 42}}), "
-                              f"got {type(defaults).__name__}")  # fmt: skip
+            raise UnisonError(
+                f"{path}: 'defaults' must be a mapping of field: value (e.g. {{seed: 42}}), "
+                f"got {type(defaults).__name__}"
+            )
     if not isinstance(data, list) or not data:
         raise UnisonError(f"{path}: expected a non-empty list of turns (or an object with a 'turns' list)")
     _check_keys(defaults, path, "defaults")
@@ -85,28 +87,48 @@ def run(args: argparse.Namespace, settings, console) -> int:
     rows, failed = [], False
     view_console = console
     if args.json:
-        from . import make_console
+        from unison_agent.cli import make_console
 
         view_console = make_console(stderr=True)
     try:
         for i, turn in enumerate(turns, 1):
             if failed and not args.keep_going:
-                rows.append({"turn": i, "request": turn["request"], "status": "skipped", "task": None,
-                             "answer": "", "outputs": [], "seconds": 0.0, "errors": []})  # fmt: skip
+                rows.append(
+                    {
+                        "turn": i,
+                        "request": turn["request"],
+                        "status": "skipped",
+                        "task": None,
+                        "answer": "",
+                        "outputs": [],
+                        "seconds": 0.0,
+                        "errors": [],
+                    }
+                )
                 continue
             started = time.perf_counter()
             with ProgressView(view_console, stream_tokens=False) as view:
                 result = session.send(turn["request"], overrides=turn["overrides"], on_event=view)
             row = result.to_json()
-            row.update(turn=i, request=turn["request"], seconds=round(time.perf_counter() - started, 3),
-                       status="ok" if result.ok else "failed", overrides=turn["overrides"])  # fmt: skip
+            row.update(
+                turn=i,
+                request=turn["request"],
+                seconds=round(time.perf_counter() - started, 3),
+                status="ok" if result.ok else "failed",
+                overrides=turn["overrides"],
+            )
             rows.append(row)
             failed = failed or not result.ok
     finally:
         session.close()
     if args.json:
-        print(json.dumps({"thread": thread, "ok": not failed, "demo": session.settings.demo, "turns": rows},
-                         ensure_ascii=False, default=str))  # fmt: skip
+        print(
+            json.dumps(
+                {"thread": thread, "ok": not failed, "demo": session.settings.demo, "turns": rows},
+                ensure_ascii=False,
+                default=str,
+            )
+        )
         return 1 if failed else 0
     table = Table(title=f"chain {escape(str(args.file))} on thread {escape(thread)}", title_justify="left")
     for col in ("#", "request", "task", "result", "s", "status"):
@@ -116,8 +138,14 @@ def run(args: argparse.Namespace, settings, console) -> int:
         if row.get("errors"):
             result = row["errors"][0]["error"]
         style = {"ok": "green", "failed": "red", "skipped": "yellow"}[row["status"]]
-        table.add_row(str(row["turn"]), escape(row["request"]), escape(str(row["task"] or "-")), escape(result),
-                      f"{row['seconds']:.2f}", f"[{style}]{row['status']}[/]")  # fmt: skip
+        table.add_row(
+            str(row["turn"]),
+            escape(row["request"]),
+            escape(str(row["task"] or "-")),
+            escape(result),
+            f"{row['seconds']:.2f}",
+            f"[{style}]{row['status']}[/]",
+        )
     console.print(table)
     out_dirs = sorted({str(Path(p).parent) for row in rows for p in row["outputs"]})
     if out_dirs:

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .agent_view import (
+from unison_agent.cli.agent_view import (
     ProgressView,
     add_generation_setting_arguments,
     add_override_arguments,
@@ -138,7 +138,7 @@ def _slash(line: str, session, console) -> str | None:
     from rich.markup import escape
     from rich.table import Table
 
-    from .. import media_store
+    from unison_agent.media import store as media_store
 
     cmd, _, rest = line.partition(" ")
     cmd = cmd.lower()
@@ -147,8 +147,8 @@ def _slash(line: str, session, console) -> str | None:
     if cmd == "/help":
         console.print(SLASH_HELP, markup=False, highlight=False)
     elif cmd == "/plan" and rest.strip():  # plan TEXT on this thread ("it", "#3" resolve), run nothing
-        from ..errors import UnisonError
-        from .plan_cmd import render_step
+        from unison_agent.cli.plan_cmd import render_step
+        from unison_agent.contract.errors import UnisonError
 
         try:
             steps = session.plan(rest.strip())
@@ -164,8 +164,8 @@ def _slash(line: str, session, console) -> str | None:
         if plan is None:
             console.print("no plan yet")
         else:
-            from ..plan import Plan
-            from .plan_cmd import render_plan
+            from unison_agent.cli.agent_view import render_plan
+            from unison_agent.contract.plan import Plan
 
             console.print(render_plan(Plan.from_json(plan)))
     elif cmd == "/history":
@@ -186,7 +186,7 @@ def _slash(line: str, session, console) -> str | None:
     elif cmd == "/undo":
         console.print("forgot the last turn" if session.undo() else "nothing to undo")
     elif cmd == "/new":
-        from .agent_view import default_thread
+        from unison_agent.cli.agent_view import default_thread
 
         session.switch(rest.strip() or default_thread("chat"))
         console.print(f"new thread [cyan]{escape(session.thread)}[/]")

@@ -15,8 +15,7 @@ HELP = "check the installation: Python, torch, CUDA, flash-attn, weights present
 SETTINGS = ("home", "planner", "device", "dtype", "qwen", "unison", "planner_merged", "projector", "vace", "demo")
 """The setting flags this command uses."""
 
-PACKAGES = ("torch", "transformers", "diffusers", "peft", "accelerate", "langgraph", "xgrammar", "mcp", "ray",
-            "gradio")  # fmt: skip
+PACKAGES = ("torch", "transformers", "diffusers", "peft", "accelerate", "langgraph", "xgrammar", "mcp", "ray", "gradio")
 """Distributions whose versions doctor reports (None: not installed)."""
 
 
@@ -31,6 +30,7 @@ def package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
         except PackageNotFoundError:
             found[name] = None
     return found
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -57,12 +57,16 @@ def collect(settings) -> dict[str, Any]:
             "available": cuda,
             "version": torch.version.cuda,
             "devices": [
-                {"name": torch.cuda.get_device_name(i),
-                 "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
+                {
+                    "name": torch.cuda.get_device_name(i),
+                    "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1),
+                }
                 for i in range(torch.cuda.device_count())
-            ] if cuda else [],
+            ]
+            if cuda
+            else [],
             "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
-        }  # fmt: skip
+        }
         report["mps"] = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     except ImportError:
         report["torch"] = None
@@ -70,16 +74,20 @@ def collect(settings) -> dict[str, Any]:
     report["flash_attn"] = importlib.util.find_spec("flash_attn") is not None
     report["packages"] = package_versions(PACKAGES)
 
-    from ..weights import NEEDS, is_present
+    from unison_agent.models.weights import NEEDS, is_present
 
     weights = {}
     for fields in NEEDS.values():
         for name, what in fields.items():
-            weights[name] = {"what": what, "value": getattr(settings, name), "path": str(settings.checkpoint(name)),
-                             "present": is_present(settings, name)}  # fmt: skip
+            weights[name] = {
+                "what": what,
+                "value": getattr(settings, name),
+                "path": str(settings.checkpoint(name)),
+                "present": is_present(settings, name),
+            }
     report["weights"] = weights
     try:
-        from ..qwen_loader import weights_status
+        from unison_agent.models.qwen_loader import weights_status
 
         stage1 = weights_status(settings)
         report["stage_one"] = {k: v for k, v in stage1.items() if k not in ("paths",)}
@@ -93,7 +101,7 @@ def where(settings, report: dict[str, Any]) -> dict[str, str]:
     """What will run where, in words."""
     out: dict[str, str] = {}
     try:
-        from ..models import pick_attention, pick_device, pick_dtype
+        from unison_agent.models.registry import pick_attention, pick_device, pick_dtype
 
         device = pick_device(settings)
         out["device"] = f"{device} ({pick_dtype(settings, device)}, attention: {pick_attention(settings, device)})"
@@ -103,9 +111,13 @@ def where(settings, report: dict[str, Any]) -> dict[str, str]:
     if settings.planner == "rules" or settings.demo:
         out["planner"] = "rules (deterministic)"
     elif settings.planner == "auto":
-        out["planner"] = ("unison (planning LoRA)" if stage1.get("unison")
-                          else "qwen (base Instruct, constrained JSON)" if stage1.get("qwen")
-                          else "rules (no planner weights found)")  # fmt: skip
+        out["planner"] = (
+            "unison (planning LoRA)"
+            if stage1.get("unison")
+            else "qwen (base Instruct, constrained JSON)"
+            if stage1.get("qwen")
+            else "rules (no planner weights found)"
+        )
     else:
         out["planner"] = settings.planner
     w = report["weights"]
@@ -115,8 +127,9 @@ def where(settings, report: dict[str, Any]) -> dict[str, str]:
         if w["vace"]["present"]
         else "missing weights (unison download, or --demo)"
     )
-    missing = [n for n in ("depth_model", "pose_model", "person_model", "grounding_model", "sam2_model")
-               if not w[n]["present"]]  # fmt: skip
+    missing = [
+        n for n in ("depth_model", "pose_model", "person_model", "grounding_model", "sam2_model") if not w[n]["present"]
+    ]
     out["annotators"] = "all present" if not missing else f"missing: {', '.join(missing)} (classic ones need none)"
     return out
 
@@ -132,8 +145,10 @@ def run(args: argparse.Namespace, settings, console) -> int:
     cuda = report["cuda"]
     devices = ", ".join(f"{d['name']} ({d['memory_gib']} GiB)" for d in cuda.get("devices", [])) or "none"
     console.print(f"Python {report['python']} on {escape(report['platform'])}")
-    console.print(f"torch {report['torch']}; CUDA available: {cuda['available']} (devices: {escape(devices)}); "
-                  f"flash-attn installed: {report['flash_attn']}; MPS: {report.get('mps', False)}")  # fmt: skip
+    console.print(
+        f"torch {report['torch']}; CUDA available: {cuda['available']} (devices: {escape(devices)}); "
+        f"flash-attn installed: {report['flash_attn']}; MPS: {report.get('mps', False)}"
+    )
     console.print("packages: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in report["packages"].items()))
     table = Table("weights", "what", "present", title="weights" + (" (demo)" if settings.demo else ""))
     table.add_column("path", overflow="fold")

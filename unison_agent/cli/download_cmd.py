@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import WeightsError
+from unison_agent.contract.errors import WeightsError
 
 NAME = "download"
 NEEDS_MODELS = False
@@ -31,9 +31,15 @@ CHECKPOINTS: dict[str, str] = {
 SETTINGS = ("home", "qwen", "unison", "vace")
 """The setting flags this command uses."""
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(CHECKPOINTS),
-                        help=f"download only these ({', '.join(CHECKPOINTS)})")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        choices=sorted(CHECKPOINTS),
+        help=f"download only these ({', '.join(CHECKPOINTS)})",
+    )
     parser.add_argument("--list", action="store_true", help="list what would be downloaded, and where, then exit")
 
 

@@ -14,17 +14,19 @@ HELP = "evaluate planning on a set of cases (per-field accuracy, task confusion,
 SETTINGS = ("home", "planner", "device", "dtype", "qwen", "unison", "planner_merged", "demo")
 """The setting flags this command uses."""
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=["plans"], help="what to evaluate (plans: the planner backend)")
     parser.add_argument("cases", help="a JSONL file of cases (the project ships evals/plan_cases.jsonl)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    parser.add_argument("--media", default=None,
-                        help="folder for the synthetic media the cases name (default: a temporary folder)")  # fmt: skip
+    parser.add_argument(
+        "--media", default=None, help="folder for the synthetic media the cases name (default: a temporary folder)"
+    )
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
-    from ..evaluation import evaluate, load_cases, make_media, render
-    from ..graphs.toolbox import default_tools
+    from unison_agent.core.evaluation import evaluate, load_cases, make_media, render
+    from unison_agent.graphs.toolbox import default_tools
 
     cases = load_cases(args.cases)
     with tempfile.TemporaryDirectory(prefix="unison-eval-") as tmp:

@@ -9,16 +9,22 @@ HELP = "serve the agent as an MCP server (tools unison_run / unison_plan / uniso
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--http", type=int, metavar="PORT",
-                        help="serve streamable HTTP on 127.0.0.1:PORT (path /mcp) instead of stdio")  # fmt: skip
-    parser.add_argument("--allow", action="append", default=[], metavar="DIR",
-                        help="a folder the tools may read (repeatable; adds to env UNISON_ALLOWED_DIRS)")  # fmt: skip
+    parser.add_argument(
+        "--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT (path /mcp) instead of stdio"
+    )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder the tools may read (repeatable; adds to env UNISON_ALLOWED_DIRS)",
+    )
     parser.add_argument("--workdir", help="where the server keeps its threads and outputs (default <home>/tool)")
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
-    from ..langchain_tool import UnisonTool
-    from ..mcp_server import build_server
+    from unison_agent.serve.langchain_tool import UnisonTool
+    from unison_agent.serve.mcp import build_server
 
     if args.allow:
         from pathlib import Path

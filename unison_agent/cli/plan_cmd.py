@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .agent_view import add_override_arguments, overrides_from_args
+from unison_agent.cli.agent_view import add_override_arguments, overrides_from_args, render_plan
 
 NAME = "plan"
 NEEDS_MODELS = False
@@ -16,17 +16,22 @@ HELP = "show the plan for a request (task, files and their roles, size, frames) 
 SETTINGS = ("home", "planner", "device", "dtype", "qwen", "unison", "planner_merged", "demo")
 """The setting flags this command uses."""
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help='the request; name files as ###path### or @path, e.g. "animate ###cat.png###"')
-    parser.add_argument("--json", action="store_true",
-                        help="print the plan contract as one JSON object (a list of them for a compound request)")  # fmt: skip
-    parser.add_argument("--thread", default=None,
-                        help="resolve references (it, #3, the last video) against this conversation thread")  # fmt: skip
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the plan contract as one JSON object (a list of them for a compound request)",
+    )
+    parser.add_argument(
+        "--thread", default=None, help="resolve references (it, #3, the last video) against this conversation thread"
+    )
     add_override_arguments(parser)
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
-    from ..session import Session
+    from unison_agent.core.session import Session
 
     checkpointer = None
     if not args.thread:  # nothing to resolve against: a throwaway thread, the threads database is not touched
@@ -65,27 +70,4 @@ def render_step(step):
         )
     for note in step.notes:
         table.add_row("note", note)
-    return table
-
-
-def render_plan(plan):
-    """A rich table of a plan (also used by chat's /plan)."""
-    from rich.table import Table
-
-    table = Table(title=f"plan: {plan.task.value}", show_header=False, title_justify="left")
-    table.add_column("field", style="bold cyan")
-    table.add_column("value")
-    table.add_row("task", f"{plan.task.value} ({plan.task.output} output)")
-    table.add_row("prompt", plan.prompt)
-    for i, ref in enumerate(plan.inputs):
-        table.add_row(f"input {i}", f"{ref.role}: {ref.path} ({ref.kind})")
-    if plan.task.is_generation:
-        table.add_row("size", f"{plan.width}x{plan.height}")
-        if plan.task.output == "video":
-            table.add_row("frames", f"{plan.num_frames} at {plan.fps} fps ({(plan.num_frames - 1) / plan.fps:g} s)")
-    for name in ("frame_anchor", "control", "target"):
-        value = getattr(plan, name)
-        if value is not None:
-            table.add_row(name.replace("_", " "), str(value))
-    table.add_row("planner", plan.planner + (f" (fallback: {plan.fallback})" if plan.fallback else ""))
     return table

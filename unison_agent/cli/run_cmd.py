@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .agent_view import (
+from unison_agent.cli.agent_view import (
     ProgressView,
     add_generation_setting_arguments,
     add_override_arguments,
@@ -23,8 +23,9 @@ HELP = "run one request (understand, create or edit; compound requests run step 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help='the request; attach files as ###path### or @path, e.g. "animate @cat.png"')
-    parser.add_argument("--json", action="store_true",
-                        help='print {"task", "answer", "outputs", "plan", ...} as one JSON object')  # fmt: skip
+    parser.add_argument(
+        "--json", action="store_true", help='print {"task", "answer", "outputs", "plan", ...} as one JSON object'
+    )
     add_session_arguments(parser, thread_help="conversation thread to continue (default: a new one per run)")
     add_override_arguments(parser)
     add_generation_setting_arguments(parser)
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace, settings, console) -> int:
         streamed = view.streamed
         if result.pending:
             if args.json:
-                from ..errors import UnisonError
+                from unison_agent.contract.errors import UnisonError
 
                 raise UnisonError("--confirm needs a person to answer; it cannot be combined with --json")
             result = ask_confirmations(session, result, console, _read_line(console))
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace, settings, console) -> int:
 
 
 def _stderr_console():
-    from . import make_console
+    from unison_agent.cli import make_console
 
     return make_console(stderr=True)
 

@@ -20,22 +20,35 @@ SETTINGS = ("home", "device", "dtype", "qwen", "unison", "projector", "vace")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=["planner", "projector"], help="what to train")
-    parser.add_argument("data", nargs="?", default=None,
-                        help="a JSONL file of cases (planner: the `eval plans` case format; projector: "
-                             '{"prompt", "target"} with target an image or clip path)')  # fmt: skip
-    parser.add_argument("-o", "--out", required=True,
-                        help="planner: the adapter directory to write; projector: the projector.pth file to write")
-    parser.add_argument("--from", dest="start", default=None,
-                        help="planner: the adapter to start from (default: --unison when present, else a fresh LoRA); "
-                             "projector: the projector.pth to start from (default: the configured one when present)")
+    parser.add_argument(
+        "data",
+        nargs="?",
+        default=None,
+        help="a JSONL file of cases (planner: the `eval plans` case format; projector: "
+        '{"prompt", "target"} with target an image or clip path)',
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        help="planner: the adapter directory to write; projector: the projector.pth file to write",
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        default=None,
+        help="planner: the adapter to start from (default: --unison when present, else a fresh LoRA); "
+        "projector: the projector.pth to start from (default: the configured one when present)",
+    )
     parser.add_argument("--fresh", action="store_true", help="start from fresh weights, not the configured ones")
     parser.add_argument("--epochs", type=float, default=3.0, help="passes over the training split (default 3)")
     parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (planner 2e-4, projector 1e-4)")
     parser.add_argument("--batch-size", type=int, default=4, help="cases per micro-batch (default 4)")
     parser.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
-    parser.add_argument("--val-fraction", type=float, default=0.1,
-                        help="share of the cases held out for validation (default 0.1)")
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.1, help="share of the cases held out for validation (default 0.1)"
+    )
     parser.add_argument("--val", default=None, help="a separate JSONL file of validation cases (instead of a split)")
     parser.add_argument("--save-every", type=int, default=50, help="write a checkpoint every N steps (default 50)")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint under --out")
@@ -47,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
-    from ..errors import UnisonError
+    from unison_agent.contract.errors import UnisonError
 
     if args.batch_size < 1 or args.grad_accum < 1:
         raise UnisonError("--batch-size and --grad-accum must be at least 1")
@@ -59,11 +72,11 @@ def run(args: argparse.Namespace, settings, console) -> int:
 
 
 def _planner(args, settings, console) -> int:
-    from ..errors import UnisonError
-    from ..qwen_loader import missing_files
-    from ..training.data import load_examples
-    from ..training.planner import PlannerTrainConfig
-    from ..training.planner_run import default_media, figures, train_planner
+    from unison_agent.contract.errors import UnisonError
+    from unison_agent.models.qwen_loader import missing_files
+    from unison_agent.training.data import load_examples
+    from unison_agent.training.planner import PlannerTrainConfig
+    from unison_agent.training.planner_run import default_media, figures, train_planner
 
     if args.data is None:
         raise UnisonError("give a DATA.jsonl file of cases")
@@ -84,12 +97,29 @@ def _planner(args, settings, console) -> int:
             raise UnisonError("nothing to train on: the data file has no cases")
         val = load_examples(args.val, media) if args.val else None
         cfg = PlannerTrainConfig(
-            out=out, start=start, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr or 2e-4,
-            batch_size=args.batch_size, grad_accum=args.grad_accum, save_every=args.save_every, seed=args.seed,
-            resume=args.resume, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-        )  # fmt: skip
-        run_ = train_planner(settings, examples, cfg, media, val_fraction=args.val_fraction, val_examples=val,
-                             run_eval=not args.no_eval, console=console)  # fmt: skip
+            out=out,
+            start=start,
+            epochs=args.epochs,
+            max_steps=args.max_steps,
+            lr=args.lr or 2e-4,
+            batch_size=args.batch_size,
+            grad_accum=args.grad_accum,
+            save_every=args.save_every,
+            seed=args.seed,
+            resume=args.resume,
+            lora_r=args.lora_r,
+            lora_alpha=args.lora_alpha,
+        )
+        run_ = train_planner(
+            settings,
+            examples,
+            cfg,
+            media,
+            val_fraction=args.val_fraction,
+            val_examples=val,
+            run_eval=not args.no_eval,
+            console=console,
+        )
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -103,21 +133,28 @@ def _print_figures(console, before, after, start) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"eval plans --planner unison on the validation split ({after['cases']} cases)",
-                  title_justify="left")  # fmt: skip
+    table = Table(
+        title=f"eval plans --planner unison on the validation split ({after['cases']} cases)", title_justify="left"
+    )
     table.add_column("")
     table.add_column("starting adapter" if start is not None else "fresh LoRA (untrained)", justify="right")
     table.add_column("trained", justify="right")
-    for label, key in (("task right", "task_right"), ("all fields right", "all_fields_right"),
-                       ("did not decode (rules fallback)", "fallbacks")):  # fmt: skip
-        table.add_row(label, f"{before[key]}/{before['cases']} ({before[key] / max(1, before['cases']):.1%})",
-                      f"{after[key]}/{after['cases']} ({after[key] / max(1, after['cases']):.1%})")  # fmt: skip
+    for label, key in (
+        ("task right", "task_right"),
+        ("all fields right", "all_fields_right"),
+        ("did not decode (rules fallback)", "fallbacks"),
+    ):
+        table.add_row(
+            label,
+            f"{before[key]}/{before['cases']} ({before[key] / max(1, before['cases']):.1%})",
+            f"{after[key]}/{after['cases']} ({after[key] / max(1, after['cases']):.1%})",
+        )
     console.print(table)
 
 
 def _projector(args, settings, console) -> int:
-    from ..errors import UnisonError
-    from ..training.projector import ProjectorTrainConfig, train_projector
+    from unison_agent.contract.errors import UnisonError
+    from unison_agent.training.projector import ProjectorTrainConfig, train_projector
 
     if args.data is None:
         raise UnisonError("give a DATA.jsonl file of (prompt, target image or clip) pairs")
@@ -127,12 +164,21 @@ def _projector(args, settings, console) -> int:
     elif not args.fresh and settings.projector_path().is_file():
         start = settings.projector_path()
     cfg = ProjectorTrainConfig(
-        out=Path(args.out).expanduser().resolve(), start=start, epochs=args.epochs, max_steps=args.max_steps,
-        lr=args.lr or 1e-4, batch_size=1, grad_accum=args.grad_accum, save_every=args.save_every, seed=args.seed,
+        out=Path(args.out).expanduser().resolve(),
+        start=start,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        lr=args.lr or 1e-4,
+        batch_size=1,
+        grad_accum=args.grad_accum,
+        save_every=args.save_every,
+        seed=args.seed,
         resume=args.resume,
-    )  # fmt: skip
+    )
     result = train_projector(settings, Path(args.data), cfg, console=console)
     first, last = result.losses[0], result.losses[-1]
-    console.print(f"{len(result.losses)} step(s): loss {first:.4f} -> {last:.4f}; projector written to {cfg.out}; "
-                  f"use it with --projector {cfg.out}")  # fmt: skip
+    console.print(
+        f"{len(result.losses)} step(s): loss {first:.4f} -> {last:.4f}; projector written to {cfg.out}; "
+        f"use it with --projector {cfg.out}"
+    )
     return 0

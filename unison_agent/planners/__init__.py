@@ -7,11 +7,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ..errors import SettingsError
+from unison_agent.contract.errors import SettingsError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..settings import Settings
-    from .base import Planner
+    from unison_agent.contract.settings import Settings
+    from unison_agent.planners.base import Planner
 
 PLANNERS: dict[str, str] = {
     "unison": "unison_agent.planners.unison:UnisonPlanner",
@@ -24,7 +24,7 @@ CHOICES: tuple[str, ...] = ("auto", *PLANNERS)
 
 def auto_choice(settings: Settings) -> str:
     """``auto``: the Unison LoRA when its weights are present, else the base Qwen model, else the rules."""
-    from ..qwen_loader import weights_status
+    from unison_agent.models.qwen_loader import weights_status
 
     status = weights_status(settings)
     return "unison" if status.get("unison") else "qwen" if status.get("qwen") else "rules"

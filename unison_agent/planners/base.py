@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..media import MediaLimits
-from ..mentions import Mention, find_mentions, planning_prompt, strip_mentions
-from ..plan import Plan
-from .extract import Explicit, read_explicit
+from unison_agent.contract.mentions import Mention, find_mentions, planning_prompt, strip_mentions
+from unison_agent.contract.plan import Plan
+from unison_agent.media.files import MediaLimits
+from unison_agent.planners.extract import Explicit, read_explicit
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Request:
 class Planner(Protocol):
     """A planner backend: ``plan(request) -> Plan`` (always a valid plan, or a UnisonError). The one planner
     contract: the backends (``planners.PLANNERS``), what ``Toolbox.planner(settings)`` returns, what
-    :func:`unison_agent.prepare.plan_step` calls."""
+    :func:`unison_agent.core.prepare.plan_step` calls."""
 
     name: str
 

@@ -12,15 +12,42 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import PlanError
-from ..plan import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, MAX_FRAMES, MAX_SIDE, MIN_SIDE, snap16, snap_frames
-from .targets import target_from_request as find_target  # noqa: F401  (one implementation)
+from unison_agent.contract.errors import PlanError
+from unison_agent.contract.plan import (
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    MAX_FRAMES,
+    MAX_SIDE,
+    MIN_SIDE,
+    snap16,
+    snap_frames,
+)
+from unison_agent.planners.targets import target_from_request as find_target  # noqa: F401  (one implementation)
 
 _NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "half a": 0.5,
-}  # fmt: skip
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "half a": 0.5,
+}
 _NUM = r"(\d+(?:\.\d+)?|" + "|".join(sorted((re.escape(k) for k in _NUMBER_WORDS), key=len, reverse=True)) + r")"
 DEFAULT_AREA = DEFAULT_WIDTH * DEFAULT_HEIGHT
 
@@ -52,12 +79,32 @@ def _checked_size(w: float, h: float, said: str) -> tuple[int, int]:
 
 _SIZE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(\d{2,5})\s*(?:px\s*)?(?:x|×|\*|by)\s*(\d{2,5})\s*(?:px|pixels?)?\b", re.I), "wh"),
-    (re.compile(r"\bwidth\s*(?:of|=|:|is)?\s*(\d{2,5})\s*(?:px|pixels?)?.{0,30}?\bheight\s*(?:of|=|:|is)?\s*(\d{2,5})", re.I), "wh"),
-    (re.compile(r"\bheight\s*(?:of|=|:|is)?\s*(\d{2,5})\s*(?:px|pixels?)?.{0,30}?\bwidth\s*(?:of|=|:|is)?\s*(\d{2,5})", re.I), "hw"),
-    (re.compile(r"\b(\d{2,5})\s*(?:px|pixels?)?\s*wide\b.{0,30}?\b(\d{2,5})\s*(?:px|pixels?)?\s*(?:tall|high)\b", re.I), "wh"),
-    (re.compile(r"\b(\d{2,5})\s*(?:px|pixels?)?\s*(?:tall|high)\b.{0,30}?\b(\d{2,5})\s*(?:px|pixels?)?\s*wide\b", re.I), "hw"),
+    (
+        re.compile(
+            r"\bwidth\s*(?:of|=|:|is)?\s*(\d{2,5})\s*(?:px|pixels?)?.{0,30}?\bheight\s*(?:of|=|:|is)?\s*(\d{2,5})", re.I
+        ),
+        "wh",
+    ),
+    (
+        re.compile(
+            r"\bheight\s*(?:of|=|:|is)?\s*(\d{2,5})\s*(?:px|pixels?)?.{0,30}?\bwidth\s*(?:of|=|:|is)?\s*(\d{2,5})", re.I
+        ),
+        "hw",
+    ),
+    (
+        re.compile(
+            r"\b(\d{2,5})\s*(?:px|pixels?)?\s*wide\b.{0,30}?\b(\d{2,5})\s*(?:px|pixels?)?\s*(?:tall|high)\b", re.I
+        ),
+        "wh",
+    ),
+    (
+        re.compile(
+            r"\b(\d{2,5})\s*(?:px|pixels?)?\s*(?:tall|high)\b.{0,30}?\b(\d{2,5})\s*(?:px|pixels?)?\s*wide\b", re.I
+        ),
+        "hw",
+    ),
     (re.compile(r"\bw\s*[=:]?\s*(\d{2,5})\s*[,;/ ]\s*h\s*[=:]?\s*(\d{2,5})\b", re.I), "wh"),
-]  # fmt: skip
+]
 _PRESET_RE = re.compile(r"\b(\d{3,4})\s*[pP]\b")
 _K_RE = re.compile(r"\b([248])\s*[kK]\b(?!\s*(?:frames?|fps))")
 _RATIO_RE = re.compile(r"\b(\d{1,2}(?:\.\d+)?)\s*:\s*(\d{1,2}(?:\.\d+)?)\b(?:\s*(?:aspect|ratio|format))?")
@@ -149,9 +196,7 @@ def fits_shape(width: int, height: int, shape: Shape | None, said: tuple[int, in
 # ----------------------------------------------------------------------------------------------------------
 # duration / frames
 
-_SECONDS_RE = re.compile(
-    rf"\b{_NUM}\s*(?:-\s*)?(?:s|sec|secs|second|seconds)\b(?!\s*(?:frame|image|picture))", re.I
-)
+_SECONDS_RE = re.compile(rf"\b{_NUM}\s*(?:-\s*)?(?:s|sec|secs|second|seconds)\b(?!\s*(?:frame|image|picture))", re.I)
 _MINUTES_RE = re.compile(rf"\b{_NUM}\s*(?:-\s*)?(?:min|mins|minute|minutes)\b", re.I)
 _FRAMES_RE = re.compile(r"\b(\d{1,4})\s*(?:-\s*)?frames?\b(?!\s*(?:per|/|a)\s*(?:second|sec|s)\b)", re.I)
 
@@ -162,8 +207,10 @@ def find_num_frames(text: str) -> int | None:
     if m:
         n = int(m.group(1))
         if n > MAX_FRAMES:
-            raise PlanError(f"num_frames: {n} frames is too long; at most {MAX_FRAMES} "
-                            f"({(MAX_FRAMES - 1) // DEFAULT_FPS} s at {DEFAULT_FPS} fps)")
+            raise PlanError(
+                f"num_frames: {n} frames is too long; at most {MAX_FRAMES} "
+                f"({(MAX_FRAMES - 1) // DEFAULT_FPS} s at {DEFAULT_FPS} fps)"
+            )
         return snap_frames(n)
     seconds = None
     m = _SECONDS_RE.search(text)
@@ -219,13 +266,24 @@ def find_frame_anchor(text: str, near: int | None = None) -> str | None:
 # control
 
 _CONTROL_WORDS: list[tuple[str, re.Pattern[str]]] = [
-    ("pose", re.compile(r"\b(?:pose|poses|posture|skeleton|openpose|keypoints?|body\s+(?:movement|motion)|dance\s+moves?)\b", re.I)),
+    (
+        "pose",
+        re.compile(
+            r"\b(?:pose|poses|posture|skeleton|openpose|keypoints?|body\s+(?:movement|motion)|dance\s+moves?)\b", re.I
+        ),
+    ),
     ("depth", re.compile(r"\b(?:depth|depth\s*map|3d\s+structure|geometry)\b", re.I)),
     ("flow", re.compile(r"\b(?:optical\s+flow|flow\s+(?:map|field|video)|motion\s+field)\b", re.I)),
     ("scribble", re.compile(r"\b(?:scribbles?|doodles?|rough\s+sketch)\b", re.I)),
     ("canny", re.compile(r"\b(?:canny|edges?|edge\s*map|outlines?|contours?|line\s*art|lineart|sketch)\b", re.I)),
-    ("gray", re.compile(r"\b(?:gr[ae]y\s*scale|gr[ae]y|black\s+and\s+white|b&w|colou?ri[sz]e|colou?ri[sz]ation|add\s+colou?rs?)\b", re.I)),
-]  # fmt: skip
+    (
+        "gray",
+        re.compile(
+            r"\b(?:gr[ae]y\s*scale|gr[ae]y|black\s+and\s+white|b&w|colou?ri[sz]e|colou?ri[sz]ation|add\s+colou?rs?)\b",
+            re.I,
+        ),
+    ),
+]
 _READY_RE = re.compile(
     r"\balready\b|\b(?:this|the|my|given|following|provided|attached|these)\s+"
     r"(?:pose|skeleton|depth|edge|canny|sketch|scribble|flow|gr[ae]y(?:scale)?|control|keypoint)\s*"
@@ -244,7 +302,7 @@ def control_kind_words(text: str) -> str | None:
 def find_control(text: str, paths: list[str] | None = None) -> str | None:
     """The control kind the wording asks for ('ready' when it says the input already is a control signal), or
     None. File names never count (``paths`` is accepted and ignored); whether a file already is a control map is
-    decided from its pixels when the request is prepared (:mod:`unison_agent.control_maps`)."""
+    decided from its pixels when the request is prepared (:mod:`unison_agent.media.control_maps`)."""
     kind = None
     for name, pattern in _CONTROL_WORDS:
         if pattern.search(text):
@@ -288,7 +346,9 @@ def mask_mentions(text: str, mentions: list) -> tuple[int | None, str | None]:
         before = text[max(0, m.start - 40) : m.start]
         after = text[m.end : m.end + 30]
         # "use ###m### as the mask", "the mask ###m###", "###m### (mask)", "mask: ###m###"
-        if re.search(r"\bmask\b[^.;,]{0,12}$", before, re.I) or re.match(r"\s*(?:\(|,)?\s*(?:as|is|for)?\s*(?:the|a)?\s*masks?\b", after, re.I):
+        if re.search(r"\bmask\b[^.;,]{0,12}$", before, re.I) or re.match(
+            r"\s*(?:\(|,)?\s*(?:as|is|for)?\s*(?:the|a)?\s*masks?\b", after, re.I
+        ):
             return i, "wording"
     for i, m in enumerate(mentions):
         if getattr(m, "is_mask", False):

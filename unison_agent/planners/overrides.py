@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import PlanError
-from ..plan import (
+from unison_agent.contract.errors import PlanError
+from unison_agent.contract.plan import (
     _ALLOWED_ROLES,
     _ROLE_COUNTS,
     _ROLE_KINDS,
@@ -24,8 +24,8 @@ from ..plan import (
     snap16,
     snap_frames,
 )
-from .base import Request
-from .extract import fits_shape
+from unison_agent.planners.base import Request
+from unison_agent.planners.extract import fits_shape
 
 
 def apply_explicit(plan: Plan, request: Request) -> Plan:
@@ -108,7 +108,7 @@ def repair_roles(task: Task, kinds: list[str], roles: list[str]) -> list[str]:
 
 def fallback_plan(request: Request, backend: str, reason: str, raw: str | None = None) -> Plan:
     """The rules planner's plan, marked as coming from ``backend`` with ``fallback`` = the reason."""
-    from .rules import RulesPlanner
+    from unison_agent.planners.rules import RulesPlanner
 
     plan = RulesPlanner().plan(request)
     return plan.with_changes(planner=backend, fallback=reason, raw=raw)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PlanError
-from ..plan import (
+from unison_agent.contract.errors import PlanError
+from unison_agent.contract.plan import (
     CONTROL_KINDS,
     DEFAULT_FPS,
     DEFAULT_HEIGHT,
@@ -30,12 +30,12 @@ from ..plan import (
     snap16,
     snap_frames,
 )
-from .base import Request
-from .overrides import apply_explicit, fallback_plan, repair_roles
+from unison_agent.planners.base import Request
+from unison_agent.planners.overrides import apply_explicit, fallback_plan, repair_roles
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..qwen_loader import LoadedPlanner
-    from ..settings import Settings
+    from unison_agent.contract.settings import Settings
+    from unison_agent.models.qwen_loader import LoadedPlanner
 
 MAX_NEW_TOKENS = None  # None: enough for the longest answer the schema allows, even one character per token
 PROMPT_FILE = "planner_qwen.txt"
@@ -47,11 +47,16 @@ def possible_tasks(kinds: list[str]) -> list[str]:
     out = []
     for task in PLANNER_TASKS:
         need = {
-            Task.image_understanding: has_image, Task.video_understanding: has_video,
-            Task.image_reference: has_image, Task.video_reference: has_image, Task.image_to_video: has_image,
-            Task.image_control: has_image, Task.image_edit: has_image, Task.video_control: has_image or has_video,
+            Task.image_understanding: has_image,
+            Task.video_understanding: has_video,
+            Task.image_reference: has_image,
+            Task.video_reference: has_image,
+            Task.image_to_video: has_image,
+            Task.image_control: has_image,
+            Task.image_edit: has_image,
+            Task.video_control: has_image or has_video,
             Task.video_edit: has_video,
-        }.get(task, True)  # fmt: skip
+        }.get(task, True)
         if need:
             out.append(task.value)
     return out
@@ -115,13 +120,14 @@ def build_plan(answer: dict[str, Any], request: Request, backend: str = "qwen", 
         fields["control"] = answer.get("control") or "ready"
     inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(request.mentions, roles, strict=True)]
     sized = task.is_generation and bool(answer.get("width")) and bool(answer.get("height"))
-    return Plan(task=task, prompt=request.prompt, inputs=inputs, planner=backend, raw=raw, sized_by_planner=sized,
-                **fields)  # fmt: skip
+    return Plan(
+        task=task, prompt=request.prompt, inputs=inputs, planner=backend, raw=raw, sized_by_planner=sized, **fields
+    )
 
 
 def system_prompt(request: Request) -> str:
     """The planning instructions with the attached files listed (kind, and a hint when one looks like a mask)."""
-    from ..prompts import render_prompt
+    from unison_agent.prompts import render_prompt
 
     files = [
         {"index": i, "kind": m.kind, "note": "black-and-white, looks like a mask" if m.is_mask else ""}
@@ -144,7 +150,7 @@ class QwenPlanner:
         self.max_new_tokens = max_new_tokens
 
     def load(self) -> LoadedPlanner:
-        from ..qwen_loader import load_planner
+        from unison_agent.models.qwen_loader import load_planner
 
         return load_planner(self.settings, "base")
 
@@ -159,7 +165,7 @@ class QwenPlanner:
         return constrained_json(self.load(), messages, schema, budget, self.settings.max_input_tokens)
 
     def plan(self, request: Request) -> Plan:
-        from ..extend import extension_plan
+        from unison_agent.core.extend import extension_plan
 
         extended = extension_plan(request, self.name)  # not one of the twelve tasks: the rules recognise it
         if extended is not None:
@@ -184,13 +190,18 @@ def plan_from_json(raw: str, request: Request, backend: str = "qwen") -> Plan:
 # constrained decoding
 
 
-def constrained_json(planner: LoadedPlanner, messages: list[dict[str, Any]], schema: dict[str, Any], budget: int,
-                     max_tokens: int | None = None) -> str:  # fmt: skip
+def constrained_json(
+    planner: LoadedPlanner,
+    messages: list[dict[str, Any]],
+    schema: dict[str, Any],
+    budget: int,
+    max_tokens: int | None = None,
+) -> str:
     """Greedy text-only generation constrained to a JSON ``schema`` (at most ``budget`` new tokens; an input over
     ``max_tokens`` is refused before the model runs)."""
     import torch
 
-    from ..tokens import check_input_tokens
+    from unison_agent.contract.tokens import check_input_tokens
 
     inputs = planner.processor.apply_chat_template(
         messages, tokenize=True, add_generation_prompt=True, return_tensors="pt", return_dict=True
@@ -219,7 +230,7 @@ def stop_ids(planner: LoadedPlanner) -> list[int]:
 
 def _compiler(planner: LoadedPlanner):
     """An xgrammar GrammarCompiler for the planner's tokenizer (built once per planner)."""
-    from ..models import registry
+    from unison_agent.models.registry import registry
 
     def make():
         import xgrammar as xgr

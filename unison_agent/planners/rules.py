@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..plan import (
+from unison_agent.contract.plan import (
     DEFAULT_FPS,
     DEFAULT_HEIGHT,
     DEFAULT_VIDEO_FRAMES,
@@ -20,11 +20,18 @@ from ..plan import (
     Plan,
     Task,
 )
-from .base import Request
+from unison_agent.planners.base import Request
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..settings import Settings
-from .extract import Explicit, find_control, find_frame_anchor, find_num_frames, find_target, mask_mentions
+    from unison_agent.contract.settings import Settings
+from unison_agent.planners.extract import (
+    Explicit,
+    find_control,
+    find_frame_anchor,
+    find_num_frames,
+    find_target,
+    mask_mentions,
+)
 
 _QUESTION_RE = re.compile(
     r"\?\s*$|^\s*(?:what|who|whom|whose|which|where|when|why|how|is|are|was|were|does|do|did|can|could|would|should|"
@@ -129,7 +136,7 @@ class RulesPlanner:
         return cls()
 
     def plan(self, request: Request) -> Plan:
-        from ..extend import extension_plan
+        from unison_agent.core.extend import extension_plan
 
         extended = extension_plan(request, self.name)  # "extend ###clip### by 3 seconds": not a planner task
         if extended is not None:
@@ -184,7 +191,9 @@ class RulesPlanner:
             if any(_is_control_map(mentions[i]) for i in videos):
                 control = "ready"
         question = bool(_QUESTION_RE.search(words)) and not _POLITE_REQUEST_RE.search(words)
-        asks = question and (bool(re.match(r"\s*(?:how|why|what|who|where|when|which)\b", words, re.I)) or not (creates or edits))
+        asks = question and (
+            bool(re.match(r"\s*(?:how|why|what|who|where|when|which)\b", words, re.I)) or not (creates or edits)
+        )
         asks = asks or bool(_UNDERSTAND_VERB_RE.search(words)) and not (creates or edits)
         anchored = bool(images) and find_frame_anchor(words) is not None
         generation_intent = creates or edits or guided or anchored or (control is not None and bool(mentions))
@@ -273,6 +282,6 @@ def _is_control_map(mention) -> bool:
     picture smooth colourful footage, so neither counts here."""
     if mention.info is None or mention.is_mask:
         return False
-    from ..control_maps import classify_file
+    from unison_agent.media.control_maps import classify_file
 
     return classify_file(mention.path).kind in ("pose", "edges", "depth")

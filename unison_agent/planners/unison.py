@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import PlanError, ProtocolError, WeightsError
-from ..plan import Plan
-from .base import Request
-from .overrides import apply_explicit, fallback_plan
+from unison_agent.contract.errors import PlanError, ProtocolError, WeightsError
+from unison_agent.contract.plan import Plan
+from unison_agent.planners.base import Request
+from unison_agent.planners.overrides import apply_explicit, fallback_plan
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..qwen_loader import LoadedPlanner
-    from ..settings import Settings
+    from unison_agent.contract.settings import Settings
+    from unison_agent.models.qwen_loader import LoadedPlanner
 
 MAX_NEW_TOKENS = 256
 
@@ -37,7 +37,7 @@ class UnisonPlanner:
 
     def load(self) -> LoadedPlanner:
         """The merged planner if present, else base + adapter (cached per process)."""
-        from ..qwen_loader import load_planner, weights_status
+        from unison_agent.models.qwen_loader import load_planner, weights_status
 
         status = weights_status(self.settings)
         if status["planner"] not in ("merged", "adapter"):
@@ -57,11 +57,11 @@ class UnisonPlanner:
         inputs = planner.processor.apply_chat_template(
             messages, tokenize=True, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
-        from ..tokens import check_input_tokens
+        from unison_agent.contract.tokens import check_input_tokens
 
         check_input_tokens(int(inputs["input_ids"].shape[1]), self.settings.max_input_tokens, "planning")
         inputs = {k: v.to(planner.device) for k, v in inputs.items()}
-        from ..residency import residency_for, resident
+        from unison_agent.models.residency import residency_for, resident
 
         with resident(residency_for(self.settings, planner.device), "planner"), torch.no_grad():
             out = planner.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
@@ -69,7 +69,7 @@ class UnisonPlanner:
         return planner.tokenizer.decode(new, skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def plan(self, request: Request) -> Plan:
-        from ..extend import extension_plan
+        from unison_agent.core.extend import extension_plan
 
         extended = extension_plan(request, self.name)  # the LoRA has no such task: the rules recognise it
         if extended is not None:
@@ -80,7 +80,7 @@ class UnisonPlanner:
 
 def plan_from_tokens(raw: str, request: Request, backend: str = "unison") -> Plan:
     """Decode the planner's token answer into a plan (explicit values applied), or fall back to the rules."""
-    from ..protocol import decode
+    from unison_agent.contract.protocol import decode
 
     try:
         plan = decode(raw, request.text, mentions=request.mentions)

@@ -30,7 +30,7 @@ Where each number comes from (none is made up):
   d_model 4096, d_kv 64, d_ff 10240, 64 heads, 32 relative buckets, max distance 128, gated-gelu, eps 1e-6,
   vocab 256384.
 - The scheduler: flow UniPC with the published shift 3.0 (the loader sets the method's 5.0), as the tiny kit.
-- The projector: the released module's sizes (see :mod:`unison_agent.projector`).
+- The projector: the released module's sizes (see :mod:`unison_agent.models.projector`).
 
 - The image processor: the published ``preprocessor_config.json``'s ``min_pixels`` 3,136 and ``max_pixels``
   12,845,056 (:data:`QWEN_IMAGE_PIXELS`), so understanding sees images as the published processor does; the rest
@@ -80,49 +80,109 @@ Wan2.1-VACE-1.3B: 30 layers, VACE blocks at 0, 2, ..., 28): for benchmarks on a 
 
 # Qwen2.5-VL-3B-Instruct config.json (published)
 QWEN_TEXT = dict(
-    hidden_size=2048, intermediate_size=11008, num_attention_heads=16, num_key_value_heads=2,
-    max_position_embeddings=128000, rms_norm_eps=1e-6, vocab_size=151936, hidden_act="silu",
+    hidden_size=2048,
+    intermediate_size=11008,
+    num_attention_heads=16,
+    num_key_value_heads=2,
+    max_position_embeddings=128000,
+    rms_norm_eps=1e-6,
+    vocab_size=151936,
+    hidden_act="silu",
     rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
-    use_sliding_window=False, sliding_window=32768, attention_dropout=0.0, initializer_range=0.02,
-    bos_token_id=151643, eos_token_id=151645,
-)  # fmt: skip
+    use_sliding_window=False,
+    sliding_window=32768,
+    attention_dropout=0.0,
+    initializer_range=0.02,
+    bos_token_id=151643,
+    eos_token_id=151645,
+)
 QWEN_VISION = dict(
-    hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048, patch_size=14,
-    spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31],
-    tokens_per_second=2, hidden_act="silu", in_channels=3,
-)  # fmt: skip
-QWEN_TOKEN_IDS = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
-                      vision_end_token_id=151653)  # fmt: skip
+    hidden_size=1280,
+    intermediate_size=3420,
+    num_heads=16,
+    out_hidden_size=2048,
+    patch_size=14,
+    spatial_merge_size=2,
+    temporal_patch_size=2,
+    window_size=112,
+    fullatt_block_indexes=[7, 15, 23, 31],
+    tokens_per_second=2,
+    hidden_act="silu",
+    in_channels=3,
+)
+QWEN_TOKEN_IDS = dict(
+    image_token_id=151655, video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653
+)
 # tokenizer_config.json added_tokens_decoder, ids 151643..151664 in this order
 QWEN_SPECIALS: tuple[str, ...] = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>",
-    "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
-)  # fmt: skip
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+    "<tool_call>",
+    "</tool_call>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+)
 QWEN_FIRST_SPECIAL = 151643
 # preprocessor_config.json (published): the pixel limits of one image
 QWEN_IMAGE_PIXELS = dict(min_pixels=3136, max_pixels=12845056)
 # generation_config.json (published), less its temperature (see the module docstring)
 QWEN_GENERATION = dict(
-    bos_token_id=151643, pad_token_id=151643, eos_token_id=[151645, 151643], do_sample=True,
-    repetition_penalty=1.05, top_k=1, top_p=0.001,
-)  # fmt: skip
+    bos_token_id=151643,
+    pad_token_id=151643,
+    eos_token_id=[151645, 151643],
+    do_sample=True,
+    repetition_penalty=1.05,
+    top_k=1,
+    top_p=0.001,
+)
 
 # diffusers scripts/convert_wan_to_diffusers.py, "Wan-VACE-1.3B" (+ the class default rope_max_seq_len 1024)
 WAN_TRANSFORMER = dict(
-    patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
-    text_dim=4096, freq_dim=256, ffn_dim=8960, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6,
-    rope_max_seq_len=1024, vace_in_channels=96, added_kv_proj_dim=None,
-)  # fmt: skip
+    patch_size=(1, 2, 2),
+    num_attention_heads=12,
+    attention_head_dim=128,
+    in_channels=16,
+    out_channels=16,
+    text_dim=4096,
+    freq_dim=256,
+    ffn_dim=8960,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    eps=1e-6,
+    rope_max_seq_len=1024,
+    vace_in_channels=96,
+    added_kv_proj_dim=None,
+)
 WAN_VACE_LAYERS_PUBLISHED = list(range(0, 30, 2))
 
 # google/umt5-xxl config.json
 UMT5_XXL = dict(
-    d_model=4096, d_kv=64, d_ff=10240, num_heads=64, relative_attention_num_buckets=32,
-    relative_attention_max_distance=128, feed_forward_proj="gated-gelu", layer_norm_epsilon=1e-6,
+    d_model=4096,
+    d_kv=64,
+    d_ff=10240,
+    num_heads=64,
+    relative_attention_num_buckets=32,
+    relative_attention_max_distance=128,
+    feed_forward_proj="gated-gelu",
+    layer_norm_epsilon=1e-6,
     dropout_rate=0.1,
-)  # fmt: skip
+)
 UMT5_XXL_VOCAB = 256384  # published; not used (see the module docstring)
 
 PROJECTOR = dict(input_dim=2048, hidden_dim=2048, out_dim=4096)  # the released projector.pth
@@ -162,7 +222,7 @@ def build_published_kit(root: Path, depth: dict[str, int] | None = None) -> dict
 
 def _build_qwen_tokenizer():
     """The tiny kit's tokenizer padded with unreachable fillers so the specials get their published ids."""
-    from .qwen import _build_tokenizer
+    from unison_agent.tiny.qwen import _build_tokenizer
 
     tok = _build_tokenizer(pad_to=QWEN_FIRST_SPECIAL, specials=QWEN_SPECIALS)
     ids = tok.convert_tokens_to_ids(list(QWEN_SPECIALS))
@@ -175,7 +235,7 @@ def _build_qwen(base_dir: Path, unison_dir: Path, text_layers: int = LAYERS, vis
     from peft import LoraConfig, get_peft_model
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from ..qwen_loader import add_unison_tokens
+    from unison_agent.models.qwen_loader import add_unison_tokens
 
     tokenizer = _build_qwen_tokenizer()
     processor = qwen_processor(tokenizer)
@@ -196,9 +256,12 @@ def _build_qwen(base_dir: Path, unison_dir: Path, text_layers: int = LAYERS, vis
     assert token_ids[-1] < QWEN_TEXT["vocab_size"], token_ids
     model = model.float()
     lora = LoraConfig(
-        r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
+        r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        target_modules=["q_proj", "v_proj"],
         trainable_token_indices={"embed_tokens": token_ids},
-    )  # fmt: skip
+    )
     peft_model = get_peft_model(model, lora)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -217,12 +280,14 @@ def qwen_processor(tokenizer):
     chat template."""
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
-    from .qwen import CHAT_TEMPLATE
+    from unison_agent.tiny.qwen import CHAT_TEMPLATE
 
     return Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**QWEN_IMAGE_PIXELS), tokenizer=tokenizer,
-        video_processor=Qwen2VLVideoProcessor(), chat_template=CHAT_TEMPLATE,
-    )  # fmt: skip
+        image_processor=Qwen2VLImageProcessor(**QWEN_IMAGE_PIXELS),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=CHAT_TEMPLATE,
+    )
 
 
 def qwen_generation_config():
@@ -241,7 +306,7 @@ def save_qwen_settings(target: Path, processor) -> None:
 def _projector_state_dict() -> dict:
     import torch
 
-    from ..projector import ProjMLP
+    from unison_agent.models.projector import ProjMLP
 
     torch.manual_seed(2)
     proj = ProjMLP(**PROJECTOR)
@@ -256,17 +321,20 @@ def _build_vace(target: Path, umt5_layers: int = LAYERS, wan_layers: int = LAYER
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACEPipeline, WanVACETransformer3DModel
     from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
 
-    from .wan import _tokenizer_vocab
+    from unison_agent.tiny.wan import _tokenizer_vocab
 
     tokenizer = T5Tokenizer(vocab=_tokenizer_vocab(), extra_ids=0)
     tokenizer.model_max_length = 2048
     text_encoder = UMT5EncoderModel(
         UMT5Config(
-            vocab_size=len(tokenizer), num_layers=umt5_layers, **UMT5_XXL,
-            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            vocab_size=len(tokenizer),
+            num_layers=umt5_layers,
+            **UMT5_XXL,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
             decoder_start_token_id=tokenizer.pad_token_id,
         )
-    ).eval()  # fmt: skip
+    ).eval()
     transformer = WanVACETransformer3DModel(
         **WAN_TRANSFORMER,
         num_layers=wan_layers,

@@ -12,7 +12,7 @@
 - ``root/planner-merged``: the adapter merged into the base, ``tie_word_embeddings`` false.
 
 It is idempotent: a marker file makes the second call instant. Everything is loaded back by the real
-``from_pretrained`` paths (see :mod:`unison_agent.qwen_loader`).
+``from_pretrained`` paths (see :mod:`unison_agent.models.qwen_loader`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..protocol import UNISON_TOKENS
+from unison_agent.contract.protocol import UNISON_TOKENS
 
 TEXT_HIDDEN = 64
 PROJECTOR_HIDDEN = 64
@@ -31,10 +31,21 @@ VERSION = "5"
 
 # Qwen2.5-VL's special tokens, in the published order (ids follow the ordinary vocabulary).
 QWEN_SPECIALS: tuple[str, ...] = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
-)  # fmt: skip
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
 
 # A Qwen2-VL-style chat template (default system message, image/video placeholders, generation prompt).
 CHAT_TEMPLATE = (
@@ -159,7 +170,7 @@ def _build_tokenizer(pad_to: int | None = None, specials: tuple[str, ...] = QWEN
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
 
-    from ..prompts import read_prompt
+    from unison_agent.prompts import read_prompt
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -190,9 +201,11 @@ def _build_processor(tokenizer):
     image_processor = Qwen2VLImageProcessor(size={"shortest_edge": 28 * 28, "longest_edge": 28 * 28 * 16})
     video_processor = Qwen2VLVideoProcessor(size={"shortest_edge": 28 * 28, "longest_edge": 28 * 28 * 8})
     return Qwen2_5_VLProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor,
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
         chat_template=CHAT_TEMPLATE,
-    )  # fmt: skip
+    )
 
 
 def _config(tokenizer):
@@ -200,21 +213,41 @@ def _config(tokenizer):
 
     ids = tokenizer.convert_tokens_to_ids
     text = dict(
-        vocab_size=len(tokenizer), hidden_size=TEXT_HIDDEN, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, initializer_range=0.2,
+        vocab_size=len(tokenizer),
+        hidden_size=TEXT_HIDDEN,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        initializer_range=0.2,
         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
-        bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"),
-    )  # fmt: skip
+        bos_token_id=ids("<|endoftext|>"),
+        eos_token_id=ids("<|im_end|>"),
+        pad_token_id=ids("<|endoftext|>"),
+    )
     vision = dict(
-        depth=2, hidden_size=32, intermediate_size=64, num_heads=4, out_hidden_size=TEXT_HIDDEN,
-        fullatt_block_indexes=[1], patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+        depth=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_heads=4,
+        out_hidden_size=TEXT_HIDDEN,
+        fullatt_block_indexes=[1],
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=112,
         tokens_per_second=2,
-    )  # fmt: skip
+    )
     return Qwen2_5_VLConfig(
-        text_config=text, vision_config=vision, image_token_id=ids("<|image_pad|>"),
-        video_token_id=ids("<|video_pad|>"), vision_start_token_id=ids("<|vision_start|>"),
-        vision_end_token_id=ids("<|vision_end|>"), tie_word_embeddings=True,
-    )  # fmt: skip
+        text_config=text,
+        vision_config=vision,
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=True,
+    )
 
 
 def _build_base_model(tokenizer):
@@ -223,9 +256,11 @@ def _build_base_model(tokenizer):
     model = Qwen2_5_VLForConditionalGeneration(_config(tokenizer)).eval()
     ids = tokenizer.convert_tokens_to_ids
     model.generation_config = GenerationConfig(
-        bos_token_id=ids("<|endoftext|>"), eos_token_id=[ids("<|im_end|>"), ids("<|endoftext|>")],
-        pad_token_id=ids("<|endoftext|>"), do_sample=False,
-    )  # fmt: skip
+        bos_token_id=ids("<|endoftext|>"),
+        eos_token_id=[ids("<|im_end|>"), ids("<|endoftext|>")],
+        pad_token_id=ids("<|endoftext|>"),
+        do_sample=False,
+    )
     return model
 
 
@@ -234,7 +269,7 @@ def _build_adapter(base_dir: Path):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from ..qwen_loader import add_unison_tokens, load_base_model, prepare_for_adapter
+    from unison_agent.models.qwen_loader import add_unison_tokens, load_base_model, prepare_for_adapter
 
     processor = _load_processor(base_dir)
     add_unison_tokens(processor.tokenizer)
@@ -242,9 +277,13 @@ def _build_adapter(base_dir: Path):
     prepare_for_adapter(model, len(processor.tokenizer))
     token_ids = processor.tokenizer.convert_tokens_to_ids(list(UNISON_TOKENS))
     config = LoraConfig(
-        r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
-        trainable_token_indices={"embed_tokens": token_ids}, modules_to_save=["lm_head"],
-    )  # fmt: skip
+        r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        target_modules=["q_proj", "v_proj"],
+        trainable_token_indices={"embed_tokens": token_ids},
+        modules_to_save=["lm_head"],
+    )
     peft_model = get_peft_model(model, config)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -312,7 +351,7 @@ def _projector_state_dict() -> dict:
     """A tiny projector state dict with the released keys (saved with the ``module.`` prefix, as DDP does)."""
     import torch
 
-    from ..projector import ProjMLP
+    from unison_agent.models.projector import ProjMLP
 
     torch.manual_seed(2)
     proj = ProjMLP(input_dim=TEXT_HIDDEN, hidden_dim=PROJECTOR_HIDDEN, out_dim=PROJECTOR_OUT)

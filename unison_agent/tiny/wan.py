@@ -2,7 +2,7 @@
 
 ``build_tiny_vace(root)`` writes ``root/"vace"`` exactly like ``Wan-AI/Wan2.1-VACE-1.3B-diffusers``
 (``model_index.json``, ``transformer/``, ``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``), so the
-real loader (:func:`unison_agent.vace_loader.load_vace`) reads it back through ``from_pretrained``.
+real loader (:func:`unison_agent.models.vace_loader.load_vace`) reads it back through ``from_pretrained``.
 Sizes follow diffusers' own tests: 2 heads x 12 dims, 2 layers, text width 32 (the stage-one kit's tiny
 projector maps 64 -> 32), a 3-channel-base VAE with the real strides (4, 8, 8) and 16 latent channels; the
 rotary table is the published one (``rope_max_seq_len`` 1024), so every size the real model takes works here.

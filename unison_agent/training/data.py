@@ -4,9 +4,9 @@ One JSON object per line, as in ``evals/plan_cases.jsonl``::
 
     {"id": "...", "prompt": "animate {photo} as the first frame", "expect": {"task": "image_to_video", ...}}
 
-``{name}`` in a prompt stands for one of the synthetic media files of :data:`unison_agent.evaluation.MEDIA`; a
+``{name}`` in a prompt stands for one of the synthetic media files of :data:`unison_agent.core.evaluation.MEDIA`; a
 real file is mentioned as ``###path###`` or ``@path`` (relative paths are read from the data file's folder).
-The target is the token plan :func:`unison_agent.protocol.encode` writes for the expected plan (the expected
+The target is the token plan :func:`unison_agent.contract.protocol.encode` writes for the expected plan (the expected
 fields over the method's defaults, one role per mentioned file); an understanding case has no plan, so it needs
 an ``"answer"`` (the text the planner should reply with). Every bad line is an error naming it: nothing is
 trained on while a line is silently dropped.
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnisonError
-from ..plan import UNDERSTANDING_TASKS, Task
+from unison_agent.contract.errors import UnisonError
+from unison_agent.contract.plan import UNDERSTANDING_TASKS, Task
 
 EXPECT_FIELDS = ("task", "roles", "width", "height", "num_frames", "fps", "frame_anchor", "control", "target")
 
@@ -70,15 +70,17 @@ def read_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
 def load_examples(path: str | Path, media: dict[str, Path]) -> list[Example]:
     """Every line of ``path`` as an :class:`Example`; the first bad line raises DataError naming it."""
     path = Path(path)
-    return [example_from_case(case, media, where=f"{path}:{n}", line=n, base_dir=path.parent)
-            for n, case in read_lines(path)]  # fmt: skip
+    return [
+        example_from_case(case, media, where=f"{path}:{n}", line=n, base_dir=path.parent)
+        for n, case in read_lines(path)
+    ]
 
 
 def example_from_case(
     case: dict[str, Any], media: dict[str, Path], *, where: str, line: int = 0, base_dir: Path | None = None
 ) -> Example:
     """One case -> an Example (``where`` prefixes every error: 'file:line')."""
-    from ..planners.base import Request
+    from unison_agent.planners.base import Request
 
     prompt, expect = case.get("prompt"), case.get("expect")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -100,8 +102,14 @@ def example_from_case(
     except UnisonError as exc:
         raise DataError(f"{where}: {exc}") from None
     target = _target(case, task, request, where)
-    return Example(line=line, id=str(case.get("id") or f"line-{line}"), text=text, prompt=request.prompt,
-                   target=target, case={**case, "id": str(case.get("id") or f"line-{line}")})  # fmt: skip
+    return Example(
+        line=line,
+        id=str(case.get("id") or f"line-{line}"),
+        text=text,
+        prompt=request.prompt,
+        target=target,
+        case={**case, "id": str(case.get("id") or f"line-{line}")},
+    )
 
 
 def fill_placeholders(prompt: str, media: dict[str, Path], where: str) -> str:
@@ -119,9 +127,9 @@ def fill_placeholders(prompt: str, media: dict[str, Path], where: str) -> str:
 
 def expected_plan(expect: dict[str, Any], task: Task, request, where: str):
     """The plan the case expects: its fields over the method's defaults, its roles (or the contract's choice)."""
-    from ..errors import PlanError
-    from ..plan import InputRef, Plan, generation_defaults
-    from ..planners.overrides import repair_roles
+    from unison_agent.contract.errors import PlanError
+    from unison_agent.contract.plan import InputRef, Plan, generation_defaults
+    from unison_agent.planners.overrides import repair_roles
 
     kinds = [m.kind for m in request.mentions]
     roles = expect.get("roles")
@@ -137,8 +145,9 @@ def expected_plan(expect: dict[str, Any], task: Task, request, where: str):
         fields["frame_anchor"] = "first"
     if task in (Task.image_control, Task.video_control):
         fields["control"] = "ready"
-    fields.update({k: expect[k] for k in ("width", "height", "num_frames", "fps", "frame_anchor", "control")
-                   if k in expect})  # fmt: skip
+    fields.update(
+        {k: expect[k] for k in ("width", "height", "num_frames", "fps", "frame_anchor", "control") if k in expect}
+    )
     inputs = [InputRef(path=m.path, kind=m.kind, role=r) for m, r in zip(request.mentions, roles, strict=True)]
     try:
         return Plan(task=task, prompt=request.prompt, inputs=inputs, **fields)
@@ -147,7 +156,7 @@ def expected_plan(expect: dict[str, Any], task: Task, request, where: str):
 
 
 def _target(case: dict[str, Any], task: Task, request, where: str) -> str:
-    from ..protocol import encode, is_token_plan
+    from unison_agent.contract.protocol import encode, is_token_plan
 
     if task in UNDERSTANDING_TASKS:
         answer = case.get("answer")

@@ -1,6 +1,6 @@
 """Fine-tuning the planning LoRA (PEFT) on (planning prompt -> token plan) pairs, with a plain torch loop.
 
-The model is loaded the way :mod:`unison_agent.qwen_loader` loads the adapter form: the base Instruct model, the
+The model is loaded the way :mod:`unison_agent.models.qwen_loader` loads the adapter form: the base Instruct model, the
 fourteen Unison tokens added in the published order, the embeddings sized and untied; then either the starting
 adapter (trainable) or a fresh LoRA (:func:`fresh_lora_config`). The user message is chat-templated with a
 generation prompt exactly as :class:`unison_agent.planners.unison.UnisonPlanner` prompts it, and the loss is on
@@ -21,13 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UnisonError
-from .data import Example, fingerprint
+from unison_agent.contract.errors import UnisonError
+from unison_agent.training.data import Example, fingerprint
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..settings import Settings
+    from unison_agent.contract.settings import Settings
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -74,17 +74,21 @@ def fresh_lora_config(cfg: PlannerTrainConfig, token_ids: list[int]):
     from peft import LoraConfig
 
     return LoraConfig(
-        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=list(cfg.lora_targets),
-        trainable_token_indices={"embed_tokens": token_ids}, modules_to_save=["lm_head"], task_type=None,
-    )  # fmt: skip
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.lora_targets),
+        trainable_token_indices={"embed_tokens": token_ids},
+        modules_to_save=["lm_head"],
+        task_type=None,
+    )
 
 
 def build_model(settings: Settings, cfg: PlannerTrainConfig):
     """(peft model in train mode, processor, device, dtype): base + tokens + the starting or a fresh LoRA."""
     from peft import PeftModel, get_peft_model
 
-    from ..models import pick_device, pick_dtype
-    from ..qwen_loader import (
+    from unison_agent.models.qwen_loader import (
         _load_processor,
         _require,
         adapter_embedding_rows,
@@ -92,6 +96,7 @@ def build_model(settings: Settings, cfg: PlannerTrainConfig):
         load_base_model,
         prepare_for_adapter,
     )
+    from unison_agent.models.registry import pick_device, pick_dtype
 
     base = settings.checkpoint("qwen")
     _require(base, "model", "the Qwen2.5-VL base model", "qwen")
@@ -263,8 +268,10 @@ def _resume(model, optimizer, scheduler, cfg, data_hash: str, total: int) -> int
             "and --val-fraction/--seed, or start again without --resume"
         )
     if state["total"] != total:
-        raise UnisonError(f"--resume: {ckpt} belongs to a run of {state['total']} steps, this one has {total}; "
-                          "give the same --epochs/--max-steps/--batch-size/--grad-accum")  # fmt: skip
+        raise UnisonError(
+            f"--resume: {ckpt} belongs to a run of {state['total']} steps, this one has {total}; "
+            "give the same --epochs/--max-steps/--batch-size/--grad-accum"
+        )
     weights = torch.load(ckpt / TRAINABLE_FILE, map_location="cpu", weights_only=True)
     params = dict(model.named_parameters())
     missing = [n for n, p in params.items() if p.requires_grad and n not in weights]

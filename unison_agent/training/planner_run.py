@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .data import Example, split
-from .planner import PlannerTrainConfig, TrainResult, build_model, save_adapter, schedule, train
+from unison_agent.training.data import Example, split
+from unison_agent.training.planner import PlannerTrainConfig, TrainResult, build_model, save_adapter, schedule, train
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..evaluation import Report
-    from ..settings import Settings
+    from unison_agent.contract.settings import Settings
+    from unison_agent.core.evaluation import Report
 
 START_DIR = "start-adapter"
 
@@ -36,15 +36,19 @@ def figures(report: Report | None) -> dict[str, Any] | None:
     if report is None:
         return None
     own = [r for r in report.results if not getattr(r, "fallback", None)]
-    return {"cases": len(report.results), "task_right": sum("task" not in r.wrong for r in own),
-            "all_fields_right": sum(not r.wrong for r in own), "fallbacks": len(report.results) - len(own)}
+    return {
+        "cases": len(report.results),
+        "task_right": sum("task" not in r.wrong for r in own),
+        "all_fields_right": sum(not r.wrong for r in own),
+        "fallbacks": len(report.results) - len(own),
+    }
 
 
 def evaluate_adapter(settings: Settings, adapter: Path, examples: list[Example], media: dict[str, Path]) -> Report:
     """``eval plans --planner unison --unison ADAPTER`` on ``examples``; the planner is dropped from the model
     registry afterwards (the same directory may hold a different adapter next time)."""
-    from ..evaluation import evaluate
-    from ..graphs.toolbox import default_tools
+    from unison_agent.core.evaluation import evaluate
+    from unison_agent.graphs.toolbox import default_tools
 
     s = settings.replace(planner="unison", unison=str(adapter), planner_merged=None, demo=False)
     watch = _FallbackWatch(default_tools().planner(s))
@@ -74,7 +78,7 @@ class _FallbackWatch:
 
 def forget_planner(adapter: Path) -> None:
     """Drop cached planners loaded with ``adapter`` from the process-wide registry."""
-    from ..models import registry
+    from unison_agent.models.registry import registry
 
     reg = registry()
     with reg._lock:  # the registry has no per-key eviction of its own
@@ -94,7 +98,7 @@ def train_planner(
     console=None,
 ) -> PlannerRun:
     """The whole run. ``val_examples`` (e.g. a separate file) replaces the split when given."""
-    from ..progress import quiet_library_bars
+    from unison_agent.core.progress import quiet_library_bars
 
     quiet_library_bars("transformers", "huggingface_hub")
     if val_examples is None:
@@ -107,8 +111,10 @@ def train_planner(
     start = "a fresh LoRA" if cfg.start is None else f"the adapter at {cfg.start}"
     say(f"training {start} on {len(train_set)} case(s), validating on {len(val_set)}; {total} optimizer step(s)")
     if cfg.start is None:
-        say(f"fresh LoRA: r={cfg.lora_r}, alpha={cfg.lora_alpha}, dropout={cfg.lora_dropout} on "
-            f"{', '.join(cfg.lora_targets)}; the 14 Unison token rows and lm_head trainable")  # fmt: skip
+        say(
+            f"fresh LoRA: r={cfg.lora_r}, alpha={cfg.lora_alpha}, dropout={cfg.lora_dropout} on "
+            f"{', '.join(cfg.lora_targets)}; the 14 Unison token rows and lm_head trainable"
+        )
 
     model, processor, device, _ = build_model(settings, cfg)
     start_dir = cfg.start
@@ -119,8 +125,13 @@ def train_planner(
     before = evaluate_adapter(settings, start_dir, val_set, media) if run_eval and val_set else None
 
     result = _train_with_bar(model, processor, train_set, cfg, device, console)
-    save_adapter(model, processor, cfg, cfg.out, {"train_cases": len(train_set), "val_cases": len(val_set),
-                                                   "losses": result.losses})  # fmt: skip
+    save_adapter(
+        model,
+        processor,
+        cfg,
+        cfg.out,
+        {"train_cases": len(train_set), "val_cases": len(val_set), "losses": result.losses},
+    )
     del model
     after = evaluate_adapter(settings, cfg.out, val_set, media) if run_eval and val_set else None
     if before is not None and after is not None:
@@ -149,8 +160,14 @@ def _train_with_bar(model, processor, train_set, cfg, device, console) -> TrainR
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("[bold]training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("train", total=schedule(cfg, len(train_set))[0], loss="-")
 
@@ -162,7 +179,7 @@ def _train_with_bar(model, processor, train_set, cfg, device, console) -> TrainR
 
 def default_media(folder: Path | None = None) -> tuple[dict[str, Path], tempfile.TemporaryDirectory | None]:
     """The synthetic media the cases name, in ``folder`` or a temporary one (returned, to be cleaned up)."""
-    from ..evaluation import make_media
+    from unison_agent.core.evaluation import make_media
 
     if folder is not None:
         return make_media(folder), None

@@ -7,8 +7,8 @@ For each (prompt, target image or clip) pair:
 - the VACE context is what the pipeline builds for a request without inputs (an all-generate mask over a zero
   video), so the transformer sees exactly what it sees at text-to-image / text-to-video generation;
 - the conditioning is built as in generation: the planner's hidden states over the planning prompt
-  (:func:`unison_agent.projector.planner_hidden_states`) -> the projector's four rows, appended to the umT5 rows
-  and zero-padded to 2048 (:func:`unison_agent.conditioning.build_prompt_embeds`);
+  (:func:`unison_agent.models.projector.planner_hidden_states`) -> the projector's four rows, appended to the umT5 rows
+  and zero-padded to 2048 (:func:`unison_agent.models.conditioning.build_prompt_embeds`);
 - a timestep from the flow scheduler's shifted sigmas: ``s ~ U(0, 1)``, ``sigma = shift*s / (1 + (shift-1)*s)``,
   ``x_t = (1 - sigma) * x0 + sigma * noise``, the timestep ``sigma * 1000``; the loss is the mean squared error
   between the transformer's prediction and the velocity ``noise - x0``.
@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UnisonError
-from .data import DataError, read_lines
+from unison_agent.contract.errors import UnisonError
+from unison_agent.training.data import DataError, read_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..settings import Settings
+    from unison_agent.contract.settings import Settings
 
 NUM_TRAIN_TIMESTEPS = 1000
 
@@ -80,9 +80,9 @@ def flow_sigma(s: torch.Tensor | float, shift: float):
 
 def load_pairs(path: Path) -> list[ProjectorPair]:
     """``{"prompt", "target"[, "width", "height", "num_frames"]}`` per line; errors name the line."""
-    from ..media import MediaError, check_file
-    from ..mentions import find_mentions, planning_prompt
-    from ..plan import MAX_FRAMES, snap16, snap_frames
+    from unison_agent.contract.mentions import find_mentions, planning_prompt
+    from unison_agent.contract.plan import MAX_FRAMES, snap16, snap_frames
+    from unison_agent.media.files import MediaError, check_file
 
     pairs = []
     for n, case in read_lines(path):
@@ -105,8 +105,9 @@ def load_pairs(path: Path) -> list[ProjectorPair]:
         height = int(case.get("height") or snap16(info.height))
         if width % 16 or height % 16:
             raise DataError(f"{where}: width and height must be multiples of 16, got {width}x{height}")
-        frames = 1 if info.kind == "image" else int(case.get("num_frames") or snap_frames(min(info.frames or 1,
-                                                                                             MAX_FRAMES)))  # fmt: skip
+        frames = (
+            1 if info.kind == "image" else int(case.get("num_frames") or snap_frames(min(info.frames or 1, MAX_FRAMES)))
+        )
         pairs.append(ProjectorPair(n, planning_prompt(prompt, []), file, width, height, frames))
     return pairs
 
@@ -117,10 +118,10 @@ class ProjectorTrainer:
     def __init__(self, settings: Settings, cfg: ProjectorTrainConfig) -> None:
         import torch
 
-        from ..models import pick_device
-        from ..projector import load_projector
-        from ..qwen_loader import load_planner
-        from ..vace_loader import load_vace
+        from unison_agent.models.projector import load_projector
+        from unison_agent.models.qwen_loader import load_planner
+        from unison_agent.models.registry import pick_device
+        from unison_agent.models.vace_loader import load_vace
 
         self.settings, self.cfg = settings, cfg
         self.device = pick_device(settings)
@@ -133,14 +134,16 @@ class ProjectorTrainer:
         if cfg.start is not None:
             self.projector = load_projector(cfg.start, self.planner.text_hidden_size)
         else:
-            from ..projector import ProjMLP
+            from unison_agent.models.projector import ProjMLP
 
             torch.manual_seed(cfg.seed)
             hidden = cfg.hidden or self.planner.text_hidden_size
             self.projector = ProjMLP(input_dim=self.planner.text_hidden_size, hidden_dim=hidden, out_dim=text_dim)
         if int(self.projector.out_dim) != text_dim:
-            raise UnisonError(f"the projector writes {self.projector.out_dim}-wide rows but this Wan's text encoder is "
-                              f"{text_dim} wide; start from a projector made for it, or --fresh")  # fmt: skip
+            raise UnisonError(
+                f"the projector writes {self.projector.out_dim}-wide rows but this Wan's text encoder is "
+                f"{text_dim} wide; start from a projector made for it, or --fresh"
+            )
         self.projector = self.projector.float().to(self.device).train()
         self._cache: dict[int, dict[str, Any]] = {}
 
@@ -157,8 +160,8 @@ class ProjectorTrainer:
         import numpy as np
         import torch
 
-        from ..media import read_image, read_video
-        from ..projector import planner_hidden_states
+        from unison_agent.media.files import read_image, read_video
+        from unison_agent.models.projector import planner_hidden_states
 
         pipe = self.pipe
         if pair.num_frames == 1:
@@ -177,8 +180,9 @@ class ProjectorTrainer:
         with torch.no_grad():
             x0 = vae.encode(video.to(vae.dtype)).latent_dist.mode()
             x0 = (x0.float() - mean) * inv_std
-            cvideo, cmask, refs = pipe.preprocess_conditions(None, None, None, 1, pair.height, pair.width,
-                                                             pair.num_frames, torch.float32, self.device)  # fmt: skip
+            cvideo, cmask, refs = pipe.preprocess_conditions(
+                None, None, None, 1, pair.height, pair.width, pair.num_frames, torch.float32, self.device
+            )
             context = pipe.prepare_video_latents(cvideo, cmask, refs, None, self.device)
             context = torch.cat([context, pipe.prepare_masks(cmask, refs, None)], dim=1)
             hidden = planner_hidden_states(self.planner, pair.prompt).float()
@@ -188,7 +192,7 @@ class ProjectorTrainer:
         """Flow-matching loss for one pair at a random timestep (gradients reach the projector only)."""
         import torch
 
-        from ..conditioning import CONTEXT_LEN, build_prompt_embeds
+        from unison_agent.models.conditioning import CONTEXT_LEN, build_prompt_embeds
 
         p = self.prepared(pair)
         x0 = p["x0"]
@@ -202,10 +206,14 @@ class ProjectorTrainer:
         dtype = self.pipe.transformer.dtype
         mixed = self.device.type == "cuda" and dtype != torch.float32
         with torch.autocast(self.device.type, dtype=dtype, enabled=mixed):
-            pred = self.pipe.transformer(hidden_states=x_t.to(dtype), timestep=timestep,
-                                         encoder_hidden_states=embeds.to(dtype), control_hidden_states=p["context"],
-                                         control_hidden_states_scale=torch.ones(1, device=x0.device),
-                                         return_dict=False)[0]  # fmt: skip
+            pred = self.pipe.transformer(
+                hidden_states=x_t.to(dtype),
+                timestep=timestep,
+                encoder_hidden_states=embeds.to(dtype),
+                control_hidden_states=p["context"],
+                control_hidden_states_scale=torch.ones(1, device=x0.device),
+                return_dict=False,
+            )[0]
         return torch.nn.functional.mse_loss(pred.float(), (noise - x0).float())
 
     def state_dict(self) -> dict[str, Any]:
@@ -237,8 +245,10 @@ def train_projector(
             raise UnisonError(f"--resume: no checkpoint at {ckpt}; run without --resume to start")
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         if state["total"] != total or state["pairs"] != len(pairs):
-            raise UnisonError(f"--resume: {ckpt} belongs to another run ({state['total']} steps, {state['pairs']} "
-                              "pairs); give the same data and --epochs/--max-steps")  # fmt: skip
+            raise UnisonError(
+                f"--resume: {ckpt} belongs to another run ({state['total']} steps, {state['pairs']} "
+                "pairs); give the same data and --epochs/--max-steps"
+            )
         trainer.projector.load_state_dict(state["projector"])
         optimizer.load_state_dict(state["optimizer"])
         step, result.losses = int(state["step"]), list(state["losses"])
@@ -266,8 +276,17 @@ def train_projector(
             if on_step is not None:
                 on_step(step, total, value)
             if cfg.save_every and (step % cfg.save_every == 0 or step == total):
-                _save(ckpt, {"step": step, "total": total, "pairs": len(pairs), "losses": result.losses,
-                             "projector": trainer.state_dict(), "optimizer": optimizer.state_dict()})  # fmt: skip
+                _save(
+                    ckpt,
+                    {
+                        "step": step,
+                        "total": total,
+                        "pairs": len(pairs),
+                        "losses": result.losses,
+                        "projector": trainer.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                    },
+                )
     finally:
         if bar is not None:
             bar[0].stop()
@@ -275,8 +294,9 @@ def train_projector(
     trainer.projector.eval()
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     _save(cfg.out, trainer.state_dict())
-    cfg.out.with_suffix(".json").write_text(json.dumps({"pairs": len(pairs), "steps": total, "lr": cfg.lr,
-                                                        "losses": result.losses}, indent=1))  # fmt: skip
+    cfg.out.with_suffix(".json").write_text(
+        json.dumps({"pairs": len(pairs), "steps": total, "lr": cfg.lr, "losses": result.losses}, indent=1)
+    )
     return result
 
 
@@ -294,8 +314,14 @@ def _bar(console, total: int, done: int):
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(TextColumn("[bold]training the projector"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), console=console)  # fmt: skip
+    progress = Progress(
+        TextColumn("[bold]training the projector"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
     task = progress.add_task("projector", total=total, completed=done, loss="-")
     progress.start()
     return progress, task

@@ -4,6 +4,6 @@
 streams, the chat view of a thread); :mod:`.app` builds the Gradio Blocks over it.
 """
 
-from .backend import Item, Update, WebChat
+from unison_agent.web.backend import Item, Update, WebChat
 
 __all__ = ["Item", "Update", "WebChat"]

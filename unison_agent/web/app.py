@@ -13,12 +13,12 @@ from typing import Any, get_args
 
 import gradio as gr
 
-from ..demo import demo_defaults
-from ..errors import SettingsError
-from ..plan import CONTROL_KINDS, Task
-from ..settings import Settings
-from .backend import Item, Progress, Update, WebChat, new_thread_name, plan_summary
-from .form import generation_overrides
+from unison_agent.contract.errors import SettingsError
+from unison_agent.contract.plan import CONTROL_KINDS, Task
+from unison_agent.contract.settings import Settings
+from unison_agent.core.demo import demo_defaults
+from unison_agent.web.backend import Item, Progress, Update, WebChat, new_thread_name, plan_summary
+from unison_agent.web.form import generation_overrides
 
 DEMO_BANNER = "**Demo mode** — tiny random-weight models: outputs are noise (2 steps, small sizes)."
 PLANNERS = list(get_args(Settings.model_fields["planner"].annotation))
@@ -72,23 +72,27 @@ def stop_button(state: str):
     return gr.update(value="Stop", interactive=False, variant="secondary")
 
 
-def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
-    """The Blocks app over ``chat`` (a :class:`WebChat`); ``thread`` is the thread a new page opens on."""
-    settings = chat.settings
-    defaults = demo_defaults(settings) if settings.demo else settings  # what a blank settings field means
-    task_names = [t.value for t in Task]
+class Handlers:
+    """What the page's events do: each method is one event's handler over ``chat`` (a :class:`WebChat`); a
+    generator streams a turn into the chat view, the status line and the Stop button."""
 
-    def opening_thread() -> str:
-        return thread or new_thread_name()
+    def __init__(self, chat: WebChat, *, thread: str | None = None) -> None:
+        self.chat = chat
+        self.thread = thread
+        self.defaults = demo_defaults(chat.settings) if chat.settings.demo else chat.settings
+        """What a blank settings field means."""
+
+    def opening_thread(self) -> str:
+        return self.thread or new_thread_name()
 
     # -- handlers --------------------------------------------------------------------------------------------
-    def thread_choices(current: str):
-        names = chat.threads()
+    def thread_choices(self, current: str):
+        names = self.chat.threads()
         if current not in names:
             names = [current, *names]
         return gr.update(choices=names, value=current)
 
-    def review_updates(pending: dict[str, Any] | None):
+    def review_updates(self, pending: dict[str, Any] | None):
         """The plan review form: hidden, or shown filled with the pending plan."""
         if not pending:
             return [gr.update(visible=False), gr.update(value="")] + [gr.update() for _ in REVIEW_FIELDS]
@@ -104,13 +108,18 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
         values["control"] = values["control"] or ""
         return [gr.update(visible=True), gr.update(value=info)] + [gr.update(value=values[k]) for k in REVIEW_FIELDS]
 
-    def run_turn(current: str, updates, planner: str, offload: str, shown: list[Item], asked: list[Item] = ()):
+    def run_turn(self, current: str, updates, planner: str, offload: str, shown: list[Item], asked: list[Item] = ()):
         """Stream one turn into the chat view; ends with the thread's stored view. ``asked``: the person's
         message, shown again with the error when a turn fails before the thread could keep it (a busy thread)."""
         answer = ""
         live = [*shown, Item("assistant", text="…")]
-        yield [to_messages(live), progress_html(Progress()), *review_updates(None), thread_choices(current),
-               stop_button("running")]  # fmt: skip
+        yield [
+            to_messages(live),
+            progress_html(Progress()),
+            *self.review_updates(None),
+            self.thread_choices(current),
+            stop_button("running"),
+        ]
         result, counted = None, None
         for u in updates:
             u: Update
@@ -123,9 +132,14 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
             if u.progress is not None and u.progress.total:
                 counted = (u.progress.label, u.progress.step, u.progress.total, u.progress.elapsed_s)
             stopping = u.progress is not None and u.progress.stopping
-            yield [to_messages(live), progress_html(u.progress), *review_updates(None), gr.update(),
-                   stop_button("stopping" if stopping else "running")]  # fmt: skip
-        items = chat.view(current, planner=planner, offload=offload)
+            yield [
+                to_messages(live),
+                progress_html(u.progress),
+                *self.review_updates(None),
+                gr.update(),
+                stop_button("stopping" if stopping else "running"),
+            ]
+        items = self.chat.view(current, planner=planner, offload=offload)
         unkept = [e for e in (result.errors if result is not None else []) if e["request"] == ""]
         if unkept and not result.results and not result.pending:  # failed before it became a turn of the thread
             items += [*asked, *(Item("assistant", text=f"error: {e['error']}") for e in unkept)]
@@ -134,37 +148,48 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
             stopped = any(e["error"].startswith("cancelled") for e in (result.errors if result is not None else []))
             done += f" — {'stopped at' if stopped else 'last:'} {counted[0]} {counted[1]}/{counted[2]}"
             done += f" in {_seconds(counted[3])}"
-        yield [to_messages(items), progress_html(text=done), *review_updates(result.pending if result else None),
-               thread_choices(current), stop_button("idle")]  # fmt: skip
+        yield [
+            to_messages(items),
+            progress_html(text=done),
+            *self.review_updates(result.pending if result else None),
+            self.thread_choices(current),
+            stop_button("idle"),
+        ]
 
-    def send(message, current, review, planner, offload, steps, guidance, seed, verify):
+    def send(self, message, current, review, planner, offload, steps, guidance, seed, verify):
         message = message or {}
         text = (message.get("text") or "").strip()
         files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
-        keep = [gr.update(), gr.update(), gr.update(), *review_updates(None), gr.update(), stop_button("idle")]
+        keep = [gr.update(), gr.update(), gr.update(), *self.review_updates(None), gr.update(), stop_button("idle")]
         if not text and not files:
             keep[1] = progress_html(text="type a request or attach a file")
             yield [*keep, gr.update(value=""), gr.update()]
             return
         try:
-            overrides = generation_overrides(defaults, steps=steps, guidance=guidance, seed=seed, verify=verify)
+            overrides = generation_overrides(self.defaults, steps=steps, guidance=guidance, seed=seed, verify=verify)
         except SettingsError as exc:  # nothing runs; the message stays in the box, the reason beside the settings
             keep[1] = progress_html(text=f"not sent: {exc} (Settings)")
             yield [*keep, gr.update(value=f"⚠️ {exc}"), gr.update(open=True)]
             return
         asked = [Item("user", text=text or "(files)")]
         asked += [Item("user", path=f, kind=_kind(f)) for f in files if _kind(f)]
-        shown = [*chat.view(current, planner=planner, offload=offload), *asked]
-        updates = chat.turn(current, text, files, overrides=overrides, confirm=bool(review),
-                            planner=planner, offload=offload)  # fmt: skip
-        for out in run_turn(current, updates, planner, offload, shown, asked):
+        shown = [*self.chat.view(current, planner=planner, offload=offload), *asked]
+        updates = self.chat.turn(
+            current, text, files, overrides=overrides, confirm=bool(review), planner=planner, offload=offload
+        )
+        for out in self.run_turn(current, updates, planner, offload, shown, asked):
             yield [out[0], out[1], gr.update(value=None), *out[2:], gr.update(value=""), gr.update()]
 
-    def review_run(current, planner, offload, *values):
-        pending = chat.session(current, planner=planner, offload=offload).pending()
+    def review_run(self, current, planner, offload, *values):
+        pending = self.chat.session(current, planner=planner, offload=offload).pending()
         if not pending:
-            yield [gr.update(), progress_html(text="nothing is waiting for review"), *review_updates(None), gr.update(),
-                   stop_button("idle")]  # fmt: skip
+            yield [
+                gr.update(),
+                progress_html(text="nothing is waiting for review"),
+                *self.review_updates(None),
+                gr.update(),
+                stop_button("idle"),
+            ]
             return
         plan = pending["plan"]
         changes = {}
@@ -183,49 +208,63 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
                     changes[key] = value
             elif value != plan.get(key):
                 changes[key] = value
-        shown = chat.view(current, planner=planner, offload=offload)
-        updates = chat.run_reviewed(current, changes, planner=planner, offload=offload)
-        yield from run_turn(current, updates, planner, offload, shown)
+        shown = self.chat.view(current, planner=planner, offload=offload)
+        updates = self.chat.run_reviewed(current, changes, planner=planner, offload=offload)
+        yield from self.run_turn(current, updates, planner, offload, shown)
 
-    def review_cancel(current, planner, offload):
-        shown = chat.view(current, planner=planner, offload=offload)
-        updates = chat.resume(current, "cancel", planner=planner, offload=offload)
-        yield from run_turn(current, updates, planner, offload, shown)
+    def review_cancel(self, current, planner, offload):
+        shown = self.chat.view(current, planner=planner, offload=offload)
+        updates = self.chat.resume(current, "cancel", planner=planner, offload=offload)
+        yield from self.run_turn(current, updates, planner, offload, shown)
 
-    def open_thread(name, planner, offload):
+    def open_thread(self, name, planner, offload):
         name = (name or "").strip() or new_thread_name()
-        session = chat.session(name, planner=planner, offload=offload)
-        return [name, to_messages(chat.view(name, planner=planner, offload=offload)), progress_html(),
-                *review_updates(session.pending()), thread_choices(name)]  # fmt: skip
+        session = self.chat.session(name, planner=planner, offload=offload)
+        return [
+            name,
+            to_messages(self.chat.view(name, planner=planner, offload=offload)),
+            progress_html(),
+            *self.review_updates(session.pending()),
+            self.thread_choices(name),
+        ]
 
-    def new_thread(planner, offload):
-        return open_thread(new_thread_name(), planner, offload)
+    def new_thread(self, planner, offload):
+        return self.open_thread(new_thread_name(), planner, offload)
 
-    def undo(current, planner, offload):
-        undone = chat.session(current, planner=planner, offload=offload).undo()
+    def undo(self, current, planner, offload):
+        undone = self.chat.session(current, planner=planner, offload=offload).undo()
         status = "forgot the last turn" if undone else "nothing to undo"
-        return [to_messages(chat.view(current, planner=planner, offload=offload)), progress_html(text=status)]
+        return [to_messages(self.chat.view(current, planner=planner, offload=offload)), progress_html(text=status)]
 
-    def stop(current):
-        waiting = chat.stop(current)
+    def stop(self, current):
+        waiting = self.chat.stop(current)
         if waiting is None:
             return [progress_html(text="nothing is running"), stop_button("idle")]
-        running = chat.progress(current)
+        running = self.chat.progress(current)
         return [progress_html(running) if running else progress_html(text=waiting), stop_button("stopping")]
 
-    def on_load(planner, offload):
-        return open_thread(opening_thread(), planner, offload)
+    def on_load(self, planner, offload):
+        return self.open_thread(self.opening_thread(), planner, offload)
+
+
+def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
+    """The Blocks app over ``chat`` (a :class:`WebChat`); ``thread`` is the thread a new page opens on: the layout,
+    and each event wired to its :class:`Handlers` method."""
+    h = Handlers(chat, thread=thread)
+    settings, defaults = chat.settings, h.defaults
+    task_names = [t.value for t in Task]
 
     # -- layout ----------------------------------------------------------------------------------------------
     with gr.Blocks(title="unison") as app:
-        current = gr.State(opening_thread)
+        current = gr.State(lambda: h.opening_thread())  # a function: a fresh thread per page
         if settings.demo:
             gr.Markdown(DEMO_BANNER, elem_id="demo-banner")
         with gr.Row():
             with gr.Column(scale=1, min_width=220):
                 gr.Markdown("### Threads")
-                threads = gr.Dropdown(choices=chat.threads(), label="thread", allow_custom_value=True,
-                                      elem_id="threads")  # fmt: skip
+                threads = gr.Dropdown(
+                    choices=chat.threads(), label="thread", allow_custom_value=True, elem_id="threads"
+                )
                 open_btn = gr.Button("Open", size="sm")
                 new_btn = gr.Button("New thread", size="sm", elem_id="new-thread")
                 undo_btn = gr.Button("Undo last turn", size="sm", elem_id="undo")
@@ -233,14 +272,19 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
                     planner = gr.Dropdown(PLANNERS, value=settings.planner, label="planner backend")
                     offload = gr.Dropdown(OFFLOAD, value=settings.offload, label="offload")
                     gr.Markdown("Blank fields use the default.")
-                    steps = gr.Textbox(value="", label="steps", placeholder=f"default {defaults.steps}",
-                                       elem_id="set-steps")  # fmt: skip
-                    guidance = gr.Textbox(value="", label="guidance", placeholder=f"default {defaults.guidance}",
-                                          elem_id="set-guidance")  # fmt: skip
+                    steps = gr.Textbox(
+                        value="", label="steps", placeholder=f"default {defaults.steps}", elem_id="set-steps"
+                    )
+                    guidance = gr.Textbox(
+                        value="", label="guidance", placeholder=f"default {defaults.guidance}", elem_id="set-guidance"
+                    )
                     seed = gr.Textbox(value="", label="seed", placeholder="blank: random", elem_id="set-seed")
-                    verify = gr.Textbox(value="", label="check outputs: attempts (0 = off)",
-                                        placeholder=f"default {defaults.verify_attempts}",
-                                        elem_id="set-verify")  # fmt: skip
+                    verify = gr.Textbox(
+                        value="",
+                        label="check outputs: attempts (0 = off)",
+                        placeholder=f"default {defaults.verify_attempts}",
+                        elem_id="set-verify",
+                    )
                     settings_note = gr.Markdown("", elem_id="settings-note")
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(label="unison", height=620, elem_id="chat")
@@ -265,46 +309,68 @@ def build_app(chat: WebChat, *, thread: str | None = None) -> gr.Blocks:
                 with gr.Row():
                     box = gr.MultimodalTextbox(
                         placeholder="Ask, create or edit — drop images or videos here; refer back with 'it' or #3",
-                        file_types=["image", "video"], file_count="multiple", show_label=False, scale=8,
+                        file_types=["image", "video"],
+                        file_count="multiple",
+                        show_label=False,
+                        scale=8,
                         elem_id="prompt",
-                    )  # fmt: skip
+                    )
                     stop_btn = gr.Button("Stop", variant="secondary", interactive=False, scale=1, elem_id="stop")
                 review = gr.Checkbox(label="review plans before generating", value=bool(settings.confirm))
 
         fields = [f_task, f_width, f_height, f_frames, f_fps, f_seed, f_steps, f_anchor, f_control, f_roles]
         review_out = [review_box, review_info, *fields]
-        idle = dict(fn=lambda: stop_button("idle"), inputs=None, outputs=[stop_btn], queue=False,
-                    api_visibility="private")  # Stop goes back to idle however a turn ended  # fmt: skip
+        idle = dict(
+            fn=lambda: stop_button("idle"), inputs=None, outputs=[stop_btn], queue=False, api_visibility="private"
+        )  # Stop goes back to idle however a turn ended
         turn_out = [chatbot, status, *review_out, threads, stop_btn]
-        box.submit(send, [box, current, review, planner, offload, steps, guidance, seed, verify],
-                   [chatbot, status, box, *review_out, threads, stop_btn, settings_note, settings_box],
-                   api_name="send").then(**idle)  # fmt: skip
-        run_btn.click(review_run, [current, planner, offload, *fields], turn_out, api_name="review_run").then(**idle)
-        cancel_btn.click(review_cancel, [current, planner, offload], turn_out, api_name="review_cancel").then(**idle)
+        box.submit(
+            h.send,
+            [box, current, review, planner, offload, steps, guidance, seed, verify],
+            [chatbot, status, box, *review_out, threads, stop_btn, settings_note, settings_box],
+            api_name="send",
+        ).then(**idle)
+        run_btn.click(h.review_run, [current, planner, offload, *fields], turn_out, api_name="review_run").then(**idle)
+        cancel_btn.click(h.review_cancel, [current, planner, offload], turn_out, api_name="review_cancel").then(**idle)
         open_out = [current, chatbot, status, *review_out, threads]
-        open_btn.click(open_thread, [threads, planner, offload], open_out, api_name="open_thread")
-        new_btn.click(new_thread, [planner, offload], open_out, api_name="new_thread")
-        undo_btn.click(undo, [current, planner, offload], [chatbot, status], api_name="undo")
-        stop_btn.click(stop, [current], [status, stop_btn], api_name="stop", queue=False)
-        app.load(on_load, [planner, offload], open_out, api_name=False)
+        open_btn.click(h.open_thread, [threads, planner, offload], open_out, api_name="open_thread")
+        new_btn.click(h.new_thread, [planner, offload], open_out, api_name="new_thread")
+        undo_btn.click(h.undo, [current, planner, offload], [chatbot, status], api_name="undo")
+        stop_btn.click(h.stop, [current], [status, stop_btn], api_name="stop", queue=False)
+        app.load(h.on_load, [planner, offload], open_out, api_name=False)
     return app
 
 
 def _kind(path: str) -> str | None:
-    from .backend import MEDIA_SUFFIXES
+    from unison_agent.web.backend import MEDIA_SUFFIXES
 
     return MEDIA_SUFFIXES.get(Path(path).suffix.lower())
 
 
-def launch(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           thread: str | None = None, on_ready=None) -> None:  # fmt: skip
+def launch(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    thread: str | None = None,
+    on_ready=None,
+) -> None:
     """Build the app, start the server (blocking), and call ``on_ready(url)`` once it listens."""
     chat = WebChat(settings)
     app = build_app(chat, thread=thread)
     app.queue(default_concurrency_limit=4)
     try:
-        app.launch(server_name=host, server_port=port, share=share, allowed_paths=chat.serve_dirs(),
-                   prevent_thread_lock=True, quiet=True, show_error=False, css=CSS)  # fmt: skip
+        app.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            allowed_paths=chat.serve_dirs(),
+            prevent_thread_lock=True,
+            quiet=True,
+            show_error=False,
+            css=CSS,
+        )
         if on_ready is not None:
             on_ready(app.share_url or app.local_url)
         app.block_thread()

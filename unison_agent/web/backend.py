@@ -1,17 +1,17 @@
 """The web UI's core, without Gradio: sessions per thread, uploads, the file boundary, turns as event streams.
 
-``WebChat`` drives the same :class:`~unison_agent.session.Session` as ``unison chat``. A turn runs in a worker
+``WebChat`` drives the same :class:`~unison_agent.core.session.Session` as ``unison chat``. A turn runs in a worker
 thread; :meth:`WebChat.turn` yields :class:`Update` objects (streamed tokens, stage labels, counted steps with
 their timing, each with the turn's :class:`Progress`) and ends with the finished (or pending)
-:class:`~unison_agent.session.TurnResult`. A request refused before it runs is kept as a failed turn
+:class:`~unison_agent.core.session.TurnResult`. A request refused before it runs is kept as a failed turn
 (``Session.refuse``). The chat view of a thread is a list
 of :class:`Item` built from the thread's stored history, so reopening a thread shows exactly what was said and made.
 
 The boundary: the browser names files only by uploading them. Uploads are copied under
 ``<home>/uploads/<thread>/``; every path a turn resolves (typed ``###path###`` mentions, "it", "#3") must lie inside
 that folder, the thread's outputs folder or the configured ``allowed_dirs`` (the Session's ``guard`` hook, as the
-LangChain tool uses it), else the turn answers with an :class:`~unison_agent.errors.AccessError` message. The
-boundary, the thread folders and upload names come from :mod:`unison_agent.boundary`; a file typed from
+LangChain tool uses it), else the turn answers with an :class:`~unison_agent.contract.errors.AccessError` message. The
+boundary, the thread folders and upload names come from :mod:`unison_agent.core.boundary`; a file typed from
 ``allowed_dirs`` is used as the checked copy under ``uploads/<thread>/checked/``.
 """
 
@@ -27,15 +27,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import boundary
-from ..errors import UnisonError, log_internal_error
-from ..mentions import MENTION_RE, mention_path
-from ..settings import Settings
+from unison_agent.contract.errors import UnisonError, log_internal_error
+from unison_agent.contract.mentions import MENTION_RE, mention_path
+from unison_agent.contract.settings import Settings
+from unison_agent.core import boundary
 
 MEDIA_SUFFIXES = {
-    ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".bmp": "image",
-    ".mp4": "video", ".mov": "video", ".avi": "video", ".webm": "video", ".mkv": "video",
-}  # fmt: skip
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".webp": "image",
+    ".bmp": "image",
+    ".mp4": "video",
+    ".mov": "video",
+    ".avi": "video",
+    ".webm": "video",
+    ".mkv": "video",
+}
 
 
 def new_thread_name() -> str:
@@ -145,8 +153,10 @@ class Progress:
                 return f"stopping: all {self.total} denoising steps are done, so this output will be finished"
             per_step = (self.elapsed_s or 0.0) / max(self.step, 1)
             left = max(per_step - (time.monotonic() - self.at), 0.0)
-            return (f"stopping after the current denoising step (step {self.step}/{self.total}, "
-                    f"about {max(1, round(left))} s)")  # fmt: skip
+            return (
+                f"stopping after the current denoising step (step {self.step}/{self.total}, "
+                f"about {max(1, round(left))} s)"
+            )
         if self.stage in ("denoising", "decoding", "writing"):
             return f"stopping: denoising is over, so this output will be finished ({self.label})"
         waits = STOPS_AT.get(self.stage, "the next denoising step or answer token")
@@ -156,9 +166,14 @@ class Progress:
 def _stage_of(text: str) -> str:
     """The stage an older ``status`` event's words describe."""
     words = text.lower()
-    for stage, hints in (("annotating", ("annotator", "annotating")), ("loading", ("loading",)),
-                         ("checking", ("checking", "retrying")), ("writing", ("writing",)),
-                         ("decoding", ("decoding",)), ("planning", ("planning",))):  # fmt: skip
+    for stage, hints in (
+        ("annotating", ("annotator", "annotating")),
+        ("loading", ("loading",)),
+        ("checking", ("checking", "retrying")),
+        ("writing", ("writing",)),
+        ("decoding", ("decoding",)),
+        ("planning", ("planning",)),
+    ):
         if any(h in words for h in hints):
             return stage
     return "working"
@@ -177,8 +192,8 @@ class WebChat:
     _saver: Any = None
 
     def __post_init__(self) -> None:
-        from ..graphs import toolbox
-        from ..session import open_checkpointer
+        from unison_agent.core.session import open_checkpointer
+        from unison_agent.graphs import toolbox
 
         self._saver = open_checkpointer(self.settings.threads_db)
         self.tools = self.tools or toolbox.default_tools()
@@ -207,21 +222,24 @@ class WebChat:
     def guard_for(self, thread: str) -> boundary.Boundary:
         """The thread's boundary: its uploads and outputs (written only here) and ``allowed_dirs``; a file typed
         from ``allowed_dirs`` is read once, checked, and used as a copy under ``uploads/<thread>/checked/``."""
-        from ..media import MediaLimits
+        from unison_agent.media.files import MediaLimits
 
         uploads = self.uploads_dir(thread)
         return boundary.Boundary.build(
-            self.settings.allowed_dirs, [uploads, self.outputs_dir(thread)], uploads / "checked",
-            who="the web UI", hint="upload the file instead, or start the server with UNISON_ALLOWED_DIRS set",
+            self.settings.allowed_dirs,
+            [uploads, self.outputs_dir(thread)],
+            uploads / "checked",
+            who="the web UI",
+            hint="upload the file instead, or start the server with UNISON_ALLOWED_DIRS set",
             limits=MediaLimits.from_settings(self.settings),
-        )  # fmt: skip
+        )
 
     def readable(self, thread: str, path: str) -> bool:
         return self.guard_for(thread).allows(path) and Path(path).is_file()
 
     # -- sessions --------------------------------------------------------------------------------------------
     def session(self, thread: str, *, planner: str | None = None, offload: str | None = None):
-        from ..session import Session
+        from unison_agent.core.session import Session
 
         planner = planner or self.settings.planner
         offload = offload or self.settings.offload
@@ -229,12 +247,13 @@ class WebChat:
         with self._lock:
             if key not in self._sessions:
                 settings = self.settings.replace(planner=planner, offload=offload)
-                self._sessions[key] = Session(settings, thread=thread, tools=self.tools, checkpointer=self._saver,
-                                              guard=self.guard_for(thread))  # fmt: skip
+                self._sessions[key] = Session(
+                    settings, thread=thread, tools=self.tools, checkpointer=self._saver, guard=self.guard_for(thread)
+                )
             return self._sessions[key]
 
     def threads(self) -> list[str]:
-        from ..session import list_threads
+        from unison_agent.core.session import list_threads
 
         return list(reversed(list_threads(self.settings.threads_db)))
 
@@ -259,8 +278,17 @@ class WebChat:
         return copied
 
     # -- turns -----------------------------------------------------------------------------------------------
-    def turn(self, thread: str, text: str, files: list[str] = (), *, overrides: dict[str, Any] | None = None,
-             confirm: bool = False, planner: str | None = None, offload: str | None = None) -> Iterator[Update]:  # fmt: skip
+    def turn(
+        self,
+        thread: str,
+        text: str,
+        files: list[str] = (),
+        *,
+        overrides: dict[str, Any] | None = None,
+        confirm: bool = False,
+        planner: str | None = None,
+        offload: str | None = None,
+    ) -> Iterator[Update]:
         """Send one request (text + uploaded files) on ``thread``; yields progress, then ``Update("done")``."""
         try:
             session = self.session(thread, planner=planner, offload=offload)
@@ -283,14 +311,16 @@ class WebChat:
 
         yield from self._stream(thread, session, call)
 
-    def resume(self, thread: str, decision: Any, *, planner: str | None = None,
-               offload: str | None = None) -> Iterator[Update]:  # fmt: skip
+    def resume(
+        self, thread: str, decision: Any, *, planner: str | None = None, offload: str | None = None
+    ) -> Iterator[Update]:
         """Answer the plan under review ("accept", "cancel" or a dict of changes)."""
         session = self.session(thread, planner=planner, offload=offload)
         yield from self._stream(thread, session, lambda on_event: session.resume(decision, on_event=on_event))
 
-    def run_reviewed(self, thread: str, changes: dict[str, Any], *, planner: str | None = None,
-                     offload: str | None = None) -> Iterator[Update]:  # fmt: skip
+    def run_reviewed(
+        self, thread: str, changes: dict[str, Any], *, planner: str | None = None, offload: str | None = None
+    ) -> Iterator[Update]:
         """The review form's Run: apply ``changes`` to the plan under review, then run it. A refused change (a
         field the task does not have, a size out of range) leaves the plan waiting, with the reason in its notice."""
         if not changes:
@@ -364,8 +394,13 @@ class WebChat:
                         progress.read({"event": "stage", "stage": "understanding", "text": "answering"})
                     yield Update("token", text=event["text"], progress=progress)
                 elif progress.read(event):
-                    yield Update(kind if kind in ("stage", "step") else "status", text=progress.label,
-                                 step=progress.step, total=progress.total, progress=progress)  # fmt: skip
+                    yield Update(
+                        kind if kind in ("stage", "step") else "status",
+                        text=progress.label,
+                        step=progress.step,
+                        total=progress.total,
+                        progress=progress,
+                    )
         finally:
             if worker.is_alive():  # the page went away mid-turn: stop the work instead of leaving it running
                 session.cancel()
@@ -382,8 +417,7 @@ class WebChat:
         items: list[Item] = []
         for turn in session.history():
             items += self.request_items(thread, turn["request"], by_path)
-            made = [m["path"] for m in by_path.values()
-                    if m.get("turn") == turn["turn"] and m.get("origin") != "input"]  # fmt: skip
+            made = [m["path"] for m in by_path.values() if m.get("turn") == turn["turn"] and m.get("origin") != "input"]
             items += self.result_items(thread, turn["results"], turn["errors"], by_path, made=made)
         pending = session.pending()
         if pending:
@@ -401,13 +435,18 @@ class WebChat:
         return items
 
     def result_items(
-        self, thread: str, results: list[dict], errors: list[dict], by_path: dict[str, dict], *,
+        self,
+        thread: str,
+        results: list[dict],
+        errors: list[dict],
+        by_path: dict[str, dict],
+        *,
         made: list[str] = (),
-    ) -> list[Item]:  # fmt: skip
+    ) -> list[Item]:
         """A turn's answers, errors and files. Every file the turn registered (``made``: outputs and the maps an
         annotator prepared, a mask, a control map) is shown once with its id, in id order: a step's prepared maps
         and outputs with its answer, files of a step that then failed before its error."""
-        from ..demo import DEMO_NOTE
+        from unison_agent.core.demo import DEMO_NOTE
 
         def files(paths: list[str]) -> list[Item]:
             fresh = [p for p in dict.fromkeys(paths) if p not in shown]
@@ -451,7 +490,6 @@ class WebChat:
             pass
 
 
-
 def _file_word(path: str, by_path: dict[str, dict]) -> str:
     """A mentioned file as the chat shows it: its name and id, or the path as typed when it never became media
     (a refused path)."""
@@ -460,7 +498,7 @@ def _file_word(path: str, by_path: dict[str, dict]) -> str:
 
 
 def _failed(thread: str, message: str):
-    from ..session import TurnResult
+    from unison_agent.core.session import TurnResult
 
     return TurnResult(thread=thread, request="", errors=[{"step": 0, "request": "", "error": message}])
 

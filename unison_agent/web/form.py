@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import SettingsError
-from ..settings import Settings
+from unison_agent.contract.errors import SettingsError
+from unison_agent.contract.settings import Settings
 
 SEED_LIMIT = 2**63
-"""Seeds run from 0 to 2**63-1 (``unison_agent.pipeline.pick_seed``)."""
+"""Seeds run from 0 to 2**63-1 (``unison_agent.models.pipeline.pick_seed``)."""
 
 
 def _blank(value: Any) -> bool:
@@ -36,15 +36,17 @@ def _whole(name: str, value: Any, *, low: int, high: int | None, hint: str) -> i
     return whole
 
 
-def generation_overrides(settings: Settings, *, steps: Any = None, guidance: Any = None, seed: Any = None,
-                         verify: Any = None) -> dict[str, Any]:  # fmt: skip
+def generation_overrides(
+    settings: Settings, *, steps: Any = None, guidance: Any = None, seed: Any = None, verify: Any = None
+) -> dict[str, Any]:
     """The panel's values as overrides for ``Session.send``: blank fields are left out (the defaults of
     ``settings`` apply); a value the generation would refuse raises :class:`SettingsError` naming the field, what
     it accepts and that blank means the default."""
     overrides: dict[str, Any] = {}
     if not _blank(steps):
-        overrides["steps"] = _whole("steps", steps, low=1, high=None,
-                                    hint=f"leave it blank for the default ({settings.steps})")  # fmt: skip
+        overrides["steps"] = _whole(
+            "steps", steps, low=1, high=None, hint=f"leave it blank for the default ({settings.steps})"
+        )
     if not _blank(guidance):
         text = str(guidance).strip()
         try:
@@ -60,7 +62,10 @@ def generation_overrides(settings: Settings, *, steps: Any = None, guidance: Any
         overrides["seed"] = _whole("seed", seed, low=0, high=SEED_LIMIT, hint="leave it blank for a random seed")
     if not _blank(verify):
         overrides["verify_attempts"] = _whole(
-            "check outputs", verify, low=0, high=None,
+            "check outputs",
+            verify,
+            low=0,
+            high=None,
             hint=f"0 switches checking off; leave it blank for the default ({settings.verify_attempts})",
-        )  # fmt: skip
+        )
     return overrides

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from unison_agent.cli import main
-from unison_agent.media import check_file
+from unison_agent.media.files import check_file
 
 
 @pytest.fixture()

@@ -18,8 +18,15 @@ PROMPT = b"you>"
 
 
 def _env(home: Path, demo_dir: Path) -> dict[str, str]:
-    return {**os.environ, "UNISON_HOME": str(home), "UNISON_DEMO_DIR": str(demo_dir), "PYTHONPATH": str(ROOT),
-            "COLUMNS": "110", "LINES": "30", "TERM": "xterm-256color"}  # fmt: skip
+    return {
+        **os.environ,
+        "UNISON_HOME": str(home),
+        "UNISON_DEMO_DIR": str(demo_dir),
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "110",
+        "LINES": "30",
+        "TERM": "xterm-256color",
+    }
 
 
 class Terminal:
@@ -27,8 +34,7 @@ class Terminal:
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.master, slave = os.openpty()
-        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT,
-                                     close_fds=True)  # fmt: skip
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, close_fds=True)
         os.close(slave)
         self.raw = b""
 
@@ -70,8 +76,20 @@ def _first(lines: list[str], needle: str) -> int:
 
 
 def test_chat_shows_each_stage_and_no_tqdm_bar(tmp_path, tiny_root):
-    argv = [sys.executable, "cli.py", "chat", "--demo", "--width", "64", "--height", "64", "--frames", "5",
-            "--steps", "4"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "cli.py",
+        "chat",
+        "--demo",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--frames",
+        "5",
+        "--steps",
+        "4",
+    ]
     term = Terminal(argv, _env(tmp_path / "home", tiny_root))
     try:
         term.read_until(1, timeout=300)
@@ -96,9 +114,14 @@ def test_chat_shows_each_stage_and_no_tqdm_bar(tmp_path, tiny_root):
 
 def test_run_writes_no_tqdm_bar(tmp_path, tiny_root):
     """Piped (no terminal): no live display at all, and no library bar on stderr either."""
-    done = subprocess.run([sys.executable, "cli.py", "run", "--demo", "--width", "64", "--height", "64",
-                           "make a picture of a red fox"], env=_env(tmp_path / "home", tiny_root), cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "cli.py", "run", "--demo", "--width", "64", "--height", "64", "make a picture of a red fox"],
+        env=_env(tmp_path / "home", tiny_root),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "text_to_image image #1" in done.stdout
     assert not TQDM.search(done.stderr) and not TQDM.search(done.stdout), done.stderr

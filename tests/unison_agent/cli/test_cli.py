@@ -126,24 +126,36 @@ CHAT_SCRIPT = textwrap.dedent(
 
 def chat(home: Path, stdin: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "UNISON_HOME": str(home), "UNISON_PLANNER": "rules"}
-    return subprocess.run([sys.executable, "-c", CHAT_SCRIPT, *args], input=stdin, cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", CHAT_SCRIPT, *args],
+        input=stdin,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_chat_through_a_pipe(tmp_path, agent_media):
     home = tmp_path / "home"
-    script = "\n".join([
-        "/help",
-        f"describe ###{agent_media / 'fox.png'}###",
-        "make a picture of a red fox, then turn it into a video",
-        "/media",
-        "/history",
-        "/plan",
-        "/undo",
-        "/media",
-        "/quit",
-        "this line is never read",
-    ]) + "\n"  # fmt: skip
+    script = (
+        "\n".join(
+            [
+                "/help",
+                f"describe ###{agent_media / 'fox.png'}###",
+                "make a picture of a red fox, then turn it into a video",
+                "/media",
+                "/history",
+                "/plan",
+                "/undo",
+                "/media",
+                "/quit",
+                "this line is never read",
+            ]
+        )
+        + "\n"
+    )
     proc = chat(home, script, "--thread", "piped")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -158,8 +170,11 @@ def test_chat_through_a_pipe(tmp_path, agent_media):
 
 
 def test_chat_confirm_through_a_pipe(tmp_path):
-    proc = chat(tmp_path / "home", "make a picture of a red fox\nwidth=256\n\nmake a video of a cat\ncancel\n/media\n",
-                "--confirm")  # fmt: skip
+    proc = chat(
+        tmp_path / "home",
+        "make a picture of a red fox\nwidth=256\n\nmake a video of a cat\ncancel\n/media\n",
+        "--confirm",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "256" in proc.stdout and "cancelled" in proc.stdout
     assert "#1 image" in proc.stdout and "#2" not in proc.stdout
@@ -240,8 +255,17 @@ def test_progress_view_on_a_terminal():
         view({"event": "stage", "stage": "loading", "text": "loading Wan2.1-VACE", "model": "Wan2.1-VACE"})
         view({"event": "stage", "stage": "denoising", "text": "denoising"})
         for i in range(1, 4):
-            view({"event": "step", "stage": "denoising", "step": i, "total": 3, "elapsed_s": 2.0 * i,
-                  "remaining_s": 2.0 * (3 - i), "task": "text_to_image"})  # fmt: skip
+            view(
+                {
+                    "event": "step",
+                    "stage": "denoising",
+                    "step": i,
+                    "total": 3,
+                    "elapsed_s": 2.0 * i,
+                    "remaining_s": 2.0 * (3 - i),
+                    "task": "text_to_image",
+                }
+            )
         view({"event": "stage", "stage": "decoding", "text": "decoding with the VAE"})
         view({"event": "token", "text": "hello "})
         view({"event": "token", "text": "world"})
@@ -279,5 +303,8 @@ def test_offload_and_vae_tiling_reach_generation_from_run_chain_and_chat(cli_env
     assert main(["run", "make a picture of a red fox"]) == 0
     capsys.readouterr()
     assert [(g["offload"], g["vae_tiling"]) for g in rec.generated] == [
-        ("model", True), ("sequential", False), ("none", True), ("none", False)
-    ]  # fmt: skip
+        ("model", True),
+        ("sequential", False),
+        ("none", True),
+        ("none", False),
+    ]

@@ -22,21 +22,37 @@ from unison_agent.cli import main
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_demo_chat_from_a_pipe_shows_the_mask_with_its_id_and_reaches_it_as_hash_3(server_env, demo_models,  # noqa: F811
-                                                                                 media_dir, tmp_path):
+def test_demo_chat_from_a_pipe_shows_the_mask_with_its_id_and_reaches_it_as_hash_3(
+    server_env,  # noqa: F811
+    demo_models,  # noqa: F811
+    media_dir,
+    tmp_path,
+):
     """The reported case: an upload animated (#1, #2), then an edit whose annotator mask is #3 and output #4;
     "#3" then names the mask, in /plan TEXT (nothing runs) and in a turn."""
     env = {**server_env, "UNISON_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
-    script = "\n".join([
-        f"animate ###{media_dir / 'photo.png'}### for 1 second",
-        "make the square in #1 white",
-        "/plan animate #3 for 1 second",
-        "/media",
-        "animate #3 for 1 second",
-        "/media",
-    ]) + "\n"  # fmt: skip
-    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "chat", "--demo"], input=script, env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    script = (
+        "\n".join(
+            [
+                f"animate ###{media_dir / 'photo.png'}### for 1 second",
+                "make the square in #1 white",
+                "/plan animate #3 for 1 second",
+                "/media",
+                "animate #3 for 1 second",
+                "/media",
+            ]
+        )
+        + "\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "chat", "--demo"],
+        input=script,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert re.search(r"^image_edit image #4 \(\d+x\d+\); mask #3 made by the annotator$", out, re.M), out
@@ -67,10 +83,19 @@ CHAT_SCRIPT = textwrap.dedent(
 
 def test_chat_plan_text_plans_without_running_and_an_empty_answer_says_so(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "UNISON_HOME": str(tmp_path / "home"), "UNISON_PLANNER": "rules"}
-    script = "/plan\n/plan make a 2-second video of a cat\n/media\nmake a picture of a red fox\n/plan\n" \
-             "what animal is in the first image?\n/plan describe ###/no/such.png###\n"
-    proc = subprocess.run([sys.executable, "-c", CHAT_SCRIPT], input=script, cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    script = (
+        "/plan\n/plan make a 2-second video of a cat\n/media\nmake a picture of a red fox\n/plan\n"
+        "what animal is in the first image?\n/plan describe ###/no/such.png###\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", CHAT_SCRIPT],
+        input=script,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     head, after_media = out.split("no media yet")
@@ -99,15 +124,24 @@ def test_doctor_reports_installed_versions(cli_env, capsys):  # noqa: F811
     assert "None" not in line
 
 
-@pytest.mark.parametrize("command, absent, present", [
-    ("download", ["--verify", "--demo", "--planner", "--device", "SETTING_"], ["--home DIR", "--vace ID_OR_DIR"]),
-    ("annotate", ["--verify", "--planner", "--vace", "SETTING_"], ["--device DEVICE", "--demo"]),
-    ("plan", ["--verify", "--vace", "SETTING_"], ["--planner {auto,unison,qwen,rules}", "--demo"]),
-    ("run", ["SETTING_"], ["--verify N", "--verify-threshold P", "--home DIR", "--demo"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "command, absent, present",
+    [
+        ("download", ["--verify", "--demo", "--planner", "--device", "SETTING_"], ["--home DIR", "--vace ID_OR_DIR"]),
+        ("annotate", ["--verify", "--planner", "--vace", "SETTING_"], ["--device DEVICE", "--demo"]),
+        ("plan", ["--verify", "--vace", "SETTING_"], ["--planner {auto,unison,qwen,rules}", "--demo"]),
+        ("run", ["SETTING_"], ["--verify N", "--verify-threshold P", "--home DIR", "--demo"]),
+    ],
+)
 def test_help_lists_only_the_options_a_command_uses(command, absent, present):
-    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), command, "--help"], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), command, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     for text in absent:
         assert text not in proc.stdout, (command, text)

@@ -54,8 +54,9 @@ def package_strings() -> list[tuple[str, int, str]]:
 
 def hints() -> list[tuple[str, int, str, str | None, str]]:
     """(file, line, option, value or None, the string) for every ``--option`` in a package string."""
-    return [(f, line, m.group(1), m.group(2), text) for f, line, text in package_strings()
-            for m in OPTION_RE.finditer(text)]  # fmt: skip
+    return [
+        (f, line, m.group(1), m.group(2), text) for f, line, text in package_strings() for m in OPTION_RE.finditer(text)
+    ]
 
 
 def test_every_hinted_option_is_known_to_the_parser():
@@ -77,9 +78,12 @@ def test_every_hinted_option_is_known_to_the_parser():
 
 def test_the_scan_sees_the_hints_it_is_meant_to_check():
     seen = {(f, option) for f, _, option, _, _ in hints()}
-    assert ("unison_agent/pipeline.py", "--offload") in seen and ("unison_agent/pipeline.py", "--vae-tiling") in seen
-    assert ("unison_agent/weights.py", "--demo") in seen
-    assert ("unison_agent/vace_loader.py", "--vace") in seen
+    assert ("unison_agent/models/pipeline.py", "--offload") in seen and (
+        "unison_agent/models/pipeline.py",
+        "--vae-tiling",
+    ) in seen
+    assert ("unison_agent/models/weights.py", "--demo") in seen
+    assert ("unison_agent/models/vace_loader.py", "--vace") in seen
 
 
 def test_the_checker_catches_an_unknown_option_and_a_wrong_choice():
@@ -103,8 +107,21 @@ def test_generation_commands_take_offload_and_vae_tiling(command):
 
 
 def test_checkpoint_flags_named_by_weight_errors_set_the_settings(tmp_path):
-    args = build_parser().parse_args(["doctor", "--vace", str(tmp_path), "--projector", str(tmp_path / "p.pth"),
-                                      "--unison", "a/b", "--planner-merged", str(tmp_path), "--qwen", "q/r"])  # fmt: skip
+    args = build_parser().parse_args(
+        [
+            "doctor",
+            "--vace",
+            str(tmp_path),
+            "--projector",
+            str(tmp_path / "p.pth"),
+            "--unison",
+            "a/b",
+            "--planner-merged",
+            str(tmp_path),
+            "--qwen",
+            "q/r",
+        ]
+    )
     s = settings_from_args(args)
     assert (s.vace, s.projector, s.unison, s.planner_merged, s.qwen) == (
         str(tmp_path),

@@ -13,11 +13,16 @@ import pytest
 
 from unison_agent.cli import main
 
+CHECKOUT_IGNORE = shutil.ignore_patterns(
+    ".venv", ".git", "__pycache__", "*.egg-info", "build", "dist", ".pytest_cache", ".ruff_cache", ".hypothesis"
+)
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_plan_json(capsys, media_dir):
-    rc = main(["plan", "--planner", "rules", "--json", f"Animate ###{media_dir / 'photo.png'}### into a 2 second 720p video"])
+    rc = main(
+        ["plan", "--planner", "rules", "--json", f"Animate ###{media_dir / 'photo.png'}### into a 2 second 720p video"]
+    )
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert data["task"] == "image_to_video" and data["num_frames"] == 33 and data["fps"] == 16
@@ -44,8 +49,11 @@ def test_plan_table(capsys):
 def test_plan_errors_exit_nonzero_without_traceback(prompt, message):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "plan", "--planner", "rules", prompt],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert message in proc.stderr.replace("\n", " ")
     assert "Traceback" not in proc.stderr
@@ -80,12 +88,17 @@ def test_wheel_installs_folders_inside_the_namespace(wheel):
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    """The wheel `pip install .` builds from this checkout (built once for the module)."""
+    """The wheel `pip install .` builds from this checkout (built once for the module, from a copy of its files, so
+    that setuptools' build/ folder neither lands in the checkout nor carries modules an earlier build left)."""
     out = tmp_path_factory.mktemp("wheel")
+    src = tmp_path_factory.mktemp("source") / "checkout"
+    shutil.copytree(ROOT, src, symlinks=True, ignore=CHECKOUT_IGNORE)
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return next(out.glob("unison_agent-*.whl"))
 
@@ -98,13 +111,19 @@ def _venv_with_wheel(tmp_path: Path, wheel: Path) -> Path:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(site, "test_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index", str(wheel)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return venv
 
@@ -114,25 +133,37 @@ def test_readme_first_command_works_on_a_non_editable_install(tmp_path, wheel):
     `unison_agent/` (first on sys.path) must be complete, and the installed `unison` must work from anywhere."""
     venv = _venv_with_wheel(tmp_path, wheel)
     checkout = tmp_path / "checkout"
-    shutil.copytree(ROOT, checkout, symlinks=True, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "__pycache__", "*.egg-info", "build", "dist", ".pytest_cache", ".ruff_cache", ".hypothesis"))  # fmt: skip
+    shutil.copytree(ROOT, checkout, symlinks=True, ignore=CHECKOUT_IGNORE)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["UNISON_HOME"] = str(tmp_path / "home")
     request = ["run", "--demo", "--json", "--width", "64", "--height", "64", "make a picture of a red fox"]
 
-    proc = subprocess.run([str(venv / "bin" / "python"), "cli.py", *request],
-                          capture_output=True, text=True, cwd=checkout, env=env, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "cli.py", *request],
+        capture_output=True,
+        text=True,
+        cwd=checkout,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     assert out["task"] == "text_to_image" and Path(out["outputs"][0]).is_file()
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import unison_agent.graphs.graph as g; print(g.__file__)"],
-                           capture_output=True, text=True, cwd=elsewhere, env=env, timeout=120)  # fmt: skip
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import unison_agent.graphs.graph as g; print(g.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        timeout=120,
+    )
     assert where.returncode == 0, where.stderr[-2000:]
     assert str(venv) in where.stdout and str(ROOT) not in where.stdout  # the wheel's copy, not the checkout
-    proc = subprocess.run([str(venv / "bin" / "unison"), *request],
-                          capture_output=True, text=True, cwd=elsewhere, env=env, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [str(venv / "bin" / "unison"), *request], capture_output=True, text=True, cwd=elsewhere, env=env, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["task"] == "text_to_image"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from unison_agent.errors import UnisonError
+from unison_agent.contract.errors import UnisonError
 from unison_agent.planners.base import Request
 from unison_agent.planners.qwen import QwenPlanner
 from unison_agent.planners.unison import UnisonPlanner
@@ -18,7 +18,7 @@ def long_request():
 
 @pytest.mark.parametrize("make", [lambda s: UnisonPlanner(s, max_new_tokens=4), QwenPlanner])
 def test_planners_refuse_an_input_over_the_cap_before_generating(s1_settings, long_request, monkeypatch, make):
-    from unison_agent.qwen_loader import load_planner
+    from unison_agent.models.qwen_loader import load_planner
 
     planner = make(s1_settings.replace(max_input_tokens=64))
     model = type(load_planner(s1_settings.replace(max_input_tokens=64), "base").model)
@@ -32,8 +32,8 @@ def test_planners_refuse_an_input_over_the_cap_before_generating(s1_settings, lo
 
 
 def test_the_projector_encoding_is_bounded(s1_settings):
-    from unison_agent.projector import planner_hidden_states
-    from unison_agent.qwen_loader import load_planner
+    from unison_agent.models.projector import planner_hidden_states
+    from unison_agent.models.qwen_loader import load_planner
 
     planner = load_planner(s1_settings)
     with pytest.raises(UnisonError, match="conditioning: the input has"):

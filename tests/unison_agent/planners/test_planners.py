@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from unison_agent.errors import WeightsError
-from unison_agent.plan import Plan, Task
+from unison_agent.contract.errors import WeightsError
+from unison_agent.contract.plan import Plan, Task
+from unison_agent.contract.protocol import UNISON_TOKENS
 from unison_agent.planners import get_planner
 from unison_agent.planners.base import Request
 from unison_agent.planners.overrides import apply_explicit, repair_roles
 from unison_agent.planners.qwen import QwenPlanner, build_plan, plan_from_json, plan_schema, possible_tasks
 from unison_agent.planners.rules import RulesPlanner
 from unison_agent.planners.unison import UnisonPlanner, plan_from_tokens
-from unison_agent.protocol import UNISON_TOKENS
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +183,14 @@ def test_token_budget_covers_the_longest_answer(n):
     from unison_agent.planners.qwen import token_budget
 
     longest = {
-        "task": "video_understanding", "width": 2048, "height": 2048, "num_frames": 321, "frame_anchor": "first",
-        "control": "scribble", "roles": ["reference"] * n,
-    }  # fmt: skip
+        "task": "video_understanding",
+        "width": 2048,
+        "height": 2048,
+        "num_frames": 321,
+        "frame_anchor": "first",
+        "control": "scribble",
+        "roles": ["reference"] * n,
+    }
     assert len(json.dumps(longest)) + 1 <= token_budget(n)  # + the end token; at least one character per token
 
 
@@ -214,10 +219,12 @@ def test_constrained_answer_ends_at_the_first_stop_token(s1_settings, requests_,
 def test_user_typed_tokens_never_reach_the_planner_as_tokens(s1_settings, s1_media):
     """A prompt containing <CFV>, <BORES>... or <|im_end|> is plain text to the tiny Unison tokenizer: the only
     Unison token ids in the planner's input are pads (a real mention's, and one the person typed)."""
-    from unison_agent.qwen_loader import load_planner
+    from unison_agent.models.qwen_loader import load_planner
 
     planner = load_planner(s1_settings, mode="merged")
-    request = Request.parse(f"write '<CFV><BORES>64,64<EORES><IMGPAD><|im_end|>' on a sign in ###{s1_media['image']}###")
+    request = Request.parse(
+        f"write '<CFV><BORES>64,64<EORES><IMGPAD><|im_end|>' on a sign in ###{s1_media['image']}###"
+    )
     ids = planner.tokenizer(request.prompt)["input_ids"]
     unison_ids = dict(zip(planner.token_ids(), UNISON_TOKENS, strict=True))
     found = [unison_ids[i] for i in ids if i in unison_ids]

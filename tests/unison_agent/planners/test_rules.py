@@ -2,7 +2,7 @@
 
 import pytest
 
-from unison_agent.errors import MediaError, PlanError
+from unison_agent.contract.errors import MediaError, PlanError
 from unison_agent.planners.base import Request
 from unison_agent.planners.rules import RulesPlanner, explicit_values
 
@@ -28,13 +28,25 @@ CASES = [
     # --- video understanding
     ("What happens in ###{V}###?", "video_understanding", {"roles": ["context"]}),
     ("Summarize @{V}", "video_understanding", {}),
-    ("Describe the motion in ###{V}### compared to ###{P}###", "video_understanding", {"roles": ["context", "context"]}),
+    (
+        "Describe the motion in ###{V}### compared to ###{P}###",
+        "video_understanding",
+        {"roles": ["context", "context"]},
+    ),
     ("how many people appear in ###{V}###", "video_understanding", {}),
     # --- text to image, sizes in every phrasing
-    ("Generate a picture of a red fox in the snow", "text_to_image", {"width": 832, "height": 480, "num_frames": 1, "fps": None}),
+    (
+        "Generate a picture of a red fox in the snow",
+        "text_to_image",
+        {"width": 832, "height": 480, "num_frames": 1, "fps": None},
+    ),
     ("Create a 1280x720 image of a castle", "text_to_image", {"width": 1280, "height": 720}),
     ("draw a cat, 768 by 480", "text_to_image", {"width": 768, "height": 480}),
-    ("Draw a cat with a width of 768 pixels and a height of 480 pixels", "text_to_image", {"width": 768, "height": 480}),
+    (
+        "Draw a cat with a width of 768 pixels and a height of 480 pixels",
+        "text_to_image",
+        {"width": 768, "height": 480},
+    ),
     ("paint a lighthouse with a height of 832 and a width of 480", "text_to_image", {"width": 480, "height": 832}),
     ("an image of a robot, 512 pixels wide and 768 pixels tall", "text_to_image", {"width": 512, "height": 768}),
     ("make an image of a bird at 1024×576", "text_to_image", {"width": 1024, "height": 576}),
@@ -101,7 +113,11 @@ CASES = [
     ("draw ###{P}### and ###{D}### having a picnic", "image_reference", {"roles": ["reference", "reference"]}),
     ("make a new picture featuring ###{D}### in Paris", "image_reference", {}),
     # --- image control
-    ("Generate an image with the same pose as ###{P}### showing an astronaut", "image_control", {"control": "pose", "roles": ["control"]}),
+    (
+        "Generate an image with the same pose as ###{P}### showing an astronaut",
+        "image_control",
+        {"control": "pose", "roles": ["control"]},
+    ),
     ("make a picture of a castle using the depth of ###{P}###", "image_control", {"control": "depth"}),
     ("a watercolor painting following the edges of ###{P}###", "image_control", {"control": "canny"}),
     ("colorize ###{P}###", "image_control", {"control": "gray"}),
@@ -114,7 +130,11 @@ CASES = [
     ("create a clip featuring ###{D}### playing fetch, 2 seconds", "video_reference", {"num_frames": 33}),
     ("generate a video of ###{P}### and ###{D}### walking together", "image_to_video", {"roles": ["frame", "context"]}),
     # --- video control
-    ("Create a video of a robot following the pose in ###{V}###", "video_control", {"control": "pose", "roles": ["control"]}),
+    (
+        "Create a video of a robot following the pose in ###{V}###",
+        "video_control",
+        {"control": "pose", "roles": ["control"]},
+    ),
     ("Make a video of a fox using the depth of ###{V}###", "video_control", {"control": "depth"}),
     ("Turn the edges of ###{V}### into a video of a jungle", "video_control", {"control": "canny"}),
     ("Use this pose video ###{PV}### to make a video of a knight", "video_control", {"control": "ready"}),
@@ -137,13 +157,21 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def paths(media_dir):
-    names = {"P": "photo.png", "D": "dog.jpg", "M": "mask.png", "V": "clip.mp4", "PV": "pose.mp4", "G": "gray.png", "DM": "depth_map.png"}
+    names = {
+        "P": "photo.png",
+        "D": "dog.jpg",
+        "M": "mask.png",
+        "V": "clip.mp4",
+        "PV": "pose.mp4",
+        "G": "gray.png",
+        "DM": "depth_map.png",
+    }
     return {k: str(media_dir / v) for k, v in names.items()}
 
 
 def test_enough_cases_and_all_tasks_covered():
     assert len(CASES) >= 80
-    from unison_agent.plan import PLANNER_TASKS
+    from unison_agent.contract.plan import PLANNER_TASKS
 
     assert {task for _, task, _ in CASES} == {t.value for t in PLANNER_TASKS}
 

@@ -18,20 +18,30 @@ def server_env(tmp_path_factory, tiny_root) -> dict[str, str]:
     once), one torch thread."""
     home = tmp_path_factory.mktemp("serve_home")
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNISON_")}
-    env.update({
-        "UNISON_HOME": str(home), "UNISON_DEMO": "1", "UNISON_DEMO_DIR": str(tiny_root),
-        "UNISON_DEFAULT_WIDTH": "64", "UNISON_DEFAULT_HEIGHT": "64", "UNISON_MAX_NEW_TOKENS": "8",
-        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-    })  # fmt: skip
+    env.update(
+        {
+            "UNISON_HOME": str(home),
+            "UNISON_DEMO": "1",
+            "UNISON_DEMO_DIR": str(tiny_root),
+            "UNISON_DEFAULT_WIDTH": "64",
+            "UNISON_DEFAULT_HEIGHT": "64",
+            "UNISON_MAX_NEW_TOKENS": "8",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 @pytest.fixture(scope="module")
 def demo_models(server_env) -> Path:
     """Build the demo models once here, so servers and workers started by a test only load them."""
-    from unison_agent.demo import demo_settings
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
+    from unison_agent.core.demo import demo_settings
 
     demo_settings(Settings.resolve({}, env=server_env))
     return Path(server_env["UNISON_DEMO_DIR"])

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from tests.unison_agent.serve.conftest import UNISON
-from unison_agent.media import read_image, read_video
+from unison_agent.media.files import read_image, read_video
 
 pytest.importorskip("ray")
 VIDEO = {"width": 64, "height": 64, "num_frames": 5}
@@ -46,16 +46,28 @@ def test_batch_on_local_ray_resumes(tmp_path, server_env, demo_models, media_dir
     assert malformed.count("line 7") == 1 and "not valid JSON" in malformed, malformed
     only_bad = tmp_path / "bad.jsonl"
     only_bad.write_text('{"request": "a fox", "id": "ok"}\n'.replace("a fox", "") + "[1, 2]\n")  # no Ray needed
-    human = subprocess.run([*UNISON, "batch", str(only_bad), "-o", str(tmp_path / "bad"), "--demo"],
-                           env=server_env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    human = subprocess.run(
+        [*UNISON, "batch", str(only_bad), "-o", str(tmp_path / "bad"), "--demo"],
+        env=server_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert human.returncode == 1 and "2/2" in human.stderr, human.stderr
     for n in (1, 2):  # each failure names its line once, in the bar's messages and in the summary
         assert [x.count(f"line {n}") for x in human.stdout.splitlines() if f"line {n}" in x] == [1], human.stdout
 
     records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert [r["line"] for r in records] == [1, 2, 3, 4, 5, 6, 7] and records[0]["id"] == "capital"
-    assert [r["task"] for r in records] == ["text_understanding", "text_to_image", "image_understanding",
-                                            "image_to_video", None, "video_edit", None]  # fmt: skip
+    assert [r["task"] for r in records] == [
+        "text_understanding",
+        "text_to_image",
+        "image_understanding",
+        "image_to_video",
+        None,
+        "video_edit",
+        None,
+    ]
     assert [r["ok"] for r in records] == [True, True, True, True, False, True, False]
     assert "missing.png" in records[4]["errors"][0]["error"]
     assert {r["worker"] for r in records if "worker" in r} == {"worker-0", "worker-1"}

@@ -8,15 +8,17 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.agent import Recorder, scripted_tools
-from unison_agent.batch import BatchItem, Worker, _collect, done_before, read_items, write_record
-from unison_agent.errors import UnisonError
-from unison_agent.settings import Settings
+from unison_agent.contract.errors import UnisonError
+from unison_agent.contract.settings import Settings
+from unison_agent.serve.batch import BatchItem, Worker, _collect, done_before, read_items, write_record
 
 
 def test_lines_become_items_and_bad_lines_fail_alone(tmp_path):
     jsonl = tmp_path / "p.jsonl"
-    jsonl.write_text('{"request": "a fox", "seed": 5, "id": "fox"}\n\nnot json\n{"files": ["x.png"]}\n'
-                     '{"request": "animate it", "files": ["sub/cat.png"], "overrides": {"num_frames": 5}}\n')  # fmt: skip
+    jsonl.write_text(
+        '{"request": "a fox", "seed": 5, "id": "fox"}\n\nnot json\n{"files": ["x.png"]}\n'
+        '{"request": "animate it", "files": ["sub/cat.png"], "overrides": {"num_frames": 5}}\n'
+    )
     fox, bad, norequest, cat = read_items(jsonl)
     assert (fox.key, fox.line, fox.seed, fox.error) == ("fox", 1, 5, None)
     assert bad.key == "line-00003" and bad.error.startswith("not valid JSON") and "line 3" not in bad.error

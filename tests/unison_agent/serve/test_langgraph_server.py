@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from unison_agent.media import read_image, read_video
+from unison_agent.media.files import read_image, read_video
 
 pytest.importorskip("langgraph_sdk")
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,9 +37,25 @@ def server(server_env, demo_models, tmp_path_factory):
     port, logs = free_port(), tmp_path_factory.mktemp("langgraph_dev")
     log = open(logs / "server.log", "w")
     env = {**server_env, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false"}
-    proc = subprocess.Popen([cli, "dev", "--config", str(ROOT / "langgraph.json"), "--host", "127.0.0.1",
-                             "--port", str(port), "--no-browser", "--no-reload"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            cli,
+            "dev",
+            "--config",
+            str(ROOT / "langgraph.json"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-browser",
+            "--no-reload",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -71,8 +87,11 @@ def test_langgraph_dev_thread_stream_state_and_review(server):
     thread = client.threads.create()["thread_id"]
 
     # a turn, streamed: node updates and the sampler's own step events
-    events = list(client.runs.stream(thread, "unison", input={"request": "make a picture of a red fox"},
-                                     stream_mode=["updates", "custom"]))  # fmt: skip
+    events = list(
+        client.runs.stream(
+            thread, "unison", input={"request": "make a picture of a red fox"}, stream_mode=["updates", "custom"]
+        )
+    )
     nodes = [n for e in events if e.event == "updates" for n in e.data]
     steps = [e.data for e in events if e.event == "custom" and e.data.get("event") == "step"]
     assert {"intake", "prepare", "generate", "finish"} <= set(nodes)
@@ -85,8 +104,13 @@ def test_langgraph_dev_thread_stream_state_and_review(server):
     assert result["task"] == "text_to_image" and read_image(result["outputs"][0]).shape == (64, 64, 3)
 
     # plan review: the run stops at an interrupt holding the plan; a resume with changes then runs it
-    list(client.runs.stream(thread, "unison", input={"request": "animate it for 1 second", "confirm": True,
-                                                     "overrides": {"num_frames": 5}}))  # fmt: skip
+    list(
+        client.runs.stream(
+            thread,
+            "unison",
+            input={"request": "animate it for 1 second", "confirm": True, "overrides": {"num_frames": 5}},
+        )
+    )
     state = client.threads.get_state(thread)
     (pending,) = [i["value"] for t in state["tasks"] for i in t["interrupts"]]
     assert pending["plan"]["task"] == "image_to_video" and pending["plan"]["num_frames"] == 5
@@ -100,8 +124,9 @@ def test_langgraph_dev_thread_stream_state_and_review(server):
     assert video["task"] == "image_to_video" and frames.shape == (5, 64, 64, 3) and fps == 16
 
     # confirm holds for one run: a later run on the same thread without it runs straight through
-    again = list(client.runs.stream(thread, "unison", input={"request": "make a picture of a blue bird"},
-                                    stream_mode="updates"))  # fmt: skip
+    again = list(
+        client.runs.stream(thread, "unison", input={"request": "make a picture of a blue bird"}, stream_mode="updates")
+    )
     assert any("generate" in e.data for e in again if e.event == "updates")
     state = client.threads.get_state(thread)
     assert state["next"] == [] and not state["tasks"] and state["values"]["results"][-1]["task"] == "text_to_image"

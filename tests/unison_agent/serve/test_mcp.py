@@ -22,8 +22,9 @@ def drive(script, server_env, allowed):
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    params = StdioServerParameters(command=UNISON[0], args=[*UNISON[1:], "mcp", "--demo", "--allow", str(allowed)],
-                                   env=server_env)  # fmt: skip
+    params = StdioServerParameters(
+        command=UNISON[0], args=[*UNISON[1:], "mcp", "--demo", "--allow", str(allowed)], env=server_env
+    )
 
     async def main():
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
@@ -47,8 +48,9 @@ def test_mcp_server_over_stdio(server_env, demo_models, allowed, media_dir):
     async def script(s):
         seen = {}
         seen["tools"] = sorted(t.name for t in (await s.list_tools()).tools)
-        seen["plan"] = await s.call_tool("unison_plan", {"request": "animate it for 1 second",
-                                                         "files": [str(allowed / "photo.png")]})  # fmt: skip
+        seen["plan"] = await s.call_tool(
+            "unison_plan", {"request": "animate it for 1 second", "files": [str(allowed / "photo.png")]}
+        )
         seen["run"] = await s.call_tool("unison_run", {"request": "make a picture of a red fox", "thread_id": "t1"})
         seen["annotate"] = await s.call_tool("unison_annotate", {"kind": "gray", "file": str(allowed / "clip.mp4")})
         seen["resources"] = [str(r.uri) for r in (await s.list_resources()).resources]
@@ -56,8 +58,9 @@ def test_mcp_server_over_stdio(server_env, demo_models, allowed, media_dir):
         seen["video"] = await s.read_resource(link.uri)
         seen["image"] = await s.read_resource(seen["run"].structuredContent["outputs"][0]["uri"])
         # bad calls: a file outside the allowed folder, a missing file, an unknown annotator, a wrong argument
-        seen["outside"] = await s.call_tool("unison_run", {"request": "describe it",
-                                                           "files": [str(media_dir / "photo.png")]})  # fmt: skip
+        seen["outside"] = await s.call_tool(
+            "unison_run", {"request": "describe it", "files": [str(media_dir / "photo.png")]}
+        )
         seen["missing"] = await s.call_tool("unison_run", {"request": f"describe ###{allowed / 'nope.png'}###"})
         seen["unknown"] = await s.call_tool("unison_annotate", {"kind": "xray", "file": str(allowed / "photo.png")})
         seen["badargs"] = await s.call_tool("unison_plan", {"files": "not a list"})
@@ -88,8 +91,12 @@ def test_mcp_server_over_stdio(server_env, demo_models, allowed, media_dir):
     (video,) = seen["video"].contents
     assert video.mimeType == "video/mp4" and base64.b64decode(video.blob)[4:8] == b"ftyp"
 
-    for name, words in [("outside", "not allowed"), ("missing", "nope.png: no such file"), ("unknown", "xray"),
-                        ("badargs", "missing argument 'request'")]:  # fmt: skip
+    for name, words in [
+        ("outside", "not allowed"),
+        ("missing", "nope.png: no such file"),
+        ("unknown", "xray"),
+        ("badargs", "missing argument 'request'"),
+    ]:
         r = seen[name]
         text = " ".join(c.text for c in r.content if isinstance(c, TextContent))
         assert r.isError and words in text, (name, text)

@@ -26,13 +26,16 @@ def test_mcp_progress_ids_schema_errors_and_scoped_resources(server_env, demo_mo
         async def on_progress(progress, total, message):
             seen["progress"].append((progress, total, message))
 
-        seen["edit"] = await s.call_tool("unison_run", {"request": "make the square white", "thread_id": "edits",
-                                                        "files": [str(allowed / "photo.png")]},
-                                         progress_callback=on_progress)  # fmt: skip
+        seen["edit"] = await s.call_tool(
+            "unison_run",
+            {"request": "make the square white", "thread_id": "edits", "files": [str(allowed / "photo.png")]},
+            progress_callback=on_progress,
+        )
         seen["quiet"] = await s.call_tool("unison_run", {"request": "what is a fox?", "thread_id": "edits"})
         mask_id = next(f["id"] for f in seen["edit"].structuredContent["files"] if f["role"] == "mask")
-        seen["plan_mask"] = await s.call_tool("unison_plan", {"request": f"animate #{mask_id} for 1 second",
-                                                              "thread_id": "edits"})  # fmt: skip
+        seen["plan_mask"] = await s.call_tool(
+            "unison_plan", {"request": f"animate #{mask_id} for 1 second", "thread_id": "edits"}
+        )
         seen["wrong_type"] = await s.call_tool("unison_run", {"request": "a fox", "files": "photo.png"})
         seen["unknown_arg"] = await s.call_tool("unison_plan", {"request": "a fox", "size": 5})
         seen["resources"] = [str(r.uri) for r in (await s.list_resources()).resources]

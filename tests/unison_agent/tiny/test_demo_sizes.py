@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from unison_agent.media import read_image
+from unison_agent.media.files import read_image
 
 
 def test_tiny_transformer_has_the_published_rotary_table(tiny_vace):
@@ -49,12 +49,12 @@ def test_old_kit_on_disk_is_rebuilt(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_session(tmp_path_factory, tiny_root):
-    from unison_agent.session import Session
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
+    from unison_agent.core.session import Session
 
     home = tmp_path_factory.mktemp("sizes_home")
     settings = Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root), "steps": 1}, env={})
-    from unison_agent.demo import demo_settings
+    from unison_agent.core.demo import demo_settings
 
     s = Session(demo_settings(settings), thread="sizes")  # the faces apply demo mode; Session takes settings as given
     yield s
@@ -71,7 +71,7 @@ def test_session_demo_image_at_832x480(demo_session, vace_calls):
 
 
 def test_session_demo_video_at_480x832(demo_session, vace_calls):
-    from unison_agent.media import read_video
+    from unison_agent.media.files import read_video
 
     r = demo_session.send("make a video of a cat", overrides={"width": 480, "height": 832, "num_frames": 5})
     assert r.ok, r.errors

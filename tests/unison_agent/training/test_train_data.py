@@ -23,12 +23,18 @@ GOOD = {"id": "a", "prompt": "make a video of a cat", "expect": {"task": "text_t
     ("bad", "message"),
     [
         ({"prompt": "make a cat", "expect": {"task": "text_to_sculpture"}}, "unknown task 'text_to_sculpture'"),
-        ({"prompt": "edit it", "expect": {"task": "image_edit", "roles": ["source"]}},
-         "1 role(s) for 0 mentioned file(s)"),
-        ({"prompt": "edit {photo}", "expect": {"task": "image_edit", "roles": ["mask"]}},
-         "the plan contract refuses the expected plan"),
-        ({"prompt": "make a picture", "expect": {"task": "text_to_image", "width": 833}},
-         "the plan contract refuses the expected plan"),
+        (
+            {"prompt": "edit it", "expect": {"task": "image_edit", "roles": ["source"]}},
+            "1 role(s) for 0 mentioned file(s)",
+        ),
+        (
+            {"prompt": "edit {photo}", "expect": {"task": "image_edit", "roles": ["mask"]}},
+            "the plan contract refuses the expected plan",
+        ),
+        (
+            {"prompt": "make a picture", "expect": {"task": "text_to_image", "width": 833}},
+            "the plan contract refuses the expected plan",
+        ),
         ({"prompt": "edit ###missing.png###", "expect": {"task": "image_edit"}}, "missing.png"),
         ({"prompt": "why is the sky blue?", "expect": {"task": "text_understanding"}}, "no target"),
         ({"prompt": "make {nothing}", "expect": {"task": "text_to_image"}}, "not one of"),
@@ -36,7 +42,7 @@ GOOD = {"id": "a", "prompt": "make a video of a cat", "expect": {"task": "text_t
     ],
 )
 def test_a_bad_line_is_named(tmp_path, bad, message):
-    from unison_agent.evaluation import make_media
+    from unison_agent.core.evaluation import make_media
 
     media = make_media(tmp_path / "media")
     path = _write(tmp_path, GOOD, bad)
@@ -46,15 +52,17 @@ def test_a_bad_line_is_named(tmp_path, bad, message):
 
 
 def test_targets_are_the_token_plan_or_the_answer(tmp_path):
-    from unison_agent.evaluation import make_media
+    from unison_agent.core.evaluation import make_media
 
     media = make_media(tmp_path / "media")
     path = _write(
         tmp_path,
         GOOD,
         {"prompt": "animate {photo} as the last frame", "expect": {"task": "image_to_video", "frame_anchor": "last"}},
-        {"prompt": "replace the dog in {photo} with the mask {mask}",
-         "expect": {"task": "image_edit", "roles": ["source", "mask"]}},
+        {
+            "prompt": "replace the dog in {photo} with the mask {mask}",
+            "expect": {"task": "image_edit", "roles": ["source", "mask"]},
+        },
         {"prompt": "what is in {photo}?", "expect": {"task": "image_understanding"}, "answer": "A red square."},
     )
     examples = load_examples(path, media)

@@ -18,9 +18,29 @@ def test_train_resume_and_use_the_adapter(tmp_path, tiny_qwen, capsys):
     data = tmp_path / "cases.jsonl"
     data.write_text("\n".join(json.dumps(c) for c in cases) + "\n")
     out = tmp_path / "adapter"
-    common = ["train", "planner", str(data), "-o", str(out), "--batch-size", "2", "--save-every", "1",
-              "--val-fraction", "0.25", "--device", "cpu", "--dtype", "float32", "--home", str(tmp_path / "home"),
-              "--qwen", tiny_qwen["qwen"], "--unison", tiny_qwen["unison"]]  # fmt: skip
+    common = [
+        "train",
+        "planner",
+        str(data),
+        "-o",
+        str(out),
+        "--batch-size",
+        "2",
+        "--save-every",
+        "1",
+        "--val-fraction",
+        "0.25",
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "--home",
+        str(tmp_path / "home"),
+        "--qwen",
+        tiny_qwen["qwen"],
+        "--unison",
+        tiny_qwen["unison"],
+    ]
     assert main([*common, "--max-steps", "2", "--no-eval"]) == 0
     assert (out / "checkpoints" / "step-000002" / "trainer_state.json").is_file()
     assert main([*common, "--max-steps", "2", "--resume", "--no-eval"]) == 0  # nothing left: resumes at step 2
@@ -33,8 +53,23 @@ def test_train_resume_and_use_the_adapter(tmp_path, tiny_qwen, capsys):
     assert set(info["validation"]) == {"before", "after"}
     assert (out / "adapter_config.json").is_file() and (out / "projector.pth").is_file()
 
-    code = main(["plan", "make a video of a dog", "--json", "--planner", "unison", "--unison", str(out),
-                 "--qwen", tiny_qwen["qwen"], "--device", "cpu", "--home", str(tmp_path / "home")])  # fmt: skip
+    code = main(
+        [
+            "plan",
+            "make a video of a dog",
+            "--json",
+            "--planner",
+            "unison",
+            "--unison",
+            str(out),
+            "--qwen",
+            tiny_qwen["qwen"],
+            "--device",
+            "cpu",
+            "--home",
+            str(tmp_path / "home"),
+        ]
+    )
     assert code == 0
     plan = json.loads(capsys.readouterr().out)
     plan = plan[0] if isinstance(plan, list) else plan

@@ -11,7 +11,7 @@ import pytest
 
 @pytest.fixture
 def pairs(tmp_path):
-    from unison_agent.media import write_image
+    from unison_agent.media.files import write_image
 
     red = np.zeros((64, 64, 3), np.uint8)
     red[..., 0] = 220
@@ -20,38 +20,58 @@ def pairs(tmp_path):
     write_image(tmp_path / "red.png", red)
     write_image(tmp_path / "blue.png", blue)
     path = tmp_path / "pairs.jsonl"
-    path.write_text(json.dumps({"prompt": "a red picture", "target": "red.png"}) + "\n"
-                    + json.dumps({"prompt": "a blue picture", "target": "blue.png"}) + "\n")  # fmt: skip
+    path.write_text(
+        json.dumps({"prompt": "a red picture", "target": "red.png"})
+        + "\n"
+        + json.dumps({"prompt": "a blue picture", "target": "blue.png"})
+        + "\n"
+    )
     return path
 
 
 def test_only_the_projector_gets_gradients(tmp_path, tiny_qwen, tiny_vace, pairs):
     import torch
 
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
     from unison_agent.training.projector import ProjectorTrainConfig, ProjectorTrainer, load_pairs
 
-    settings = Settings.resolve({"home": str(tmp_path / "h"), "device": "cpu", "dtype": "float32", **tiny_qwen,
-                                 **tiny_vace}, env={})  # fmt: skip
+    settings = Settings.resolve(
+        {"home": str(tmp_path / "h"), "device": "cpu", "dtype": "float32", **tiny_qwen, **tiny_vace}, env={}
+    )
     trainer = ProjectorTrainer(settings, ProjectorTrainConfig(out=tmp_path / "p.pth", start=None))
     loss = trainer.loss(load_pairs(pairs)[0], torch.Generator().manual_seed(0))
     loss.backward()
     frozen = (trainer.planner.model, trainer.pipe.transformer, trainer.pipe.vae, trainer.pipe.text_encoder)
     assert all(not m.training for m in frozen) and trainer.projector.training
     assert all(p.grad is None and not p.requires_grad for m in frozen for p in m.parameters())
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.projector.parameters()
-               if p.requires_grad and p.dim() > 1)  # fmt: skip
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0
+        for p in trainer.projector.parameters()
+        if p.requires_grad and p.dim() > 1
+    )
 
 
 def test_cli_trains_and_the_file_generates_through_session(tmp_path, tiny_qwen, tiny_vace, pairs, capsys):
     from unison_agent.cli import main
-    from unison_agent.projector import EXPECTED_KEYS
-    from unison_agent.session import Session
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
+    from unison_agent.core.session import Session
+    from unison_agent.models.projector import EXPECTED_KEYS
 
     out = tmp_path / "trained" / "projector.pth"
-    flags = ["--device", "cpu", "--dtype", "float32", "--home", str(tmp_path / "home"), "--qwen", tiny_qwen["qwen"],
-             "--unison", tiny_qwen["unison"], "--vace", tiny_vace["vace"]]  # fmt: skip
+    flags = [
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "--home",
+        str(tmp_path / "home"),
+        "--qwen",
+        tiny_qwen["qwen"],
+        "--unison",
+        tiny_qwen["unison"],
+        "--vace",
+        tiny_vace["vace"],
+    ]
     assert main(["train", "projector", str(pairs), "-o", str(out), "--max-steps", "3", "--lr", "1e-2", *flags]) == 0
     assert "projector written to" in capsys.readouterr().out
     import torch
@@ -61,8 +81,19 @@ def test_cli_trains_and_the_file_generates_through_session(tmp_path, tiny_qwen, 
     before = torch.load(f"{tiny_qwen['unison']}/projector.pth", weights_only=True)
     assert not torch.equal(state["net.0.weight"], before["module.net.0.weight"])
 
-    settings = Settings.resolve({"home": str(tmp_path / "home2"), "device": "cpu", "dtype": "float32", "steps": 2,
-                                 "planner": "rules", "projector": str(out), **tiny_qwen, **tiny_vace}, env={})
+    settings = Settings.resolve(
+        {
+            "home": str(tmp_path / "home2"),
+            "device": "cpu",
+            "dtype": "float32",
+            "steps": 2,
+            "planner": "rules",
+            "projector": str(out),
+            **tiny_qwen,
+            **tiny_vace,
+        },
+        env={},
+    )
     session = Session(settings, thread="trained-projector")
     try:
         result = session.send("make a picture of a red fox", overrides={"width": 64, "height": 64})

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,24 +39,41 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def web_server(tmp_path_factory, tiny_root) -> WebServer:
     home = tmp_path_factory.mktemp("web_home")
-    env = {**os.environ, "UNISON_HOME": str(home), "UNISON_DEMO_DIR": str(tiny_root), "UNISON_MAX_NEW_TOKENS": "8",
-           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "UNISON_HOME": str(home),
+        "UNISON_DEMO_DIR": str(tiny_root),
+        "UNISON_MAX_NEW_TOKENS": "8",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "web", "--demo", "--port", str(port)], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "web", "--demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    seen = []
-    try:
-        while True:
-            line = lines.get(timeout=START_TIMEOUT_S)
-            seen.append(line)
-            if line.startswith("unison web on "):
-                url = line.split()[3]
-                break
-    except queue.Empty:
-        proc.kill()
-        pytest.fail(f"unison web did not start within {START_TIMEOUT_S} s:\n{''.join(seen)}")
+    seen, deadline = [], time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            if proc.poll() is not None and lines.empty():  # it ended without serving: say why, at once
+                pytest.fail(f"unison web exited with {proc.returncode} before serving:\n{''.join(seen)}")
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"unison web did not start within {START_TIMEOUT_S} s:\n{''.join(seen)}")
+            continue
+        seen.append(line)
+        if line.startswith("unison web on "):
+            url = line.split()[3]
+            break
     assert url == f"http://127.0.0.1:{port}/" and "demo models" in line
     yield WebServer(url=url, home=home, proc=proc)
     proc.terminate()
@@ -68,7 +86,7 @@ def web_server(tmp_path_factory, tiny_root) -> WebServer:
 @pytest.fixture(scope="session")
 def fox_png(tmp_path_factory) -> Path:
     from tests.conftest import natural_clip
-    from unison_agent.media import write_image
+    from unison_agent.media.files import write_image
 
     img = natural_clip(1, 64, 64, seed=3)[0]
     img[16:48, 16:48] = (200, 60, 30)

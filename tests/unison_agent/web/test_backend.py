@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from tests.fixtures.agent import Recorder, ScriptedTools, scripted_tools
-from unison_agent.settings import Settings
+from unison_agent.contract.settings import Settings
 from unison_agent.web import WebChat
 
 
@@ -143,7 +143,7 @@ class ContractTools(PausingTools):
     remaining time); pausing after the second denoising step like :class:`PausingTools`."""
 
     def generate(self, plan, settings, *, on_step=None, **kw):
-        from unison_agent import progress
+        from unison_agent.core import progress
 
         progress.stage("loading", "loading Wan2.1-VACE (transformer, VAE, umT5)")
         progress.stage("denoising", "denoising")
@@ -195,8 +195,12 @@ def test_a_refused_request_stays_in_the_thread_with_its_error(chat, media_dir):
     assert not r.ok and r.errors[0]["request"] == "describe ###/etc/passwd###"
     _, r = finish(chat.turn("k", "describe this", [str(media_dir / "notes.txt")]))  # an upload it cannot take
     assert "not an image or a video" in r.errors[0]["error"]
-    expected = ["describe `/etc/passwd`", "error: access to /etc/passwd is not allowed",
-                "describe this (attached: notes.txt)", "error: notes.txt: not an image or a video"]  # fmt: skip
+    expected = [
+        "describe `/etc/passwd`",
+        "error: access to /etc/passwd is not allowed",
+        "describe this (attached: notes.txt)",
+        "error: notes.txt: not an image or a video",
+    ]
     reopened = WebChat(chat.settings, tools=chat.tools)  # another server process on the same home
     for web in (chat, reopened):
         texts = [i.text for i in web.view("k") if not i.path]
@@ -210,8 +214,9 @@ def test_a_refused_request_stays_in_the_thread_with_its_error(chat, media_dir):
 
 
 def test_maps_a_step_prepared_are_shown_with_their_ids_before_the_output(chat, media_dir):
-    _, r = finish(chat.turn("m", "make a video of a robot dancing following the pose of this",
-                            [str(media_dir / "clip.mp4")]))  # fmt: skip
+    _, r = finish(
+        chat.turn("m", "make a video of a robot dancing following the pose of this", [str(media_dir / "clip.mp4")])
+    )
     assert r.ok and r.task == "video_control" and [a["kind"] for a in chat.rec.annotated] == ["pose"]
     labels = [i.label for i in chat.view("m") if i.path]
     assert labels[0] == "#1 · video · clip.mp4"

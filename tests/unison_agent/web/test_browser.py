@@ -77,8 +77,9 @@ def test_settings_untouched_generate_with_a_step_bar_and_stop_only_while_running
         stop, status, prompt = page.locator("#stop"), page.locator("#status"), page.locator("#prompt textarea")
         expect(stop).to_be_disabled()
         page.locator("#settings").get_by_text("Settings", exact=True).click()  # open the panel, touch nothing
-        fields = [page.locator(f"#set-{k} textarea, #set-{k} input").first for k in ("steps", "guidance", "seed",
-                                                                                    "verify")]  # fmt: skip
+        fields = [
+            page.locator(f"#set-{k} textarea, #set-{k} input").first for k in ("steps", "guidance", "seed", "verify")
+        ]
         for field in fields:
             expect(field).to_have_value("")
         expect(fields[0]).to_have_attribute("placeholder", "default 2")  # the demo's steps

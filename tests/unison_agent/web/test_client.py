@@ -11,7 +11,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="gradio_client is in
 
 from gradio_client import Client, handle_file  # noqa: E402
 
-from unison_agent.media import read_video  # noqa: E402
+from unison_agent.media.files import read_video  # noqa: E402
 
 SETTINGS = ("rules", "none")  # planner, offload (the settings panel)
 GEN = ("", "", "", "")  # steps, guidance, seed, verify attempts: blank, the demo's defaults
@@ -27,8 +27,9 @@ def files(chat: list[dict]) -> list[tuple[str, str]]:
 
 
 def send(client: Client, text: str, attach=(), review=False):
-    job = client.submit({"text": text, "files": [handle_file(str(p)) for p in attach]}, review, *SETTINGS, *GEN,
-                        api_name="/send")  # fmt: skip
+    job = client.submit(
+        {"text": text, "files": [handle_file(str(p)) for p in attach]}, review, *SETTINGS, *GEN, api_name="/send"
+    )
     final = job.result(timeout=120)
     return final, job.outputs()
 

@@ -13,7 +13,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="gradio_client is in
 from gradio_client import Client  # noqa: E402
 
 from tests.fixtures.agent import Recorder, ScriptedTools  # noqa: E402
-from unison_agent.settings import Settings  # noqa: E402
+from unison_agent.contract.settings import Settings  # noqa: E402
 from unison_agent.web import WebChat  # noqa: E402
 from unison_agent.web.app import build_app  # noqa: E402
 
@@ -46,8 +46,9 @@ def served(tmp_path_factory):
 
 
 def send(client, text, *, review=False, planner="auto", offload="none", steps="", guidance="", seed="", verify=""):
-    return client.predict({"text": text, "files": []}, review, planner, offload, steps, guidance, seed, verify,
-                          api_name="/send")  # fmt: skip
+    return client.predict(
+        {"text": text, "files": []}, review, planner, offload, steps, guidance, seed, verify, api_name="/send"
+    )
 
 
 def test_blank_fields_are_the_defaults_and_every_field_round_trips(served):
@@ -56,8 +57,16 @@ def test_blank_fields_are_the_defaults_and_every_field_round_trips(served):
     gen = rec.generated[-1]
     assert "ready" in out[1] and (gen["steps"], gen["guidance"], gen["seed"], gen["offload"]) == (4, 5.0, None, "none")
     assert rec.planners[-1] == "auto" and rec.checked == []
-    out = send(client, "make a 64x64 picture of a cat", planner="rules", offload="model", steps="3", guidance="6.5",
-               seed="11", verify="2")  # fmt: skip
+    out = send(
+        client,
+        "make a 64x64 picture of a cat",
+        planner="rules",
+        offload="model",
+        steps="3",
+        guidance="6.5",
+        seed="11",
+        verify="2",
+    )
     gen = rec.generated[-1]
     assert (gen["steps"], gen["guidance"], gen["seed"], gen["offload"]) == (3, 6.5, 11, "model")
     assert rec.planners[-1] == "rules" and rec.checked, "check outputs: the attempt was checked"

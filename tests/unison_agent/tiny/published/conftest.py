@@ -43,15 +43,22 @@ def published_settings(published_kit, tiny_annotators, tmp_path_factory):
 
     Annotators come from the tiny annotator kit: they are not part of this check, and the requests below give
     ready control maps and masks, so none should run; if one does, it still runs."""
-    from unison_agent.settings import Settings
+    from unison_agent.contract.settings import Settings
 
     device = "cuda" if _cuda() else "cpu"
     home = tmp_path_factory.mktemp("published_home")
     return Settings.resolve(
-        {"home": str(home), "planner": "rules", "device": device, "dtype": "float32", "steps": 1,
-         **published_kit, **tiny_annotators},
+        {
+            "home": str(home),
+            "planner": "rules",
+            "device": device,
+            "dtype": "float32",
+            "steps": 1,
+            **published_kit,
+            **tiny_annotators,
+        },
         env={},
-    )  # fmt: skip
+    )
 
 
 def _cuda() -> bool:
@@ -74,7 +81,7 @@ def _all_cores():
 @pytest.fixture(scope="session")
 def published_media(tmp_path_factory) -> dict[str, Path]:
     """Inputs at least as large as the outputs (sources are never upscaled): 256x256 and 480x832 (W x H)."""
-    from unison_agent.media import write_image, write_video
+    from unison_agent.media.files import write_image, write_video
 
     d = tmp_path_factory.mktemp("published_media")
     files = {"fox": write_image(d / "fox.png", natural_clip(1, 256, 256, seed=1)[0])}

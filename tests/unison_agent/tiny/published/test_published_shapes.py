@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from unison_agent.media import read_image, read_video
+from unison_agent.media.files import read_image, read_video
 
 from .conftest import TIMINGS
 
@@ -60,8 +60,11 @@ def test_kit_is_written_in_the_published_layouts_and_shapes(published_kit):
     assert (t["num_attention_heads"], t["attention_head_dim"], t["ffn_dim"], t["text_dim"]) == (12, 128, 8960, 4096)
     assert (t["rope_max_seq_len"], t["vace_in_channels"], t["vace_layers"], t["num_layers"]) == (1024, 96, [0], 1)
     assert (list(t["patch_size"]), t["qk_norm"], t["cross_attn_norm"], t["freq_dim"]) == (
-        [1, 2, 2], "rms_norm_across_heads", True, 256,
-    )  # fmt: skip
+        [1, 2, 2],
+        "rms_norm_across_heads",
+        True,
+        256,
+    )
     e = _config(vace / "text_encoder" / "config.json")
     assert (e["d_model"], e["d_kv"], e["d_ff"], e["num_heads"], e["num_layers"]) == (4096, 64, 10240, 64, 1)
     a = _config(vace / "vae" / "config.json")
@@ -72,10 +75,10 @@ def test_kit_is_written_in_the_published_layouts_and_shapes(published_kit):
 def test_real_loaders_read_the_kit(published_settings):
     import torch
 
-    from unison_agent.projector import projector_tokens
-    from unison_agent.protocol import UNISON_TOKENS
-    from unison_agent.qwen_loader import load_planner
-    from unison_agent.vace_loader import load_vace
+    from unison_agent.contract.protocol import UNISON_TOKENS
+    from unison_agent.models.projector import projector_tokens
+    from unison_agent.models.qwen_loader import load_planner
+    from unison_agent.models.vace_loader import load_vace
 
     t0 = time.perf_counter()
     planner = load_planner(published_settings)
@@ -100,7 +103,7 @@ def test_real_loaders_read_the_kit(published_settings):
 
 @pytest.fixture(scope="module")
 def session(published_settings):
-    from unison_agent.session import Session
+    from unison_agent.core.session import Session
 
     s = Session(published_settings, thread="published")
     yield s
@@ -114,41 +117,85 @@ V128 = {"width": 128, "height": 128, "num_frames": 5}
 # id, task, request (files by fixture key), overrides, expected (frames, height, width)
 CASES = [
     ("text_to_image-256", "text_to_image", "make a picture of a red fox", S256, (1, 256, 256)),
-    ("image_reference-256", "image_reference", "make a picture of this fox ###{fox}### on a beach", S256,
-     (1, 256, 256)),
-    ("image_control-256", "image_control", "make an image of a robot following the depth map ###{depth}###", S256,
-     (1, 256, 256)),
-    ("image_edit-256", "image_edit", "make the square blue in ###{fox}### using the mask ###{mask}###", S256,
-     (1, 256, 256)),
+    (
+        "image_reference-256",
+        "image_reference",
+        "make a picture of this fox ###{fox}### on a beach",
+        S256,
+        (1, 256, 256),
+    ),
+    (
+        "image_control-256",
+        "image_control",
+        "make an image of a robot following the depth map ###{depth}###",
+        S256,
+        (1, 256, 256),
+    ),
+    (
+        "image_edit-256",
+        "image_edit",
+        "make the square blue in ###{fox}### using the mask ###{mask}###",
+        S256,
+        (1, 256, 256),
+    ),
     ("text_to_video-256", "text_to_video", "make a 1-second video of a cat", V256, (5, 256, 256)),
     ("image_to_video-256", "image_to_video", "animate ###{fox}### for 1 second", V256, (5, 256, 256)),
-    ("video_reference-256", "video_reference",
-     "make a video of the fox ###{fox}### as a reference, running in a forest", V256, (5, 256, 256)),
-    ("video_control-256", "video_control", "make a video of a robot following the pose of ###{pose}###", V256,
-     (5, 256, 256)),
-    ("video_edit-256", "video_edit", "make the square red in ###{clip}### using the mask ###{mask}###", V256,
-     (5, 256, 256)),
-    ("text_to_image-832x480", "text_to_image", "make a picture of a red fox", {"width": 832, "height": 480},
-     (1, 480, 832)),
-    ("video_edit-480x832", "video_edit",
-     "make the square red in ###{tall_clip}### using the mask ###{tall_mask}###",
-     {"width": 480, "height": 832, "num_frames": 5}, (5, 832, 480)),
-]  # fmt: skip
+    (
+        "video_reference-256",
+        "video_reference",
+        "make a video of the fox ###{fox}### as a reference, running in a forest",
+        V256,
+        (5, 256, 256),
+    ),
+    (
+        "video_control-256",
+        "video_control",
+        "make a video of a robot following the pose of ###{pose}###",
+        V256,
+        (5, 256, 256),
+    ),
+    (
+        "video_edit-256",
+        "video_edit",
+        "make the square red in ###{clip}### using the mask ###{mask}###",
+        V256,
+        (5, 256, 256),
+    ),
+    (
+        "text_to_image-832x480",
+        "text_to_image",
+        "make a picture of a red fox",
+        {"width": 832, "height": 480},
+        (1, 480, 832),
+    ),
+    (
+        "video_edit-480x832",
+        "video_edit",
+        "make the square red in ###{tall_clip}### using the mask ###{tall_mask}###",
+        {"width": 480, "height": 832, "num_frames": 5},
+        (5, 832, 480),
+    ),
+]
 QUICK = [
     # what CI runs by default: the whole stack once for an image and once for a clip with a source and a mask
     ("text_to_image-256", "text_to_image", "make a picture of a red fox", S256, (1, 256, 256)),
-    ("video_edit-128x5", "video_edit", "make the square red in ###{clip}### using the mask ###{mask}###", V128,
-     (5, 128, 128)),
-]  # fmt: skip
+    (
+        "video_edit-128x5",
+        "video_edit",
+        "make the square red in ###{clip}### using the mask ###{mask}###",
+        V128,
+        (5, 128, 128),
+    ),
+]
 
 
 def _check_context(call, settings, prompt: str) -> None:
     """The context that reached diffusers: umT5(prompt) (n rows), the 4 projector rows, zeros up to 2048."""
     import torch
 
-    from unison_agent.conditioning import prompt_token_count
-    from unison_agent.projector import projector_tokens
-    from unison_agent.vace_loader import load_vace
+    from unison_agent.models.conditioning import prompt_token_count
+    from unison_agent.models.projector import projector_tokens
+    from unison_agent.models.vace_loader import load_vace
 
     embeds, negative = call["prompt_embeds"], call["negative_prompt_embeds"]
     assert tuple(embeds.shape) == (1, 2048, 4096) and tuple(negative.shape) == (1, 2048, 4096)

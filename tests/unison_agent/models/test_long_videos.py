@@ -1,0 +1,190 @@
+"""Long videos window by window, and "extend this video" (issue 22), through Session on the tiny demo models.
+
+Windows are made small here (13 frames, 5 kept) so that a 2-second video takes four calls in seconds. A spy on
+``diffusers.WanVACEPipeline.__call__`` records what each call received (video, mask, references, embeddings) and
+what it returned (the float frames), optionally tinting what it returns to test the colour matching.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import natural_clip
+from unison_agent.contract.settings import Settings
+from unison_agent.media.colour import match_to
+from unison_agent.media.files import read_video, write_image, write_video
+
+WINDOW = {"window_frames": 13, "window_overlap": 5}
+SMALL = {"width": 64, "height": 64}
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, tiny_root):
+    from unison_agent.core.demo import demo_settings
+    from unison_agent.core.session import Session
+
+    home = tmp_path_factory.mktemp("long_home")
+    settings = Settings.resolve({"home": str(home), "demo": True, "demo_dir": str(tiny_root), **WINDOW}, env={})
+    s = Session(demo_settings(settings), thread="long")  # demo mode enters at the face: here, the test
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("long_media")
+    write_video(d / "clip.mp4", natural_clip(24, 64, 64, seed=7), fps=16)  # 1.5 s
+    write_image(d / "dog.png", natural_clip(1, 64, 64, seed=2)[0])
+    return d
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Each call's keyword arguments and its returned frames (float, (T, H, W, 3)). With ``tint[0]`` (an RGB
+    offset) set, the model is replaced by a known picture that every call after the first returns tinted."""
+    from diffusers import WanVACEPipeline
+
+    seen: list[dict] = []
+    original = WanVACEPipeline.__call__
+    tint: list = [None]
+
+    def spy(self, *args, **kwargs):
+        if tint[0] is None:
+            out = original(self, *args, **kwargs)
+        else:
+            h, w, n = kwargs["height"], kwargs["width"], kwargs["num_frames"]
+            yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+            picture = np.stack([0.3 + 0.3 * xx, 0.4 + 0.2 * yy, 0.5 - 0.2 * xx * yy], -1).astype(np.float32)
+            frames = np.repeat(picture[None], n, 0) + (np.asarray(tint[0], np.float32) if seen else 0)
+            out = type("Out", (), {"frames": [np.clip(frames, 0, 1)]})()
+        seen.append({**kwargs, "returned": np.array(out.frames[0], dtype=np.float32)})
+        return out
+
+    monkeypatch.setattr(WanVACEPipeline, "__call__", spy)
+    return seen, tint
+
+
+def _sidecar(result) -> dict:
+    return json.loads(Path(result.results[-1]["sidecars"][0]).read_text())
+
+
+def test_a_two_second_video_is_made_in_four_windows_that_keep_the_previous_frames(session, calls):
+    seen, _ = calls
+    r = session.send("make a 2-second video of a fox running in the snow", overrides=SMALL)
+    assert r.ok and r.task == "text_to_video", r.errors
+    assert [c["num_frames"] for c in seen] == [13, 13, 13, 9]  # 33 frames: 13, then 8 + 8 + 4 new ones
+    assert all(c["num_frames"] <= WINDOW["window_frames"] for c in seen)
+    for call in seen[1:]:
+        video, mask = call["video"][0], call["mask"][0, ..., 0]
+        assert (mask[:5] == 0).all() and (mask[5:] == 1).all()  # kept frames, then frames to make
+        assert (video[5:] == 0.5).all()  # text-to-video: the new frames are grey
+        assert video.dtype == np.float32
+    np.testing.assert_array_equal(seen[1]["video"][0][:5], seen[0]["returned"][-5:])  # floats, no round trip
+    frames, fps = read_video(r.outputs[0])
+    assert frames.shape[0] == 33 and fps == 16
+    for prev, call in zip(seen[1:], seen[2:], strict=False):  # later windows keep the previous one's last frames,
+        made = prev["returned"]  # as they went into the video: colour-matched to that window's own kept frames
+        expected = match_to(made, made[:5], prev["video"][0][:5])[-5:]
+        np.testing.assert_allclose(call["video"][0][:5], expected, atol=1e-6)
+    assert all(c["prompt_embeds"] is seen[0]["prompt_embeds"] for c in seen)  # one conditioning for all
+    side = _sidecar(r)
+    assert side["num_frames"] == 33 and len(side["windows"]["calls"]) == 4 and len(side["joins"]) == 3
+    assert (
+        len({c["seed"] for c in side["windows"]["calls"]}) == 4 and side["windows"]["calls"][0]["seed"] == side["seed"]
+    )
+
+
+def test_references_go_to_every_window(session, files, calls):
+    seen, _ = calls
+    r = session.send(
+        f"make a video of this dog ###{files / 'dog.png'}### running on a beach, 2 seconds", overrides=SMALL
+    )
+    assert r.ok and r.task == "video_reference", r.errors
+    assert len(seen) == 4 and all(len(c["reference_images"]) == 1 for c in seen)
+
+
+def test_image_to_video_last_puts_the_frame_in_the_last_window(session, files, calls):
+    seen, _ = calls
+    r = session.send(f"a 2-second video that ends with ###{files / 'dog.png'}### as the last frame", overrides=SMALL)
+    assert r.ok and r.task == "image_to_video", r.errors
+    assert len(seen) == 4
+    last = seen[-1]["mask"][0, ..., 0]
+    assert (last[-1] == 0).all() and (last[5:-1] == 1).all()
+    assert all((c["mask"][0, ..., 0][c["mask"].shape[1] - 1] == 1).all() for c in seen[1:-1])
+
+
+def test_extend_a_clip_by_one_second_begins_with_the_clip(session, files, calls):
+    seen, _ = calls
+    clip = files / "clip.mp4"
+    steps = session.plan(f"extend ###{clip}### by 1 second")
+    plan = steps[0].plan
+    assert plan.task.value == "video_extend" and plan.extend_by == 16 and plan.num_frames == 24 + 16
+    r = session.send(f"extend ###{clip}### by 1 second")
+    assert r.ok and r.task == "video_extend", r.errors
+    source, _ = read_video(clip)
+    assert [c["num_frames"] for c in seen] == [13, 13]  # 5 kept + 8 new, twice
+    np.testing.assert_array_equal(seen[0]["video"][0][:5], source[19:24].astype(np.float32) / 255.0)
+    assert (seen[0]["mask"][0, :5] == 0).all() and (seen[0]["mask"][0, 5:] == 1).all()
+    frames, fps = read_video(r.outputs[0])
+    assert frames.shape[0] == 40 and fps == 16
+    write_video(files / "again.mp4", source, fps=16)  # what one more H.264 pass alone changes
+    codec = np.abs(read_video(files / "again.mp4")[0].astype(float) - source).mean()
+    assert np.abs(frames[:24].astype(float) - source).mean() <= 1.5 * codec + 1  # the clip, unchanged
+    assert _sidecar(r)["windows"]["given"] == 24
+
+
+def test_make_it_two_seconds_long_extends_the_last_video(session, calls):
+    seen, _ = calls
+    first = session.send("make a 1-second video of a cat", overrides=SMALL)
+    assert first.ok and read_video(first.outputs[0])[0].shape[0] == 17
+    r = session.send("make it 2 seconds long")
+    assert r.ok and r.task == "video_extend", r.errors
+    assert r.plan["num_frames"] == 33 and r.plan["extend_by"] == 16
+    assert read_video(r.outputs[0])[0].shape[0] == 33
+
+
+def test_the_words_recognise_extensions_and_the_protocol_refuses_them(session, files):
+    from unison_agent.contract.errors import PlanError
+    from unison_agent.contract.plan import PLANNER_TASKS, Task
+    from unison_agent.contract.protocol import encode
+
+    clip = files / "clip.mp4"
+    for words, added in [
+        (f"continue ###{clip}### for 2 more seconds", 32),
+        (f"make ###{clip}### longer", 64),
+        (f"extend the video ###{clip}### by 3 seconds", 48),
+    ]:
+        (step,) = session.plan(words)
+        assert step.plan.task is Task.video_extend and step.plan.extend_by == added, words
+    assert Task.video_extend not in PLANNER_TASKS and len(PLANNER_TASKS) == 12
+    with pytest.raises(PlanError, match="not a planner task"):
+        encode(session.plan(f"extend ###{clip}### by 1 second")[0].plan)
+
+
+def test_lengths_up_to_max_video_seconds_and_a_clear_error_above(session):
+    (step,) = session.plan("make a 30-second video of waves")
+    assert step.plan.num_frames == 481
+    r = session.send("make a 90-second video of waves")
+    assert not r.ok and "max_video_seconds" in r.answer
+    r = session.send("make a video of waves", overrides={**SMALL, "num_frames": 1441})
+    assert not r.ok and "max_video_seconds" in r.answer
+
+
+def test_a_tint_in_later_windows_is_removed_at_the_joins(session, calls):
+    seen, tint = calls
+    tint[0] = (0.25, -0.1, 0.0)  # every window after the first comes back redder
+    r = session.send("make a 2-second video of a red barn", overrides={**SMALL, "seed": 3})
+    assert r.ok, r.errors
+    frames, _ = read_video(r.outputs[0])
+    means = frames.reshape(frames.shape[0], -1, 3).mean(1)
+    raw = [np.asarray(c["returned"]).reshape(-1, 3).mean(0) * 255 for c in seen]
+    assert raw[1][0] - raw[0][0] > 30  # what the pipeline returned is tinted ...
+    for join in _sidecar(r)["joins"]:  # ... but across each join the video's colour does not jump
+        j = join["frame"]
+        assert abs(means[j][0] - means[j - 1][0]) < 3, (j, means[j - 1], means[j])
+    assert abs(means[-1][0] - means[0][0]) < 4  # and no tint builds up
+    assert all(j["ratio"] is None or j["jump"] < 4 for j in _sidecar(r)["joins"])

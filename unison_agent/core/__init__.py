@@ -1,0 +1,1 @@
+"""The core: the Session every face drives, preparing requests, steps, the presenter, progress, the file boundary, verification, demo mode, planning evaluation."""
