@@ -28,6 +28,7 @@ from unison_agent.contract.plan import (
     Plan,
     Task,
 )
+from unison_agent.planners.extract import NUMBER, number_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from unison_agent.media.files import MediaLimits
@@ -37,23 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_EXTENSION = DEFAULT_VIDEO_FRAMES - 17
 """Frames added when the words give no amount ("make it longer"): one window after its 17 kept frames (4 s)."""
 
-_NUM = r"(\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|fifteen|twenty|thirty)"
 _UNIT = r"(s|sec|secs|seconds?|frames?|min|mins|minutes?)"
-_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "fifteen": 15,
-    "twenty": 20,
-    "thirty": 30,
-}
 _EXTEND_RE = re.compile(
     r"\b(?:extend|extending|lengthen|prolong|continue|continuing|keep\s+(?:it\s+)?going)\b"
     r"|\bmake\b.{0,60}?\blonger\b",
@@ -61,12 +46,12 @@ _EXTEND_RE = re.compile(
 )
 _THE_CLIP = r"(?:it|this|that|(?:the|my)\s+(?:\w+\s+)?(?:video|clip|movie|animation|output|result))"
 _TOTAL_RE = re.compile(
-    rf"\bmake\s+{_THE_CLIP}?\s*(?:be\s+)?{_NUM}\s*-?\s*{_UNIT}\s+long\b"
-    rf"|\b(?:extend|lengthen|prolong|continue)\b.{{0,40}}?\bto\s+{_NUM}\s*-?\s*{_UNIT}\b"
+    rf"\bmake\s+{_THE_CLIP}?\s*(?:be\s+)?{NUMBER}\s*-?\s*{_UNIT}\s+long\b"
+    rf"|\b(?:extend|lengthen|prolong|continue)\b.{{0,40}}?\bto\s+{NUMBER}\s*-?\s*{_UNIT}\b"
     r"(?!\s+(?:more|longer))",
     re.I,
 )
-_ADD_RE = re.compile(rf"\b{_NUM}\s*-?\s*(?:more\s+)?{_UNIT}\b", re.I)
+_ADD_RE = re.compile(rf"\b{NUMBER}\s*-?\s*(?:more\s+)?{_UNIT}\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -78,7 +63,7 @@ class Extension:
 
 
 def _frames(number: str, unit: str) -> int:
-    value = float(_WORDS.get(number.lower(), 0) or number)
+    value = number_value(number)
     unit = unit.lower()
     if unit.startswith("frame"):
         return int(value)

@@ -46,16 +46,18 @@ _NUMBER_WORDS = {
     "eighteen": 18,
     "nineteen": 19,
     "twenty": 20,
+    "thirty": 30,
     "half a": 0.5,
 }
-_NUM = r"(\d+(?:\.\d+)?|" + "|".join(sorted((re.escape(k) for k in _NUMBER_WORDS), key=len, reverse=True)) + r")"
+NUMBER = r"(\d+(?:\.\d+)?|" + "|".join(sorted((re.escape(k) for k in _NUMBER_WORDS), key=len, reverse=True)) + r")"
 DEFAULT_AREA = DEFAULT_WIDTH * DEFAULT_HEIGHT
 
 # "720p" style presets: short side -> long side (16:9, multiples of 16; 480p is Wan's 832x480)
 _PRESETS = {240: 416, 360: 640, 480: 832, 540: 960, 576: 1024, 720: 1280, 1080: 1920, 1440: 2560, 2160: 3840}
 
 
-def _num(token: str) -> float:
+def number_value(token: str) -> float:
+    """A number as written in a request: digits, or a word ("five", "half a")."""
     token = token.lower().strip()
     if token in _NUMBER_WORDS:
         return float(_NUMBER_WORDS[token])
@@ -196,8 +198,8 @@ def fits_shape(width: int, height: int, shape: Shape | None, said: tuple[int, in
 # ----------------------------------------------------------------------------------------------------------
 # duration / frames
 
-_SECONDS_RE = re.compile(rf"\b{_NUM}\s*(?:-\s*)?(?:s|sec|secs|second|seconds)\b(?!\s*(?:frame|image|picture))", re.I)
-_MINUTES_RE = re.compile(rf"\b{_NUM}\s*(?:-\s*)?(?:min|mins|minute|minutes)\b", re.I)
+_SECONDS_RE = re.compile(rf"\b{NUMBER}\s*(?:-\s*)?(?:s|sec|secs|second|seconds)\b(?!\s*(?:frame|image|picture))", re.I)
+_MINUTES_RE = re.compile(rf"\b{NUMBER}\s*(?:-\s*)?(?:min|mins|minute|minutes)\b", re.I)
 _FRAMES_RE = re.compile(r"\b(\d{1,4})\s*(?:-\s*)?frames?\b(?!\s*(?:per|/|a)\s*(?:second|sec|s)\b)", re.I)
 
 
@@ -215,11 +217,11 @@ def find_num_frames(text: str) -> int | None:
     seconds = None
     m = _SECONDS_RE.search(text)
     if m:
-        seconds = _num(m.group(1))
+        seconds = number_value(m.group(1))
     else:
         m = _MINUTES_RE.search(text)
         if m:
-            seconds = 60 * _num(m.group(1))
+            seconds = 60 * number_value(m.group(1))
     if seconds is None:
         return None
     if seconds <= 0:
