@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> None:
         },
         env={},
     )
-    session = Session(settings, thread="bench-long")
+    from unison_agent.core.demo import demo_settings
+
+    session = Session(demo_settings(settings), thread="bench-long")  # demo mode enters at the face: here
     session.send("make a 1-second video of a lake", overrides={"width": width, "height": height, "num_frames": 5})
     print(f"{'windows':>7} {'frames':>6} {'wall s':>8} {'s/window':>9} {'s/output s':>10}")
     for n in (int(v) for v in args.windows.split(",")):
