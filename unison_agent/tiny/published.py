@@ -67,6 +67,8 @@ import json
 import shutil
 from pathlib import Path
 
+from unison_agent.tiny.qwen import QWEN_SPECIALS as TINY_QWEN_SPECIALS
+
 MARKER = ".published-kit-complete"
 VERSION = "2"
 """Bumped whenever a shape or a config here changes: a kit with another stamp is removed and rebuilt.
@@ -114,21 +116,7 @@ QWEN_TOKEN_IDS = dict(
     image_token_id=151655, video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653
 )
 # tokenizer_config.json added_tokens_decoder, ids 151643..151664 in this order
-QWEN_SPECIALS: tuple[str, ...] = (
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
+QWEN_SPECIALS: tuple[str, ...] = TINY_QWEN_SPECIALS + (  # the tiny kit's 14, then the rest of the published 22
     "<tool_call>",
     "</tool_call>",
     "<|fim_prefix|>",
