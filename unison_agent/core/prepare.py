@@ -186,9 +186,14 @@ def _guarded_mentions(text: str, guard: Guard, virtual: Sequence[str]) -> str:
 
 
 def apply_changes(
-    plan: Plan, changes: Mapping[str, Any], geometry: Mapping[str, Geometry] | None = None
+    plan: Plan,
+    changes: Mapping[str, Any],
+    geometry: Mapping[str, Geometry] | None = None,
+    *,
+    whole_clip: int | None = None,
 ) -> tuple[Plan, list[str]]:
-    """``plan`` with plan-field changes (overrides, a reviewer's edits), fitted to its inputs' own size.
+    """``plan`` with plan-field changes (overrides, a reviewer's edits), fitted to its inputs' own size (and,
+    with ``whole_clip``, to its source clip's whole length: see :func:`fit_plan`).
 
     Output settings (size, frames, fps...) given for a whole turn do not apply to an answer: on an understanding
     plan they are left out, with a note, instead of failing the step."""
@@ -205,7 +210,7 @@ def apply_changes(
         plan = plan.with_changes(**values)
     if not plan.task.is_generation:
         return plan, notes
-    plan, more = fit_plan(plan, geometry)
+    plan, more = fit_plan(plan, geometry, whole_clip=whole_clip)
     return plan, notes + more
 
 
@@ -293,8 +298,10 @@ def plan_step(
     if plan.task.is_generation and not plan.sized_by_planner and not _size_given(request, changes):
         if (plan.width, plan.height) != (settings.default_width, settings.default_height):
             changes.update(width=settings.default_width, height=settings.default_height)
-    plan, notes = apply_changes(plan, changes, geometry)
-    from unison_agent.models.windows import check_length
+    from unison_agent.models.windows import check_length, max_frames
+
+    length_given = changes.get("num_frames") is not None or request.explicit.num_frames is not None
+    plan, notes = apply_changes(plan, changes, geometry, whole_clip=None if length_given else max_frames(settings))
 
     check_length(plan, settings)  # the max_video_seconds setting, after the words, the flags and the clip
     return PlannedStep(plan=plan, jobs=jobs_for(plan), notes=[*plan.notes, *control_notes, *notes])

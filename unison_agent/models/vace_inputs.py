@@ -217,25 +217,32 @@ def output_frames(n_src: int, src_fps: float | None, fps: float) -> int:
     return max(1, int(n_src / src_fps * fps + 1e-6))
 
 
-def window_warning(n_src: int, src_fps: float | None, used: int, fps: float) -> str | None:
-    """What to tell the person when a clip is longer than the frames one generation uses (else None)."""
-    from unison_agent.contract.plan import MAX_FRAMES
+def whole_clip_frames(n_src: int, src_fps: float | None, fps: float, limit: int) -> tuple[int, list[str]]:
+    """The frames that cover a clip at real speed for its whole length (4k+1), at most ``limit``, with a note
+    when the limit (the ``max_video_seconds`` setting) cut it."""
+    whole = max(5, snap_down_4k1(output_frames(n_src, src_fps, fps)))
+    if whole <= limit:
+        return whole, []
+    n = snap_down_4k1(limit)
+    return n, [
+        f"the clip is {whole / fps:.1f} s long; its first {n / fps:.1f} s are used (max_video_seconds; raise "
+        "--max-video-seconds / UNISON_MAX_VIDEO_SECONDS to use more)"
+    ]
 
+
+def window_warning(n_src: int, src_fps: float | None, used: int, fps: float) -> str | None:
+    """What to tell the person when a clip is longer than the frames the generation uses (else None): they asked
+    for a shorter length, or the clip is longer than the ``max_video_seconds`` setting."""
     total = output_frames(n_src, src_fps, fps)
     if used <= 1 or total <= used:
         return None
     whole = snap_down_4k1(total)
     if whole <= used:  # only a remainder shorter than one latent frame (4 frames) is left out
         return None
-    how = (
-        f"ask for --frames {whole} to use the whole clip"
-        if whole <= MAX_FRAMES
-        else f"one generation takes at most {MAX_FRAMES} frames ({MAX_FRAMES / fps:.1f} s), so cut the clip "
-        "into parts of that length"
-    )
     return (
         f"the clip is {total / fps:.1f} s long but this generation covers only its first {used / fps:.1f} s "
-        f"({used} frames at {fps:g} fps); {how}"
+        f"({used} frames at {fps:g} fps); leave the length out (or ask for --frames {whole}) to use the whole "
+        "clip, up to the max_video_seconds setting"
     )
 
 
@@ -523,13 +530,20 @@ def prepare_inputs(
 
 
 def fit_plan(
-    plan: Plan, geometry: Mapping[str, tuple[int, int, int, float | None]] | None = None
+    plan: Plan,
+    geometry: Mapping[str, tuple[int, int, int, float | None]] | None = None,
+    *,
+    whole_clip: int | None = None,
 ) -> tuple[Plan, list[str]]:
     """``plan`` with the size (and, for a clip, the frame count) generation will produce from its inputs.
 
     The input that sets the size is the source (edits), the frame (image-to-video) or the control input;
     ``geometry`` gives (width, height, frames, fps) for inputs that do not exist yet (an earlier step's
     output); other files are probed. Text and reference tasks keep the plan's size.
+
+    ``whole_clip`` (the longest video allowed, in frames; given when nobody stated a length): a video edit or
+    control plan takes its source clip at real speed for its whole length, up to that many frames (long clips
+    are then made window by window).
     """
     from unison_agent.contract.plan import CONTROL_TASKS, EDIT_TASKS, Task
     from unison_agent.media.files import check_file
@@ -560,7 +574,13 @@ def fit_plan(
         return fitted, notes + more
     n = int(plan.num_frames or 1)
     if plan.task.output == "video" and role != "frame" and int(src_n or 1) > 1:
-        idx, _ = frame_indices(int(src_n), src_fps, n, float(plan.fps or 16))
+        fps = float(plan.fps or 16)
+        if whole_clip is not None:
+            n, more = whole_clip_frames(int(src_n), src_fps, fps, whole_clip)
+            if n != plan.num_frames:
+                changes["num_frames"] = n
+                notes += more or [f"{n} frames: the whole {ref.role} clip at its real speed ({fps:g} fps)"]
+        idx, _ = frame_indices(int(src_n), src_fps, n, fps)
         if len(idx) != n:
             changes["num_frames"] = len(idx)
             notes.append(f"{len(idx)} frames: what the {ref.role} clip holds at {plan.fps or 16} fps")

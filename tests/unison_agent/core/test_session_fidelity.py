@@ -90,7 +90,7 @@ def test_a_pose_clip_is_used_as_given_and_a_natural_clip_is_annotated(session, f
     assert np.abs(video - _normalised(read_video(files / "clip.mp4")[0])).mean() > 0.1, "the pose map, not the clip"
 
 
-def test_a_clip_longer_than_one_generation_is_said_in_the_answer_and_can_be_used_whole(session, files, vace_calls):
+def test_a_clip_is_used_whole_unless_a_shorter_length_is_asked_for_which_the_answer_says(session, files, vace_calls):
     r = session.send(f"make the square red in ###{files / 'long.mp4'}###", overrides={"num_frames": 17})
     assert r.ok, r.errors
     assert "covers only its first 1.1 s" in r.answer and "--frames 45" in r.answer
@@ -100,6 +100,8 @@ def test_a_clip_longer_than_one_generation_is_said_in_the_answer_and_can_be_used
     assert "covers only" not in r.answer and vace_calls[1]["num_frames"] == 45
     # real speed: frame t of the output window is frame t of the 16 fps source
     _check_grey_under_mask(vace_calls[1], read_video(files / "long.mp4")[0][:45])
+    r = session.send(f"make the square red in ###{files / 'long.mp4'}###")  # no length said: the whole clip
+    assert r.ok and "covers only" not in r.answer and vace_calls[2]["num_frames"] == 45, r.answer
 
 
 def test_a_long_prompt_is_encoded_as_trained_512_umt5_tokens_then_the_projector_rows(session, vace_calls):

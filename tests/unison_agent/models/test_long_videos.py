@@ -188,3 +188,37 @@ def test_a_tint_in_later_windows_is_removed_at_the_joins(session, calls):
         assert abs(means[j][0] - means[j - 1][0]) < 3, (j, means[j - 1], means[j])
     assert abs(means[-1][0] - means[0][0]) < 4  # and no tint builds up
     assert all(j["ratio"] is None or j["jump"] < 4 for j in _sidecar(r)["joins"])
+
+
+def test_a_video_edit_without_a_length_takes_the_whole_clip_window_by_window(session, files, calls):
+    seen, _ = calls
+    clip = files / "clip.mp4"  # 24 frames at 16 fps: 21 frames (4k+1) at real speed, two 13-frame windows
+    r = session.send(f"make the dog purple in ###{clip}###", overrides=SMALL)
+    assert r.ok and r.task == "video_edit", r.errors
+    assert [c["num_frames"] for c in seen] == [13, 13]
+    source = read_video(clip)[0].astype(np.float32) / 255.0
+    second = seen[1]
+    video, mask = second["video"][0], second["mask"][0, ..., 0]
+    assert (mask[:5] == 0).all() and mask[5:].any()  # kept frames, then that range's own mask
+    hole = mask[5:] > 0.5
+    np.testing.assert_allclose(video[5:][~hole], source[13:21][~hole], atol=1e-6)  # that range's source frames,
+    assert (video[5:][hole] == 0.5).all()  # greyed under that range's masks
+    assert read_video(r.outputs[0])[0].shape[0] == 21
+
+
+def test_video_control_takes_the_whole_clip_up_to_max_video_seconds(session, files, tmp_path, tiny_root):
+    from unison_agent.core.demo import demo_settings
+    from unison_agent.core.session import Session
+
+    words = f"make a video of a robot following the depth of ###{files / 'clip.mp4'}###"
+    (step,) = session.plan(words)
+    assert step.plan.task.value == "video_control" and step.plan.num_frames == 21
+    (step,) = session.plan(words + ", 9 frames")
+    assert step.plan.num_frames == 9  # a length that was asked for stays
+    capped = Settings.resolve(
+        {"home": str(tmp_path), "demo": True, "demo_dir": str(tiny_root), "max_video_seconds": 1, **WINDOW}, env={}
+    )
+    with Session(demo_settings(capped), thread="capped") as s:
+        (step,) = s.plan(words)
+    assert step.plan.num_frames == 17
+    assert any("max_video_seconds" in n and "1.3 s long" in n for n in step.notes), step.notes
