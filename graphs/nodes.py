@@ -536,6 +536,7 @@ def finish_turn(state: AgentState | dict[str, Any]) -> Update:
         "request": state.get("request", ""),
         "results": state.get("results", []),
         "errors": state.get("errors", []),
+        "overrides": dict(state.get("overrides") or {}),  # what /retry sends again
     }
     messages = [
         {"role": "assistant", "content": present.error_text(err), "media": [], "turn": state.get("turn", 0)}

@@ -6,12 +6,16 @@
 and :func:`unison_agent.models.pipeline.write_generation` (PNG / H.264 MP4 + JSON sidecar, atomically, sidecar last).
 The seed is always recorded; the same seed gives the same output. No annotator runs here. Progress: ``loading``
 (only when a model loads), ``denoising`` and ``decoding`` (the pipeline), ``writing``.
+
+A video made window by window keeps each finished window in a work folder of the step
+(:mod:`unison_agent.models.window_work`): a retry after a stop or a kill continues from the last finished window.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +26,7 @@ from unison_agent.media.files import MediaLimits
 from unison_agent.models.pipeline import AUTO, NO_PROJECTOR_NOTE, GenerationResult, Sampler, UnisonPipeline, pick_seed
 from unison_agent.models.pipeline import write_generation as write_generation
 from unison_agent.models.vace_inputs import prepare_inputs
+from unison_agent.models.window_work import WindowWork, work_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from unison_agent.contract.settings import Settings
@@ -38,17 +43,45 @@ def _check_plan(plan: Plan) -> Plan:
     return plan
 
 
-def _sample(pipe: UnisonPipeline, plan: Plan, inputs, settings: Settings, **kwargs: Any):
-    """One call, or window by window for a video longer than a window or a clip to extend (unison_agent.models.windows)."""
+def _sample(
+    pipe: UnisonPipeline,
+    plan: Plan,
+    inputs,
+    settings: Settings,
+    *,
+    seed: int,
+    random_seed: bool,
+    out_dir: Path,
+    **kwargs: Any,
+) -> tuple[Any, WindowWork | None]:
+    """One call, or window by window for a video longer than a window or a clip to extend
+    (:mod:`unison_agent.models.windows`), with the step's work folder (resumes what an earlier run finished)."""
     from unison_agent.core.extend import given_frames
     from unison_agent.models.windows import WindowSizes, check_length, generate_windows, needs_windows
 
     check_length(plan, settings)
     sizes = WindowSizes.from_settings(settings)
     given = given_frames(plan, inputs)
-    if needs_windows(plan, inputs, sizes, given):
-        return generate_windows(pipe, plan, inputs, sizes, given=given, **kwargs)
-    return pipe(plan, inputs, **kwargs)
+    if not needs_windows(plan, inputs, sizes, given):
+        return pipe(plan, inputs, seed=seed, **kwargs), None
+    cond = kwargs.get("cond_tokens")
+    parts = {
+        "windows": [sizes.frames, sizes.overlap],
+        "sampler": asdict(kwargs["sampler"]),
+        "models": pipe.record,
+        "conditioning": "auto" if cond is AUTO else None if cond is None else _digest(cond),
+    }
+    work = WindowWork.open(out_dir, work_key(plan, inputs, parts, None if random_seed else seed, given))
+    if random_seed and work.seed is not None:
+        seed = work.seed  # a retry continues with the seed the stopped run drew
+    return generate_windows(pipe, plan, inputs, sizes, seed=seed, given=given, work=work, **kwargs), work
+
+
+def _digest(tensor: Any) -> str:
+    import hashlib
+
+    arr = tensor.detach().float().cpu().numpy() if hasattr(tensor, "detach") else tensor
+    return hashlib.blake2b(arr.tobytes(), digest_size=12).hexdigest()
 
 
 def generate(
@@ -76,14 +109,29 @@ def generate(
     t0 = time.perf_counter()
     plan = _check_plan(plan)
     sampler = Sampler.from_settings(settings)
-    seed = pick_seed(seed if seed is not None else settings.seed)
+    requested = seed if seed is not None else settings.seed
+    seed = pick_seed(requested)
     inputs = prepare_inputs(plan, files, frames=frames, limits=MediaLimits.from_settings(settings))
     t1 = time.perf_counter()
     pipe = UnisonPipeline.from_settings(settings)
     t2 = time.perf_counter()
-    gen = _sample(pipe, plan, inputs, settings, seed=seed, on_step=on_step, cond_tokens=cond_tokens, sampler=sampler)
+    gen, work = _sample(
+        pipe,
+        plan,
+        inputs,
+        settings,
+        seed=seed,
+        random_seed=requested is None,
+        out_dir=Path(out_dir),
+        on_step=on_step,
+        cond_tokens=cond_tokens,
+        sampler=sampler,
+    )
     device = pick_device(settings)
     if settings.offload != "none" and effective_offload(settings, device) == "none":
         gen.notes.append(f"offload={settings.offload} ignored on the {device.type} device (nothing to offload to)")
     stage("writing", "writing outputs")
-    return write_generation(gen, plan, Path(out_dir), timings={"prepare_s": t1 - t0, "load_s": t2 - t1})
+    result = write_generation(gen, plan, Path(out_dir), timings={"prepare_s": t1 - t0, "load_s": t2 - t1})
+    if work is not None:
+        work.finish()  # the output is written: the finished windows are no longer needed
+    return result

@@ -275,13 +275,18 @@ class Session:
             return self._result(text)
 
     def retry(self, *, overrides: dict[str, Any] | None = None, on_event: EventFn | None = None) -> TurnResult:
-        """Run the last turn's request again: after an interruption (Ctrl-C, a killed process), a cancel or a
-        failure. Its earlier results stay in the history; the new run is a new turn."""
+        """Run the last turn's request again, with its overrides unless others are given: after an interruption
+        (Ctrl-C, a killed process), a cancel or a failure. Its earlier results stay in the history; the new run is
+        a new turn. A long video continues from the last window the stopped run finished
+        (:mod:`unison_agent.models.window_work`)."""
         self.recover()
         history = self.history()
         if not history:
             raise UnisonError("nothing to retry: this thread has no turns yet")
-        return self.send(history[-1]["request"], overrides=overrides, on_event=on_event)
+        last = history[-1]
+        if overrides is None:
+            overrides = dict(last.get("overrides") or {})
+        return self.send(last["request"], overrides=overrides, on_event=on_event)
 
     def interrupted(self) -> dict[str, Any] | None:
         """The turn a stopped process left unfinished on this thread ({"turn", "request", "step"}), else None.

@@ -16,7 +16,7 @@ held as uint8 frames on the CPU; only the K kept frames stay float, and pass to 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from unison_agent.models.vace_inputs import GREY, VaceInputs
 if TYPE_CHECKING:  # pragma: no cover
     from unison_agent.contract.settings import Settings
     from unison_agent.models.pipeline import Generation, Sampler, UnisonPipeline
+    from unison_agent.models.window_work import WindowWork
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,15 @@ class Stitched:
         self.tail = out[-keep:].astype(np.float32) if keep else None
         return out
 
+    def restore(self, window: Window, frames: np.ndarray) -> None:
+        """Put back a window finished by an earlier run: ``frames`` as :meth:`add_window` put them in the video."""
+        k = window.kept
+        if k:
+            del self.frames[-k:]
+            self.joins.append(window.new_start)
+        self.frames.extend(np.asarray(frames, np.uint8))
+        self.windows.append((window.new_start, window.end))
+
     def array(self) -> np.ndarray:
         return np.stack(self.frames)
 
@@ -268,22 +278,33 @@ def generate_windows(
     cond_tokens: Any = None,
     on_step: Callable[[int, int], None] | None = None,
     on_window: Callable[[int, int], None] | None = None,
+    work: WindowWork | None = None,
 ) -> Generation:
     """Make ``full.num_frames`` frames window by window (see the module docstring); the first ``given`` frames of
-    ``full.video`` are kept as they are (a clip to extend). ``on_window(i, n)`` is called as window i of n starts."""
+    ``full.video`` are kept as they are (a clip to extend). ``on_window(i, n)`` is called as window i of n starts.
+
+    ``work``: the step's work folder (:mod:`unison_agent.models.window_work`): each finished window is written
+    there, and windows an earlier run finished are read back instead of being made again."""
     from unison_agent.models.pipeline import AUTO, Generation
 
     windows = plan_windows(full.num_frames, sizes, given)
-    if cond_tokens is AUTO:
-        cond_tokens = pipe.encode(plan.prompt)  # the planner's conditioning: once for every window
     stitched = Stitched()
     if given:
         stitched.add_given(full.video[:given], keep=windows[0].kept if windows else 0)
-    first: Generation | None = None
+    first: dict[str, Any] | None = None
     timings: dict[str, float] = {}
     per_window: list[dict[str, Any]] = []
+    resumed = _resume(work, windows, stitched, seed) if work is not None else 0
+    for done in work.finished if resumed else []:
+        first = first or done.info["first"]
+        per_window.append(done.info["call"])
+        _add_timings(timings, done.info["timings"])
+    if resumed < len(windows) and cond_tokens is AUTO:
+        cond_tokens = pipe.encode(plan.prompt)  # the planner's conditioning: once for every window
     try:
         for i, window in enumerate(windows):
+            if i < resumed:
+                continue
             progress.in_window(i + 1, len(windows))  # "window 2/4 · denoising" on every face
             if on_window is not None:
                 on_window(i + 1, len(windows))
@@ -299,37 +320,82 @@ def generate_windows(
                 sampler=sampler,
                 keep_float=True,
             )
-            stitched.add_window(window, gen.float_frames, keep, fade=not (given and i == 0))
+            out = stitched.add_window(window, gen.float_frames, keep, fade=not (given and i == 0))
             gen.float_frames = None
-            first = first or gen
-            for k, v in gen.timings.items():
-                timings[k] = timings.get(k, 0.0) + float(v) if k != "per_step_s" else float(v)
-            per_window.append(
-                {
-                    "window": i + 1,
-                    "start": window.start,
-                    "kept": window.kept,
-                    "num_frames": window.num_frames,
-                    "seed": window_seed(seed, i),
-                    "seconds": round(sum(v for k, v in gen.timings.items() if k in ("denoise_s", "decode_s")), 3),
-                }
-            )
+            first = first or {
+                "notes": list(gen.notes),
+                "warnings": list(gen.warnings),
+                "sampler": asdict(gen.sampler),
+                "projector_tokens": gen.projector_tokens,
+                "record": gen.record,
+            }
+            _add_timings(timings, gen.timings)
+            call = {
+                "window": i + 1,
+                "start": window.start,
+                "kept": window.kept,
+                "num_frames": window.num_frames,
+                "seed": window_seed(seed, i),
+                "seconds": round(sum(v for k, v in gen.timings.items() if k in ("denoise_s", "decode_s")), 3),
+            }
+            per_window.append(call)
+            if work is not None:
+                info = {"call": call, "timings": dict(gen.timings), "first": first}
+                work.save(i, _to_uint8(out), stitched.tail if keep else None, info)
     finally:
         progress.in_window(0, 0)
     frames = stitched.array()
     assert first is not None
-    notes = list(first.notes)
+    from unison_agent.models.pipeline import Sampler
+
+    notes = list(first["notes"])
     if len(windows) > 1 or given:
         notes.append(
             f"generated in {len(windows)} window(s) of at most {sizes.frames} frames, {sizes.overlap} kept "
             "from the previous one (colour-matched and cross-faded)"
         )
+    if resumed:
+        notes.append(
+            f"continued from window {resumed + 1}/{len(windows)}: {_finished_words(resumed)} made by an earlier run "
+            "that stopped, and read back from its work folder"
+        )
     record = {
-        **first.record,
-        "windows": {"frames": sizes.frames, "overlap": sizes.overlap, "given": given, "calls": per_window},
+        **first["record"],
+        "windows": {
+            "frames": sizes.frames,
+            "overlap": sizes.overlap,
+            "given": given,
+            "calls": per_window,
+            "resumed": resumed,
+        },
         "joins": join_figures(frames, stitched),
     }
-    return Generation(frames, seed, first.sampler, notes, list(first.warnings), timings, first.projector_tokens, record)
+    sampler_used = Sampler(**first["sampler"])
+    return Generation(
+        frames, seed, sampler_used, notes, list(first["warnings"]), timings, first["projector_tokens"], record
+    )
+
+
+def _resume(work: WindowWork, windows: list[Window], stitched: Stitched, seed: int) -> int:
+    """Put the windows ``work`` holds back into ``stitched``; how many there were."""
+    work.start(seed, len(windows))
+    if not work.done:
+        return 0
+    for done in work.finished:
+        stitched.restore(windows[done.index], done.frames)
+    stitched.tail = work.tail
+    text = f"continuing from window {work.done + 1}/{len(windows)} ({_finished_words(work.done)} made before)"
+    progress.emit({"event": "status", "text": text})
+    return work.done
+
+
+def _finished_words(n: int) -> str:
+    return "window 1 was" if n == 1 else f"windows 1-{n} were"
+
+
+def _add_timings(timings: dict[str, float], more: dict[str, Any]) -> None:
+    for k, v in more.items():
+        timings[k] = timings.get(k, 0.0) + float(v) if k != "per_step_s" else float(v)
 
 
 def needs_windows(plan: Plan, inputs: VaceInputs, sizes: WindowSizes, given: int = 0) -> bool:

@@ -1,5 +1,6 @@
 """Chat in a real terminal (a pseudo-terminal, stdlib ``pty``) on the demo models: the live display names each stage
-(loading which model, denoising with its step bar, decoding, writing) and no library tqdm bar reaches the screen."""
+(loading which model, denoising with its step bar, decoding, writing; the window of a long video) and no library tqdm
+bar reaches the screen."""
 
 from __future__ import annotations
 
@@ -85,7 +86,9 @@ def test_chat_shows_each_stage_and_no_tqdm_bar(tmp_path, tiny_root):
         "64",
         "--height",
         "64",
-        "--frames",
+        "--window-frames",
+        "9",
+        "--window-overlap",
         "5",
         "--steps",
         "4",
@@ -106,8 +109,10 @@ def test_chat_shows_each_stage_and_no_tqdm_bar(tmp_path, tiny_root):
     decode, write = _first(lines, "decoding with the VAE"), _first(lines, "writing outputs")
     assert _first(lines, "planning") < load < denoise < decode < write
     assert not any("loading" in line for line in lines[denoise:])
-    bar = [line for line in lines if line.startswith(("denoising", *"⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")) and "/4" in line]
+    bar = [line for line in lines if line.startswith(("window", "denoising", *"⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")) and "/4" in line]
     assert any("4/4" in line and "elapsed" in line and "left" in line for line in bar), bar
+    for i in (1, 2, 3):  # 17 frames in windows of 9 (5 kept): each window's steps, under its name
+        assert any(f"window {i}/3 · denoising" in line and "4/4" in line for line in lines), (i, lines[-20:])
     assert not any(TQDM.search(line) for line in lines), [line for line in lines if TQDM.search(line)]
     assert not any("0/?" in line or "loading the generation models" in line for line in lines)
 

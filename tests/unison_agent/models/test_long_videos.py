@@ -222,3 +222,94 @@ def test_video_control_takes_the_whole_clip_up_to_max_video_seconds(session, fil
         (step,) = s.plan(words)
     assert step.plan.num_frames == 17
     assert any("max_video_seconds" in n and "1.3 s long" in n for n in step.notes), step.notes
+
+
+KILL_AT_THIRD_WINDOW = """
+import os, signal, sys
+import torch
+from diffusers import WanVACEPipeline
+from unison_agent.contract.settings import Settings
+from unison_agent.core.demo import demo_settings
+from unison_agent.core.session import Session
+
+home, tiny, request = sys.argv[1:4]
+original, calls = WanVACEPipeline.__call__, []
+
+def spy(self, *args, **kwargs):
+    calls.append(kwargs["num_frames"])
+    if len(calls) == 3:  # windows 1 and 2 are finished and written: the process dies here, no cleanup
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, *args, **kwargs)
+
+WanVACEPipeline.__call__ = spy
+torch.set_num_threads(1)  # as in the test process (conftest): the same sums in the same order
+settings = Settings.resolve({"home": home, "demo": True, "demo_dir": tiny, "window_frames": 13,
+                             "window_overlap": 5}, env={})
+Session(demo_settings(settings), thread="killed").send(request, overrides={"width": 64, "height": 64})
+"""
+
+
+def _work_folders(home: Path, thread: str) -> list[Path]:
+    return [p for p in home.rglob(".work/*") if p.is_dir() and thread in str(p)]
+
+
+def test_a_killed_run_continues_from_its_last_finished_window_and_makes_the_same_video(tmp_path, tiny_root, calls):
+    import subprocess
+    import sys
+
+    from unison_agent.core.demo import demo_settings
+    from unison_agent.core.session import Session
+
+    seen, _ = calls
+    request = "make a 2-second video of a lighthouse at night"
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_AT_THIRD_WINDOW, str(tmp_path), str(tiny_root), request],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == -9, done.stderr[-2000:]
+    (work,) = _work_folders(tmp_path, "killed")
+    assert sorted(p.name for p in work.glob("window-*.json")) == ["window-000.json", "window-001.json"]
+
+    tail = np.load(work / "window-001.tail.npy")  # what window 3 must keep
+    made = np.concatenate([np.load(work / "window-000.frames.npy")[:8], np.load(work / "window-001.frames.npy")])
+
+    settings = Settings.resolve({"home": str(tmp_path), "demo": True, "demo_dir": str(tiny_root), **WINDOW}, env={})
+    with Session(demo_settings(settings), thread="killed") as s:
+        assert s.history()[-1]["errors"], "the killed turn is closed as interrupted"
+        r = s.retry()  # the same request with the same overrides (64x64)
+        assert r.ok, r.errors
+    assert [c["num_frames"] for c in seen] == [13, 9]  # windows 3 and 4 only: none is made twice
+    np.testing.assert_array_equal(seen[0]["video"][0][:5], tail)  # window 3 keeps what window 2 left, unrounded
+    assert (seen[0]["mask"][0, :5, ..., 0] == 0).all()
+    side = _sidecar(r)
+    assert side["windows"]["resumed"] == 2 and len(side["windows"]["calls"]) == 4
+    assert any("continued from window 3/4" in n for n in r.results[-1]["notes"])
+    assert not _work_folders(tmp_path, "killed"), "a finished step deletes its work folder"
+    frames, fps = read_video(r.outputs[0])
+    assert frames.shape[0] == 33 and fps == 16
+    write_video(tmp_path / "made.mp4", made, fps=16)  # what one H.264 pass alone changes in those frames
+    codec = np.abs(read_video(tmp_path / "made.mp4")[0].astype(float) - made).mean()
+    assert np.abs(frames[:16].astype(float) - made[:16]).mean() <= 1.5 * codec + 1  # windows 1-2 as made before
+
+
+def test_a_stopped_turn_continues_from_its_last_finished_window(session, calls):
+    seen, _ = calls
+
+    def stop_in_window_three(event):
+        if event.get("event") == "step" and event.get("window") == 3:
+            session.cancel()
+
+    r = session.send("make a 2-second video of a sailing boat", overrides=SMALL, on_event=stop_in_window_three)
+    assert not r.ok and len(seen) == 2  # the third call was stopped inside (the spy records returned calls)
+    seen.clear()
+    events: list[dict] = []
+    r = session.retry(on_event=events.append)
+    assert r.ok, r.errors
+    assert [c["num_frames"] for c in seen] == [13, 9] and r.plan["width"] == 64
+    assert any(e.get("event") == "status" and "continuing from window 3/4" in e.get("text", "") for e in events)
+    labels = [e["text"] for e in events if e.get("event") == "stage" and e.get("stage") == "denoising"]
+    assert labels == ["window 3/4 · denoising", "window 4/4 · denoising"]
+    steps = [e for e in events if e.get("event") == "step" and e.get("stage") == "denoising"]
+    assert {(e["window"], e["windows"]) for e in steps} == {(3, 4), (4, 4)}

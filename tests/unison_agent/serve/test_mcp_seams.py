@@ -40,9 +40,19 @@ def test_mcp_progress_ids_schema_errors_and_scoped_resources(server_env, demo_mo
         seen["unknown_arg"] = await s.call_tool("unison_plan", {"request": "a fox", "size": 5})
         seen["resources"] = [str(r.uri) for r in (await s.list_resources()).resources]
         seen["templates"] = [t.uriTemplate for t in (await s.list_resource_templates()).resourceTemplates]
+        seen["long_progress"] = []
+
+        async def on_long_progress(progress, total, message):
+            seen["long_progress"].append(message)
+
+        seen["long"] = await s.call_tool(  # 17 frames in windows of 9 (5 kept): three windows
+            "unison_run",
+            {"request": "make a 1-second video of a fox", "thread_id": "long"},
+            progress_callback=on_long_progress,
+        )
         return seen
 
-    seen = drive(first_client, server_env, allowed)
+    seen = drive(first_client, {**server_env, "UNISON_WINDOW_FRAMES": "9", "UNISON_WINDOW_OVERLAP": "5"}, allowed)
     tools = seen["tools"]
     for name in ("unison_run", "unison_plan", "unison_annotate"):
         assert tools[name].outputSchema and tools[name].outputSchema["type"] == "object", name
@@ -67,6 +77,11 @@ def test_mcp_progress_ids_schema_errors_and_scoped_resources(server_env, demo_mo
     values = [p for p, _, _ in seen["progress"]]
     assert values == sorted(set(values)), "MCP progress must rise with every notification"
     assert not seen["quiet"].isError
+    # a long video: every notification names its window ("window 2/3 · denoising 2/2")
+    assert not seen["long"].isError, _text(seen["long"])
+    assert {"window 1/3 · denoising 2/2", "window 2/3 · denoising 2/2", "window 3/3 · denoising 2/2"} <= {
+        m.split(" (")[0] for m in seen["long_progress"]
+    }, seen["long_progress"]
 
     # bad arguments: which one, what is expected, what came; no pydantic dump
     wrong = _text(seen["wrong_type"])

@@ -47,6 +47,8 @@ def web_server(tmp_path_factory, tiny_root) -> WebServer:
         "GRADIO_ANALYTICS_ENABLED": "False",
         "PYTHONUNBUFFERED": "1",
         "OMP_NUM_THREADS": "1",
+        "UNISON_WINDOW_FRAMES": "9",  # a 1-second video is made in three windows (5 frames kept): a long video
+        "UNISON_WINDOW_OVERLAP": "5",
     }
     port = free_port()
     proc = subprocess.Popen(

@@ -49,10 +49,12 @@ def test_browser_uploads_an_image_and_gets_a_video(web_server, fox_png, tmp_path
 
 
 WATCH = """() => {
-  window.seen = {bars: [], stopEnabled: false};
+  window.seen = {bars: [], labels: [], stopEnabled: false};
   new MutationObserver(() => {
     const bar = document.querySelector('#status progress');
     if (bar) window.seen.bars.push(bar.value + '/' + bar.max);
+    const label = document.querySelector('#status .unison-label');
+    if (bar && label) window.seen.labels.push(label.textContent + ' ' + bar.value + '/' + bar.max);
     if (!document.querySelector('#stop').disabled) window.seen.stopEnabled = true;
   }).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
 }"""
@@ -109,6 +111,15 @@ def test_settings_untouched_generate_with_a_step_bar_and_stop_only_while_running
         expect(page.locator("#settings-note")).to_have_text("")
         bars = page.evaluate("window.seen.bars")
         assert len(set(bars)) >= 2 and "3/3" in bars, bars  # the bar moved
+
+        # a long video (17 frames in windows of 9): the status names the window of every step
+        page.evaluate(WATCH)
+        prompt.fill("make a 1-second 64x64 video of an owl")
+        prompt.press("Enter")
+        expect(page.locator("#chat video")).to_have_count(3, timeout=120_000)
+        expect(status).to_contain_text("ready — last: window 3/3 · denoising 3/3")
+        labels = set(page.evaluate("window.seen.labels"))
+        assert {f"window {i}/3 · denoising 3/3" for i in (1, 2, 3)} <= labels, labels
         browser.close()
     sidecar = max((web_server.home / "outputs").glob("web-*/text_to_video-*.json"), key=lambda p: p.stat().st_mtime)
     assert '"steps": 3' in sidecar.read_text()
