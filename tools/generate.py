@@ -26,7 +26,7 @@ from unison_agent.media.files import MediaLimits
 from unison_agent.models.pipeline import AUTO, NO_PROJECTOR_NOTE, GenerationResult, Sampler, UnisonPipeline, pick_seed
 from unison_agent.models.pipeline import write_generation as write_generation
 from unison_agent.models.vace_inputs import prepare_inputs
-from unison_agent.models.window_work import WindowWork, work_key
+from unison_agent.models.window_work import WindowWork, work_key, work_root
 
 if TYPE_CHECKING:  # pragma: no cover
     from unison_agent.contract.settings import Settings
@@ -51,7 +51,6 @@ def _sample(
     *,
     seed: int,
     random_seed: bool,
-    out_dir: Path,
     **kwargs: Any,
 ) -> tuple[Any, WindowWork | None]:
     """One call, or window by window for a video longer than a window or a clip to extend
@@ -71,7 +70,7 @@ def _sample(
         "models": pipe.record,
         "conditioning": "auto" if cond is AUTO else None if cond is None else _digest(cond),
     }
-    work = WindowWork.open(out_dir, work_key(plan, inputs, parts, None if random_seed else seed, given))
+    work = WindowWork.open(work_root(settings), work_key(plan, inputs, parts, None if random_seed else seed, given))
     if random_seed and work.seed is not None:
         seed = work.seed  # a retry continues with the seed the stopped run drew
     return generate_windows(pipe, plan, inputs, sizes, seed=seed, given=given, work=work, **kwargs), work
@@ -122,7 +121,6 @@ def generate(
         settings,
         seed=seed,
         random_seed=requested is None,
-        out_dir=Path(out_dir),
         on_step=on_step,
         cond_tokens=cond_tokens,
         sampler=sampler,

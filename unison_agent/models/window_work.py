@@ -1,17 +1,18 @@
 """A long video's finished windows on disk, so that a stopped or killed turn continues where it was.
 
 Each step that is made window by window (:mod:`unison_agent.models.windows`) has a work folder,
-``<outputs>/.work/<key>/``, named by what decides its frames: the plan, the prepared inputs (their pixels), the
+``$UNISON_HOME/work/<key>/``, named by what decides its frames: the plan, the prepared inputs (their pixels), the
 window sizes, the sampler, the models and the seed (a random seed is not part of the key: the folder records the
-one that was drawn, and a retry takes it again). After each window it holds:
+one that was drawn, and a retry takes it again). The key does not name a thread, so whatever sends the same request
+again continues it: ``/retry`` in chat, ``Session.retry``, or the same ``unison run`` command (a new thread each
+time). After each window it holds:
 
 - ``window-NNN.frames.npy``: the uint8 frames that window put into the video (its overlap cross-faded);
 - ``window-NNN.tail.npy``: the float frames the next window keeps (only the newest window's are kept);
 - ``window-NNN.json``: what the sidecar records about the window, written last: a window counts as finished
   only when its JSON exists, so a kill while writing loses that window alone.
 
-``/retry`` (``Session.retry``) sends the same request again, which makes the same plan and inputs, hence the same
-key: the finished windows are read back and generation continues with the next one. A step whose output was
+Sending the same request again makes the same plan and inputs, hence the same key: the finished windows are read back and generation continues with the next one. A step whose output was
 written deletes its folder (:meth:`WindowWork.finish`); folders nobody came back to are removed after
 :data:`STALE_DAYS` days.
 """
@@ -32,9 +33,10 @@ from unison_agent.media.files import atomic_path, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from unison_agent.contract.plan import Plan
+    from unison_agent.contract.settings import Settings
     from unison_agent.models.vace_inputs import VaceInputs
 
-WORK_DIR = ".work"
+WORK_DIR = "work"
 MANIFEST = "manifest.json"
 STALE_DAYS = 7.0
 
@@ -59,6 +61,11 @@ def work_key(plan: Plan, inputs: VaceInputs, parts: dict[str, Any], seed: int | 
     return h.hexdigest()
 
 
+def work_root(settings: Settings) -> Path:
+    """Where the work folders live: ``<home>/work``."""
+    return Path(settings.home) / WORK_DIR
+
+
 @dataclass
 class FinishedWindow:
     """One window read back: the frames it put into the video, and what was recorded about it."""
@@ -79,10 +86,10 @@ class WindowWork:
     tail: np.ndarray | None = None
 
     @classmethod
-    def open(cls, out_dir: Path, key: str, *, prune: bool = True) -> WindowWork:
-        """The folder for ``key`` under ``out_dir/.work`` with whatever finished windows it holds (none when new).
-        Other folders older than :data:`STALE_DAYS` are removed on the way."""
-        root = Path(out_dir) / WORK_DIR
+    def open(cls, root: Path, key: str, *, prune: bool = True) -> WindowWork:
+        """The folder for ``key`` under ``root`` (:func:`work_root`) with whatever finished windows it holds (none
+        when new). Other folders older than :data:`STALE_DAYS` are removed on the way."""
+        root = Path(root)
         if prune:
             _prune(root, keep=key)
         work = cls(root / key)
@@ -151,10 +158,6 @@ class WindowWork:
     def finish(self) -> None:
         """The step's output is written: the work folder goes."""
         shutil.rmtree(self.folder, ignore_errors=True)
-        try:
-            self.folder.parent.rmdir()  # .work itself, when it is empty
-        except OSError:
-            pass
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -175,4 +178,4 @@ def _prune(root: Path, *, keep: str) -> None:
             continue
 
 
-__all__ = ["STALE_DAYS", "WORK_DIR", "FinishedWindow", "WindowWork", "work_key"]
+__all__ = ["STALE_DAYS", "WORK_DIR", "FinishedWindow", "WindowWork", "work_key", "work_root"]
