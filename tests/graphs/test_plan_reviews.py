@@ -66,7 +66,8 @@ def test_each_review_records_the_request_first_plan_decision_and_the_plan_that_r
 
     assert _eval(settings, "--json") == 0
     figures = json.loads(capsys.readouterr().out)
-    assert (figures["reviewed"], figures["accepted_unchanged"], figures["changed"], figures["cancelled"]) == (5, 3, 1, 1)
+    counts = [figures[k] for k in ("reviewed", "accepted_unchanged", "changed", "cancelled")]
+    assert counts == [5, 3, 1, 1]
     assert figures["share_accepted_unchanged"] == pytest.approx(0.6)
     assert {k: v["changed"] for k, v in figures["fields"].items()} == {"num_frames": 1, "width": 1}
     assert figures["planners"] == {"rules": {"changed": 1, "accepted": 3, "cancelled": 1}}

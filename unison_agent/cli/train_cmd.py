@@ -170,7 +170,7 @@ def _thread_examples(args, settings, console) -> tuple[list, dict]:
             "thread": args.thread,
             "reviewed": found.reviewed,
             "changed": found.changed,
-            "examples": [{"id": e.id, "source": e.case["source"]} for e in found.examples],
+            "examples": [{"id": e.id, "source": e.case["source"], "target": e.target} for e in found.examples],
             "left_out": list(found.left_out),
         }
     }
