@@ -63,6 +63,8 @@ def test_each_review_records_the_request_first_plan_decision_and_the_plan_that_r
     assert animate.media == [{"id": 1, "path": str(fox.resolve()), "kind": "image"}]
     assert got[3].accepted is None and got[3].first.width == 832
     assert s.values()["review"] is None  # no review left open
+    assert s.reviews() == got
+    assert PlanReview.of(json.loads(json.dumps(animate.to_json()))) == animate  # a record kept as JSON reads back
 
     assert _eval(settings, "--json") == 0
     figures = json.loads(capsys.readouterr().out)

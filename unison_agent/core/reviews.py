@@ -76,9 +76,23 @@ class PlanReview:
             "accepted": self.accepted.to_json() if self.accepted is not None else None,
         }
 
+    @classmethod
+    def of(cls, value: PlanReview | Mapping[str, Any]) -> PlanReview:
+        """A review as stored: this type, or its JSON (:meth:`to_json`) as a dict."""
+        if isinstance(value, PlanReview):
+            return value
+        known = {k: v for k, v in value.items() if k in cls.__dataclass_fields__}
+        known["first"] = _plan(known.get("first"))
+        known["accepted"] = _plan(known.get("accepted"))
+        return cls(**known)
+
     def where(self, thread: str) -> str:
         """'thread 'foxes' turn 3 step 1' (1-based step, as people count)."""
         return f"thread {thread!r} turn {self.turn} step {self.step + 1}"
+
+
+def _plan(value: Plan | Mapping[str, Any] | None) -> Plan | None:
+    return value if value is None or isinstance(value, Plan) else Plan.from_json(dict(value))
 
 
 def open_review(plan: Plan, *, turn: int, step: int, text: str, media: Sequence[Mapping[str, Any]] = ()) -> PlanReview:
@@ -152,7 +166,7 @@ def read_reviews(db: str | Path, thread: str | None = None) -> list[ThreadReview
         for name in names:
             found = saver.get_tuple({"configurable": {"thread_id": name, "checkpoint_ns": ""}})
             values = found.checkpoint.get("channel_values", {}) if found is not None else {}
-            decided = [r for r in values.get("reviews") or [] if isinstance(r, PlanReview) and r.decision]
+            decided = [r for r in map(PlanReview.of, values.get("reviews") or []) if r.decision]
             out += [ThreadReview(name, i, r) for i, r in enumerate(decided, 1)]
         return out
     except sqlite3.OperationalError as exc:
