@@ -41,6 +41,7 @@ from unison_agent.contract.plan import GENERATION_FIELDS, PLAN_FIELDS, Plan
 from unison_agent.contract.settings import Settings, check_overrides
 from unison_agent.core import boundary, present, progress
 from unison_agent.core.prepare import Guard, Job, apply_changes, jobs_for, parse_decision, prepare_step
+from unison_agent.core.reviews import close_review, open_review, with_settings
 from unison_agent.core.steps import split_steps
 from unison_agent.core.verify import CheckResult, attempt_summary, checks_for, preserve_score, retry_changes, score
 from unison_agent.core.verify import to_json as verify_json
@@ -304,7 +305,9 @@ class Nodes:
         return self.guarded(state, body)
 
     def confirm(self, state: AgentState) -> Update:
-        """Human in the loop: show the plan, then accept, change fields, or cancel (a LangGraph interrupt)."""
+        """Human in the loop: show the plan, then accept, change fields, or cancel (a LangGraph interrupt). The
+        decision is recorded in ``reviews`` (:mod:`unison_agent.core.reviews`): the first plan, what changed, the
+        plan that runs."""
         plan = plan_of(state)
         decision = interrupt(
             {
@@ -317,8 +320,15 @@ class Nodes:
             }
         )
         action, changes = parse_decision(decision)
+        review = state.get("review") or open_review(
+            plan,
+            turn=int(state.get("turn", 0)),
+            step=int(state.get("step_index", 0)),
+            text=state.get("step_text") or "",
+            media=state.get("media") or [],
+        )
         if action == "accept":
-            return {"decision": "accept", "notice": None}
+            return {"decision": "accept", "notice": None, "review": None, "reviews": [close_review(review, plan)]}
         if action == "cancel":
             result = StepResult(
                 step=state.get("step_index", 0),
@@ -332,6 +342,7 @@ class Nodes:
             return {
                 "decision": "cancel",
                 "results": [result],
+                "reviews": [close_review(review, plan, cancelled=True)],
                 **{k: v for k, v in clear_step().items() if k != "decision"},
             }
         plan_changes = {k: v for k, v in changes.items() if k in (*PLAN_FIELDS, "roles")}
@@ -340,14 +351,15 @@ class Nodes:
         if unknown:
             changeable = ", ".join((*PLAN_FIELDS, "roles", *GENERATION_FIELDS))
             notice = f"unknown field(s) {', '.join(unknown)}; changeable: {changeable}"
-            return {"decision": "change", "notice": notice}
+            return {"decision": "change", "notice": notice, "review": review}
         try:
             gen_changes = check_overrides(gen_changes, "changes")  # a NaN guidance, a seed of 2**80: refused here
             new_plan, notes = apply_changes(plan, plan_changes)
         except (PlanError, SettingsError) as exc:
-            return {"decision": "change", "notice": str(exc)}
+            return {"decision": "change", "notice": str(exc), "review": review}
         update: Update = {
             "decision": "change",
+            "review": with_settings(review, list(gen_changes)),
             "plan": new_plan,
             "notice": "changed",
             "overrides": {**(state.get("overrides") or {}), **gen_changes},

@@ -1,5 +1,6 @@
 """The agent's state: serialisable values only, so SQLite can checkpoint it — strings, numbers, lists, dicts, and
-two typed values: the current :class:`~unison_agent.contract.plan.Plan` and each finished step's :class:`StepResult`.
+typed values: the current :class:`~unison_agent.contract.plan.Plan`, each finished step's :class:`StepResult` and
+each plan review's :class:`~unison_agent.core.reviews.PlanReview` (``reviews``).
 
 LangGraph's serializer stores a pydantic model or a dataclass with its class name and rebuilds it on load (a plan
 is validated again there, as anything read from disk is); :data:`STATE_TYPES` are the classes it may rebuild.
@@ -20,11 +21,13 @@ from typing import Annotated, Any, Literal, TypedDict
 from langgraph.types import Overwrite
 
 from unison_agent.contract.plan import Plan
+from unison_agent.core.reviews import PlanReview
 
 STATE_TYPES: tuple[tuple[str, str], ...] = (
     ("unison_agent.contract.plan", "Plan"),
     ("unison_agent.contract.plan", "Task"),
     ("unison_agent.graphs.state", "StepResult"),
+    ("unison_agent.core.reviews", "PlanReview"),
     ("unison_agent.models.pipeline", "GenerationResult"),
 )
 """(module, class) of the typed values in the state, for the checkpointer's serializer (its allow-list)."""
@@ -207,6 +210,10 @@ class AgentState(InputState, total=False):
     """A message for the person reviewing a plan (e.g. why a change was refused)."""
     decision: Literal["accept", "change", "cancel"] | None
     """The reviewer's last decision (routes the confirm node)."""
+    review: PlanReview | None
+    """The current step's open plan review (its first plan, kept across the reviewer's changes), or None."""
+    reviews: Annotated[list[PlanReview], operator.add]
+    """Every decided plan review of the thread (:mod:`unison_agent.core.reviews`); undo keeps them."""
     done: bool
     """True once the turn has finished (all steps run, cancelled, or stopped by an error)."""
 
@@ -221,6 +228,7 @@ def clear_step() -> dict[str, Any]:
         "step_notes": [],
         "notice": None,
         "decision": None,
+        "review": None,
         "attempts": [],
         "checks": [],
         "retry": {},

@@ -1,6 +1,8 @@
-"""`unison train planner DATA.jsonl -o ADAPTER_DIR` and `unison train projector DATA.jsonl -o projector.pth`.
+"""`unison train planner [DATA.jsonl] [--from-threads [--thread NAME]] -o ADAPTER_DIR` and `unison train projector
+DATA.jsonl -o projector.pth`.
 
-The planner: PEFT LoRA fine-tuning on planning cases (the ``eval plans`` format), from the configured adapter
+The planner: PEFT LoRA fine-tuning on planning cases (the ``eval plans`` format) and, with ``--from-threads``, on
+the plans people changed at plan review (:mod:`unison_agent.training.from_threads`), from the configured adapter
 (``--from``, default ``--unison`` when it is there) or a fresh LoRA (``--fresh``), with ``eval plans`` on the
 validation split before and after. The projector: Wan's flow-matching loss with the planner and Wan2.1-VACE
 frozen, only the projector's weights trained.
@@ -57,6 +59,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora-alpha", type=int, default=32, help="fresh LoRA alpha (default 32)")
     parser.add_argument("--no-eval", action="store_true", help="skip `eval plans` on the validation split")
     parser.add_argument("--media", default=None, help="folder for the synthetic media the cases name")
+    parser.add_argument(
+        "--from-threads",
+        action="store_true",
+        help="planner: also train on every plan a person changed at plan review (--confirm, the web form), "
+        "read from the threads database, with the accepted plan as the target",
+    )
+    parser.add_argument("--thread", default=None, help="with --from-threads: only this thread's reviews")
+    parser.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="with --from-threads: leave out (and name) reviews whose files are gone, instead of stopping",
+    )
 
 
 def run(args: argparse.Namespace, settings, console) -> int:
@@ -66,8 +80,12 @@ def run(args: argparse.Namespace, settings, console) -> int:
         raise UnisonError("--batch-size and --grad-accum must be at least 1")
     if args.max_steps is not None and args.max_steps < 1:
         raise UnisonError("--max-steps must be at least 1")
+    if (args.thread or args.skip_missing) and not args.from_threads:
+        raise UnisonError("--thread and --skip-missing choose reviews: give them with --from-threads")
     if args.what == "planner":
         return _planner(args, settings, console)
+    if args.from_threads:
+        raise UnisonError("--from-threads trains the planner (plan reviews); the projector trains on DATA.jsonl")
     return _projector(args, settings, console)
 
 
@@ -78,8 +96,8 @@ def _planner(args, settings, console) -> int:
     from unison_agent.training.planner import PlannerTrainConfig
     from unison_agent.training.planner_run import default_media, figures, train_planner
 
-    if args.data is None:
-        raise UnisonError("give a DATA.jsonl file of cases")
+    if args.data is None and not args.from_threads:
+        raise UnisonError("give a DATA.jsonl file of cases, or --from-threads to learn from plan reviews")
     start: Path | None = None
     if args.start:
         start = Path(args.start).expanduser().resolve()
@@ -92,7 +110,11 @@ def _planner(args, settings, console) -> int:
     out = Path(args.out).expanduser().resolve()
     media, tmp = default_media(Path(args.media) if args.media else None)
     try:
-        examples = load_examples(args.data, media) if args.data else []
+        examples, sources = _thread_examples(args, settings, console) if args.from_threads else ([], {})
+        if args.data:
+            cases = load_examples(args.data, media)
+            examples += cases
+            sources["data"] = {"file": str(Path(args.data).resolve()), "cases": len(cases)}
         if not examples:
             raise UnisonError("nothing to train on: the data file has no cases")
         val = load_examples(args.val, media) if args.val else None
@@ -119,6 +141,7 @@ def _planner(args, settings, console) -> int:
             val_examples=val,
             run_eval=not args.no_eval,
             console=console,
+            sources=sources,
         )
     finally:
         if tmp is not None:
@@ -126,6 +149,32 @@ def _planner(args, settings, console) -> int:
     _print_figures(console, figures(run_.before), figures(run_.after), start)
     console.print(f"adapter written to {out}; use it with --unison {out}")
     return 0
+
+
+def _thread_examples(args, settings, console) -> tuple[list, dict]:
+    """The examples the threads' plan reviews give, said aloud: how many, and each review left out and why."""
+    from rich.markup import escape
+
+    from unison_agent.training.from_threads import thread_examples
+
+    found = thread_examples(settings.threads_db, args.thread, skip_missing=args.skip_missing)
+    console.print(
+        f"from the threads ({settings.threads_db}): {found.reviewed} reviewed plan(s), {found.changed} changed; "
+        f"{len(found.examples)} example(s)"
+    )
+    for why in found.left_out:
+        console.print(f"  left out: {escape(why)}")
+    sources = {
+        "threads": {
+            "db": str(settings.threads_db),
+            "thread": args.thread,
+            "reviewed": found.reviewed,
+            "changed": found.changed,
+            "examples": [{"id": e.id, "source": e.case["source"], "target": e.target} for e in found.examples],
+            "left_out": list(found.left_out),
+        }
+    }
+    return list(found.examples), sources
 
 
 def _print_figures(console, before, after, start) -> None:

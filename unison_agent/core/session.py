@@ -12,7 +12,8 @@ it), so a new process resumes where the last one stopped::
     s.send("what is in the last video?").answer
 
 With ``confirm=True`` a generation waits for a decision: ``r.pending`` holds the plan, and
-``s.resume("accept" | "cancel" | {"width": 480})`` continues. ``on_event`` receives progress events (the contract
+``s.resume("accept" | "cancel" | {"width": 480})`` continues; each decision is kept in the thread (``s.reviews()``,
+:mod:`unison_agent.core.reviews`). ``on_event`` receives progress events (the contract
 is in :mod:`unison_agent.core.progress`): ``{"event": "stage", "stage": ..., "text": ...}`` when a stage begins
 (planning, loading, annotating, denoising, decoding, writing, understanding, checking), ``{"event": "step",
 "stage": ..., "step": i, "total": n, "elapsed_s": ..., "remaining_s": ...}``, ``{"event": "token", "text": ...}``,
@@ -40,6 +41,7 @@ from unison_agent.contract.errors import ThreadBusy, UnisonError
 from unison_agent.contract.settings import Settings, check_overrides
 from unison_agent.core import boundary, present
 from unison_agent.core.prepare import EMPTY_REQUEST, Guard, PreparedStep, prepare_request
+from unison_agent.core.reviews import PlanReview
 from unison_agent.graphs import toolbox
 from unison_agent.graphs.graph import build_graph
 from unison_agent.graphs.nodes import finish_turn
@@ -423,6 +425,10 @@ class Session:
         return [
             {**h, "results": [StepResult.of(r) for r in h.get("results", [])]} for h in self.values().get("history", [])
         ]
+
+    def reviews(self) -> list[PlanReview]:
+        """This thread's decided plan reviews, oldest first (:mod:`unison_agent.core.reviews`)."""
+        return [r for r in map(PlanReview.of, self.values().get("reviews") or []) if r.decision]
 
     def last_plan(self) -> dict[str, Any] | None:
         pending = self.pending()

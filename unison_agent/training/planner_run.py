@@ -96,8 +96,10 @@ def train_planner(
     val_examples: list[Example] | None = None,
     run_eval: bool = True,
     console=None,
+    sources: dict[str, Any] | None = None,
 ) -> PlannerRun:
-    """The whole run. ``val_examples`` (e.g. a separate file) replaces the split when given."""
+    """The whole run. ``val_examples`` (e.g. a separate file) replaces the split when given; ``training.json``
+    names the examples of each split (their ids) and holds ``sources`` (where the examples came from)."""
     from unison_agent.core.progress import quiet_library_bars
 
     quiet_library_bars("transformers", "huggingface_hub")
@@ -130,7 +132,14 @@ def train_planner(
         processor,
         cfg,
         cfg.out,
-        {"train_cases": len(train_set), "val_cases": len(val_set), "losses": result.losses},
+        {
+            "train_cases": len(train_set),
+            "val_cases": len(val_set),
+            "train_ids": [e.id for e in train_set],
+            "val_ids": [e.id for e in val_set],
+            **({"sources": sources} if sources else {}),
+            "losses": result.losses,
+        },
     )
     del model
     after = evaluate_adapter(settings, cfg.out, val_set, media) if run_eval and val_set else None
