@@ -281,9 +281,28 @@ def _metadata(container: Any, stream: Any) -> dict[str, Any]:
     return {"width": int(ctx.width), "height": int(ctx.height), "frames": frames, "fps": fps, "seconds": seconds}
 
 
-def _decode(path: Path, container: Any, stream: Any, limits: MediaLimits, keep: set[int] | None, stop: int | None):
+def _decode(
+    path: Path,
+    container: Any,
+    stream: Any,
+    limits: MediaLimits,
+    keep: set[int] | None,
+    stop: int | None,
+    size: tuple[int, int] | None = None,
+):
     """Decode frames in order, keeping the indices in ``keep`` (all when None), up to ``stop`` frames; the caps
-    hold while decoding. Returns (kept (H, W, 3) frames by index, decoded count, the last decoded frame or None)."""
+    hold while decoding. ``size`` (w, h): each kept frame is resized to it (bicubic, antialiased) as it is decoded,
+    so a long clip is never held at its own resolution. Returns (kept (H, W, 3) frames by index, decoded count, the
+    last decoded frame or None)."""
+
+    def rgb(frame: Any) -> np.ndarray:
+        arr = frame.to_ndarray(format="rgb24")
+        if size is None or (arr.shape[1], arr.shape[0]) == tuple(size):
+            return arr
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(arr).resize(tuple(size), Image.Resampling.BICUBIC))
+
     kept: dict[int, np.ndarray] = {}
     count, last = 0, None
     for frame in container.decode(stream):
@@ -296,12 +315,12 @@ def _decode(path: Path, container: Any, stream: Any, limits: MediaLimits, keep: 
             raise limits.refuse(path, f"the video lasts more than {frame.time:,.1f} seconds", "video_seconds")
         last = frame
         if keep is None or count - 1 in keep:
-            kept[count - 1] = frame.to_ndarray(format="rgb24")
+            kept[count - 1] = rgb(frame)
         if stop is not None and count >= stop:
             break
     tail = None if last is None else kept.get(count - 1)
     if last is not None and tail is None:
-        tail = last.to_ndarray(format="rgb24")
+        tail = rgb(last)
     return kept, count, tail
 
 
@@ -325,13 +344,17 @@ def probe_video(path: str | os.PathLike[str], limits: MediaLimits | None = None)
 
 
 def read_video(
-    path: str | os.PathLike[str], max_frames: int | None = None, *, limits: MediaLimits | None = None
+    path: str | os.PathLike[str],
+    max_frames: int | None = None,
+    *,
+    limits: MediaLimits | None = None,
+    size: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, float]:
     """All frames (or the first ``max_frames``) as (T, H, W, 3) uint8 RGB, and the frame rate. MediaError if it
-    cannot be decoded or is over ``limits``."""
+    cannot be decoded or is over ``limits``. ``size`` (w, h): frames resized to it as they are decoded."""
     p = Path(path)
     with _video(p, limits) as (container, stream, meta):
-        kept, _, _ = _decode(p, container, stream, _limits(limits), None, max_frames)
+        kept, _, _ = _decode(p, container, stream, _limits(limits), None, max_frames, size)
     if not kept:
         raise MediaError(f"{path}: the video has no decodable frames")
     return np.stack([kept[i] for i in sorted(kept)]), meta["fps"] or 16.0

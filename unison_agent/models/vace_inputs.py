@@ -141,6 +141,12 @@ def check_budget(width: int, height: int, num_frames: int) -> None:
         )
 
 
+def cover_size(iw: int, ih: int, width: int, height: int) -> tuple[int, int]:
+    """The size an ``iw x ih`` picture is scaled to so that it covers ``width x height`` (before the centre crop)."""
+    scale = max(width / iw, height / ih)
+    return max(width, round(iw * scale)), max(height, round(ih * scale))
+
+
 def cover_resize(frames: np.ndarray, width: int, height: int, *, nearest: bool = False) -> np.ndarray:
     """Resize (T, H, W[, 3]) uint8 frames to cover ``width x height`` and crop the centre.
 
@@ -151,8 +157,7 @@ def cover_resize(frames: np.ndarray, width: int, height: int, *, nearest: bool =
     ih, iw = frames.shape[1:3]
     if (iw, ih) == (width, height):
         return frames
-    scale = max(width / iw, height / ih)
-    nw, nh = max(width, round(iw * scale)), max(height, round(ih * scale))
+    nw, nh = cover_size(iw, ih, width, height)
     left, top = (nw - width) // 2, (nh - height) // 2
     method = Image.Resampling.NEAREST if nearest else Image.Resampling.BICUBIC
     out = [
@@ -306,15 +311,17 @@ def prepare_clip(
     *,
     start: int = 0,
     total: int | None = None,
+    src_size: tuple[int, int] | None = None,
 ) -> Clip:
     """Source/control frames -> the :class:`Clip` for the window of ``num_frames`` from output frame ``start``.
 
     A single frame stays a single frame when ``num_frames`` is 1, and is repeated for a video. A clip longer
     than the window is said in ``warnings`` (it belongs in the answer, not only in the notes); ``total`` is the
-    clip's full frame count when only its start was decoded.
+    clip's full frame count when only its start was decoded; ``src_size`` the file's own (w, h) when the frames
+    were scaled while decoding (:func:`_read`'s ``fit``).
     """
     frames = as_video(frames, "source")
-    src_h, src_w = frames.shape[1:3]
+    src_w, src_h = src_size or (frames.shape[2], frames.shape[1])
     w, h, notes = fit_size(src_w, src_h, width, height)
     warnings: list[str] = []
     if num_frames == 1:
@@ -373,8 +380,16 @@ def anchor_clip(image: np.ndarray, num_frames: int, anchor: str) -> tuple[np.nda
 # a plan's inputs
 
 
-def _read(path: str | Path, role: str, limits: MediaLimits | None, seconds: float | None = None):
-    """(array, fps, frames in the file) of a file; ``seconds``: decode only the start of a video that long."""
+def _read(
+    path: str | Path,
+    role: str,
+    limits: MediaLimits | None,
+    seconds: float | None = None,
+    fit: tuple[int, int] | None = None,
+):
+    """(array, fps, frames in the file) of a file; ``seconds``: decode only the start of a video that long.
+    ``fit`` (w, h): a video is scaled while it is decoded to the size that covers the output generated from it
+    (the size :func:`prepare_clip` would scale it to), so a long clip is never held at its own resolution."""
     from unison_agent.media.files import check_file, mask_levels, read_image, read_video
 
     info = check_file(path, limits)
@@ -385,7 +400,12 @@ def _read(path: str | Path, role: str, limits: MediaLimits | None, seconds: floa
     max_frames = None
     if seconds is not None and info.fps:
         max_frames = math.ceil(seconds * float(info.fps)) + 2  # a frame of margin each side of the last one sampled
-    video, fps = read_video(info.path, max_frames, limits=limits)
+    size = None
+    if fit is not None and info.width and info.height:
+        tw, th, _ = fit_size(int(info.width), int(info.height), *fit)
+        scaled = cover_size(int(info.width), int(info.height), tw, th)
+        size = scaled if scaled[0] < int(info.width) else None  # only ever smaller
+    video, fps = read_video(info.path, max_frames, limits=limits, size=size)
     return video, fps, max(int(info.frames or 0), len(video))
 
 
@@ -396,16 +416,28 @@ def _load(
     frames: Mapping[str, Any],
     limits: MediaLimits | None,
     seconds: float | None = None,
+    fit: tuple[int, int] | None = None,
 ) -> tuple[Any, float | None] | None:
     """(array, fps, frames in the file) for ``role``: an array given in ``frames``, else a prepared file in
     ``files``, else the plan's file."""
     if frames.get(role) is not None:
         given = frames[role]
         return given, frames.get("fps"), len(given) if getattr(given, "ndim", 0) == 4 else 1
-    if files.get(role):
-        return _read(files[role], role, limits, seconds)
-    ref = plan.first(role)
-    return None if ref is None else _read(ref.path, role, limits, seconds)
+    path = files.get(role) or (plan.first(role).path if plan.first(role) is not None else None)
+    return None if path is None else _read(path, role, limits, seconds, fit)
+
+
+def _file_size(plan: Plan, role: str, files: Mapping[str, Any], frames: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The (w, h) of ``role``'s file (None when it is given as an array or there is none)."""
+    from unison_agent.media.files import check_file
+
+    if frames.get(role) is not None:
+        return None
+    path = files.get(role) or (plan.first(role).path if plan.first(role) is not None else None)
+    if path is None:
+        return None
+    info = check_file(path)
+    return (int(info.width), int(info.height)) if info.width and info.height else None
 
 
 def edit_mask(
@@ -489,16 +521,18 @@ def prepare_inputs(
 
     if task in EDIT_TASKS:
         # whole: a mask video is aligned to the source's full length
-        source, src_fps, _ = _load(plan, "source", files, frames, limits) or (None, None, 0)
+        source, src_fps, _ = _load(plan, "source", files, frames, limits, fit=(w, h)) or (None, None, 0)
         source = as_video(source, "source")
-        clip = prepare_clip(source, src_fps, w, h, n, fps)
+        size = _file_size(plan, "source", files, frames)
+        clip = prepare_clip(source, src_fps, w, h, n, fps, src_size=size)
+        src_shape = (source.shape[0], size[1], size[0]) if size else source.shape[:3]  # the file's own size
         mask_in = _load(plan, "mask", files, frames, limits)
         if mask_in is None:
             raise PlanError(
                 f"{task.value} needs an edit mask and none was given or prepared; the graph's annotate step makes one "
                 "from the target (called directly: pass files={'mask': path}, e.g. from `unison annotate mask`)"
             )
-        mask, more = edit_mask(mask_in[0], _mask_name(plan, files, frames), source.shape[:3], clip)
+        mask, more = edit_mask(mask_in[0], _mask_name(plan, files, frames), src_shape, clip)
         return VaceInputs(
             clip.width,
             clip.height,
@@ -511,14 +545,27 @@ def prepare_inputs(
 
     if task in CONTROL_TASKS:
         # only the window's start is decoded (+ the rest is probed, to say when the clip is longer)
-        control, src_fps, total = _load(plan, "control", files, frames, limits, seconds=n / fps) or (None, None, 0)
+        control, src_fps, total = _load(plan, "control", files, frames, limits, seconds=n / fps, fit=(w, h)) or (
+            None,
+            None,
+            0,
+        )
         if plan.control not in (None, "ready") and not files.get("control") and frames.get("control") is None:
             raise PlanError(
                 f"the control input of this {task.value} plan is not a control map yet ({plan.control} must be made "
                 "first); the graph's annotate step makes it (called directly: pass files={'control': path}, e.g. "
                 f"from `unison annotate {plan.control}`)"
             )
-        clip = prepare_clip(as_video(control, "control"), src_fps, w, h, n, fps, total=total)
+        clip = prepare_clip(
+            as_video(control, "control"),
+            src_fps,
+            w,
+            h,
+            n,
+            fps,
+            total=total,
+            src_size=_file_size(plan, "control", files, frames),
+        )
         notes = list(clip.notes)
         if files.get("control"):
             notes.append(f"control signal: the {plan.control or 'prepared'} map {Path(files['control']).name}")

@@ -41,9 +41,9 @@ def decodes(monkeypatch):
     calls = []
     real = media._decode
 
-    def spy(path, container, stream, limits, keep, stop):
+    def spy(path, container, stream, limits, keep, stop, *rest):
         calls.append((keep, stop))
-        return real(path, container, stream, limits, keep, stop)
+        return real(path, container, stream, limits, keep, stop, *rest)
 
     monkeypatch.setattr(media, "_decode", spy)
     return calls
