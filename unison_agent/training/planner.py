@@ -111,6 +111,7 @@ def build_model(settings: Settings, cfg: PlannerTrainConfig):
         _require(cfg.start, "adapter", "the starting adapter", "unison")
         peft_model = PeftModel.from_pretrained(model, str(cfg.start), is_trainable=True)
     else:
+        _torch().manual_seed(cfg.seed)  # the fresh LoRA's initialisation follows --seed (a run can be repeated)
         peft_model = get_peft_model(model, fresh_lora_config(cfg, token_ids))
     for p in peft_model.parameters():  # trainable weights in float32 (bf16 weights + Adam lose small updates)
         if p.requires_grad and p.dtype != _torch().float32:
