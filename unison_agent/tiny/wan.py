@@ -6,6 +6,8 @@ real loader (:func:`unison_agent.models.vace_loader.load_vace`) reads it back th
 Sizes follow diffusers' own tests: 2 heads x 12 dims, 2 layers, text width 32 (the stage-one kit's tiny
 projector maps 64 -> 32), a 3-channel-base VAE with the real strides (4, 8, 8) and 16 latent channels; the
 rotary table is the published one (``rope_max_seq_len`` 1024), so every size the real model takes works here.
+The weights are random except that the cross-attention attends to the context's content rather than its zero padding,
+as a trained Wan does (:func:`_attend_to_content`), so the prompt and the projector's rows steer the output.
 """
 
 from __future__ import annotations
