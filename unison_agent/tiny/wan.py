@@ -6,6 +6,8 @@ real loader (:func:`unison_agent.models.vace_loader.load_vace`) reads it back th
 Sizes follow diffusers' own tests: 2 heads x 12 dims, 2 layers, text width 32 (the stage-one kit's tiny
 projector maps 64 -> 32), a 3-channel-base VAE with the real strides (4, 8, 8) and 16 latent channels; the
 rotary table is the published one (``rope_max_seq_len`` 1024), so every size the real model takes works here.
+The weights are random except that the cross-attention attends to the context's content rather than its zero padding,
+as a trained Wan does (:func:`_attend_to_content`), so the prompt and the projector's rows steer the output.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ ROPE_MAX_SEQ_LEN = 1024
 Wan2.1-VACE-1.3B-diffusers config keeps): rotary tables for up to 1024 latent positions per axis, so the tiny kit
 accepts every size the real model accepts (32, the value of diffusers' own tests, fails past 512 px: 480P/720P)."""
 
+CROSS_ATTN_QK_GAIN = 3.0
+"""The tiny transformer's cross-attention q/k RMSNorm weights (1.0 at diffusers' init): see
+:func:`_attend_to_content`."""
+
 _MARKER = ".tiny-vace-complete"
-_VERSION = "2"
-"""Bumped whenever the kit's shapes change: a kit on disk with another stamp (or none) is rebuilt.
-1: rope_max_seq_len 32; 2: rope_max_seq_len 1024."""
+_VERSION = "3"
+"""Bumped whenever the kit's shapes or weights change: a kit on disk with another stamp (or none) is rebuilt.
+1: rope_max_seq_len 32; 2: rope_max_seq_len 1024; 3: cross-attention attends to content (:func:`_attend_to_content`)."""
 
 
 def _tokenizer_vocab() -> list[tuple[str, float]]:
@@ -51,6 +57,34 @@ def _tokenizer_vocab() -> list[tuple[str, float]]:
         # longer pieces are likelier, so whole words win over letter sequences
         vocab.append((p, -10.0 + len(p) - 0.001 * i))
     return vocab
+
+
+def _attend_to_content(transformer) -> None:
+    """Give the untrained tiny transformer what a trained Wan has: cross-attention on the context's content rows.
+
+    Wan's cross-attention is unmasked and the method's context is 2048 positions, nearly all zero padding. At
+    diffusers' random init the attention is near uniform, so the padding took 99.5 % of it and neither the prompt's
+    umT5 rows nor the projector's 4 rows changed the output: 4 context rows optimised directly as free parameters
+    (60 Adam steps) moved the flow-matching loss by 0.05 %, and the projector could not learn. A trained Wan is
+    steered by its prompt, so the kit builds that in: a zero (padding) row gets a zero key and a zero value (the
+    text embedder's and the cross-attention's key/value biases are zero), and the cross-attention's q/k RMSNorm
+    weights are :data:`CROSS_ATTN_QK_GAIN`, which makes the logits 9x sharper than at init, so content rows win the
+    softmax over the padding (measured on a 4-token prompt + 4 projector rows: 90 %, 29 % and 91 % of the
+    attention in the three cross-attention layers, against 0.4-0.5 % before; the 4 free rows then lower the loss
+    by 13 % in 60 steps).
+    """
+    import torch
+
+    with torch.no_grad():
+        embedder = transformer.condition_embedder.text_embedder
+        embedder.linear_1.bias.zero_()
+        embedder.linear_2.bias.zero_()
+        for name, module in transformer.named_modules():
+            if name.endswith("attn2"):  # every block's and every VACE block's cross-attention
+                module.to_k.bias.zero_()
+                module.to_v.bias.zero_()
+                module.norm_q.weight.fill_(CROSS_ATTN_QK_GAIN)
+                module.norm_k.weight.fill_(CROSS_ATTN_QK_GAIN)
 
 
 def build_tiny_vace(root: Path) -> dict[str, str]:
@@ -107,6 +141,7 @@ def build_tiny_vace(root: Path) -> dict[str, str]:
         vace_layers=[0],
         vace_in_channels=96,
     ).eval()
+    _attend_to_content(transformer)
 
     vae = AutoencoderKLWan(
         base_dim=3,

@@ -254,6 +254,7 @@ def train_projector(
         step, result.losses = int(state["step"]), list(state["losses"])
         result.resumed_from = step
     generator = torch.Generator().manual_seed(cfg.seed + step)
+    torch.manual_seed(cfg.seed + step)  # the projector's dropout masks: --seed makes a run repeatable
     started = time.perf_counter()
     bar = _bar(console, total, step)
     try:

@@ -4,6 +4,7 @@ saved file (the released key layout) generates through Session."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,11 +52,16 @@ def test_only_the_projector_gets_gradients(tmp_path, tiny_qwen, tiny_vace, pairs
     )
 
 
-def test_cli_trains_and_the_file_generates_through_session(tmp_path, tiny_qwen, tiny_vace, pairs, capsys):
+def test_cli_training_lowers_the_held_fixed_loss_and_the_file_generates_through_session(
+    tmp_path, tiny_qwen, tiny_vace, pairs, capsys
+):
+    """60 steps of `unison train projector` from the kit's projector.pth lower the flow-matching loss at fixed
+    timesteps and noise by at least 10 % (measured 13.4-17.6 % over seeds 0-4), and the file generates."""
     from unison_agent.cli import main
     from unison_agent.contract.settings import Settings
     from unison_agent.core.session import Session
     from unison_agent.models.projector import EXPECTED_KEYS
+    from unison_agent.training.projector import ProjectorTrainConfig, ProjectorTrainer, load_pairs, mean_loss
 
     out = tmp_path / "trained" / "projector.pth"
     flags = [
@@ -72,14 +78,23 @@ def test_cli_trains_and_the_file_generates_through_session(tmp_path, tiny_qwen, 
         "--vace",
         tiny_vace["vace"],
     ]
-    assert main(["train", "projector", str(pairs), "-o", str(out), "--max-steps", "3", "--lr", "1e-2", *flags]) == 0
+    assert main(["train", "projector", str(pairs), "-o", str(out), "--max-steps", "60", "--lr", "3e-2", *flags]) == 0
     assert "projector written to" in capsys.readouterr().out
     import torch
 
     state = torch.load(out, weights_only=True)
     assert sorted(state) == sorted(EXPECTED_KEYS)
-    before = torch.load(f"{tiny_qwen['unison']}/projector.pth", weights_only=True)
-    assert not torch.equal(state["net.0.weight"], before["module.net.0.weight"])
+    start = Path(tiny_qwen["unison"]) / "projector.pth"  # what the command starts from without --from / --fresh
+    assert not torch.equal(state["net.0.weight"], torch.load(start, weights_only=True)["module.net.0.weight"])
+
+    # the same timesteps and noise (mean_loss's fixed seed) for the starting and the trained projector
+    eval_settings = Settings.resolve(
+        {"home": str(tmp_path / "home"), "device": "cpu", "dtype": "float32", **tiny_qwen, **tiny_vace}, env={}
+    )
+    held = load_pairs(pairs)
+    before = mean_loss(ProjectorTrainer(eval_settings, ProjectorTrainConfig(out=out, start=start)), held)
+    after = mean_loss(ProjectorTrainer(eval_settings, ProjectorTrainConfig(out=out, start=out)), held)
+    assert after <= 0.9 * before, f"the held-fixed loss went from {before:.4f} to {after:.4f}"
 
     settings = Settings.resolve(
         {
