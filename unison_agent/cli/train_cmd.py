@@ -57,7 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="split, order and initialisation seed (default 0)")
     parser.add_argument("--lora-r", type=int, default=16, help="fresh LoRA rank (default 16)")
     parser.add_argument("--lora-alpha", type=int, default=32, help="fresh LoRA alpha (default 32)")
-    parser.add_argument("--no-eval", action="store_true", help="skip `eval plans` on the validation split")
+    parser.add_argument(
+        "--no-eval",
+        action="store_true",
+        help="planner: skip `eval plans` on the validation split; projector: skip the held-fixed loss before/after",
+    )
     parser.add_argument("--media", default=None, help="folder for the synthetic media the cases name")
     parser.add_argument(
         "--from-threads",
@@ -224,10 +228,15 @@ def _projector(args, settings, console) -> int:
         seed=args.seed,
         resume=args.resume,
     )
-    result = train_projector(settings, Path(args.data), cfg, console=console)
+    result = train_projector(settings, Path(args.data), cfg, console=console, evaluate=not args.no_eval)
     first, last = result.losses[0], result.losses[-1]
-    console.print(
-        f"{len(result.losses)} step(s): loss {first:.4f} -> {last:.4f}; projector written to {cfg.out}; "
-        f"use it with --projector {cfg.out}"
-    )
+    console.print(f"{len(result.losses)} step(s): training loss (random timesteps) {first:.4f} -> {last:.4f}")
+    if result.held_fixed is not None:
+        h = result.held_fixed
+        change = (h["after"] - h["before"]) / h["before"] if h["before"] else 0.0
+        console.print(
+            f"loss at fixed timesteps and noise on {h['pairs']} pair(s) x {h['draws']} draws: "
+            f"{h['before']:.4f} -> {h['after']:.4f} ({change:+.1%})"
+        )
+    console.print(f"projector written to {cfg.out}; use it with --projector {cfg.out}")
     return 0

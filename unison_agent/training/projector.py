@@ -71,6 +71,13 @@ class ProjectorResult:
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     resumed_from: int | None = None
+    held_fixed: dict[str, Any] | None = None
+    """The loss at fixed timesteps and noise on the first :data:`EVAL_PAIRS` pairs, before and after training
+    ({"pairs", "draws", "before", "after"}): unlike the training loss, it moves only when the projector does."""
+
+
+EVAL_PAIRS = 16
+EVAL_DRAWS = 4
 
 
 def flow_sigma(s: torch.Tensor | float, shift: float):
@@ -229,12 +236,16 @@ def train_projector(
     console=None,
     on_step: Callable[[int, int, float], None] | None = None,
     trainer: ProjectorTrainer | None = None,
+    evaluate: bool = True,
 ) -> ProjectorResult:
-    """Train and write ``cfg.out`` (a checkpoint ``<out>.ckpt`` every ``save_every`` steps; ``resume`` from it)."""
+    """Train and write ``cfg.out`` (a checkpoint ``<out>.ckpt`` every ``save_every`` steps; ``resume`` from it).
+    With ``evaluate``, the held-fixed loss (:func:`mean_loss`) is measured before and after (``held_fixed``)."""
     import torch
 
     pairs = load_pairs(Path(data))
     trainer = trainer or ProjectorTrainer(settings, cfg)
+    measured = pairs[:EVAL_PAIRS]
+    before = None
     total = cfg.max_steps or max(1, math.ceil(len(pairs) * cfg.epochs / cfg.grad_accum))
     optimizer = torch.optim.AdamW(trainer.parameters(), lr=cfg.lr, weight_decay=0.0)
     ckpt = cfg.out.with_name(cfg.out.name + ".ckpt")
@@ -253,6 +264,9 @@ def train_projector(
         optimizer.load_state_dict(state["optimizer"])
         step, result.losses = int(state["step"]), list(state["losses"])
         result.resumed_from = step
+        before = state.get("held_fixed_before")
+    if evaluate and before is None:
+        before = mean_loss(trainer, measured, draws=EVAL_DRAWS)
     generator = torch.Generator().manual_seed(cfg.seed + step)
     torch.manual_seed(cfg.seed + step)  # the projector's dropout masks: --seed makes a run repeatable
     started = time.perf_counter()
@@ -286,6 +300,7 @@ def train_projector(
                         "losses": result.losses,
                         "projector": trainer.state_dict(),
                         "optimizer": optimizer.state_dict(),
+                        "held_fixed_before": before,
                     },
                 )
     finally:
@@ -293,11 +308,13 @@ def train_projector(
             bar[0].stop()
     result.seconds = time.perf_counter() - started
     trainer.projector.eval()
+    if evaluate and before is not None:
+        after = mean_loss(trainer, measured, draws=EVAL_DRAWS)
+        result.held_fixed = {"pairs": len(measured), "draws": EVAL_DRAWS, "before": before, "after": after}
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     _save(cfg.out, trainer.state_dict())
-    cfg.out.with_suffix(".json").write_text(
-        json.dumps({"pairs": len(pairs), "steps": total, "lr": cfg.lr, "losses": result.losses}, indent=1)
-    )
+    record = {"pairs": len(pairs), "steps": total, "lr": cfg.lr, "losses": result.losses}
+    cfg.out.with_suffix(".json").write_text(json.dumps({**record, "held_fixed": result.held_fixed}, indent=1))
     return result
 
 

@@ -79,7 +79,8 @@ def test_cli_training_lowers_the_held_fixed_loss_and_the_file_generates_through_
         tiny_vace["vace"],
     ]
     assert main(["train", "projector", str(pairs), "-o", str(out), "--max-steps", "60", "--lr", "3e-2", *flags]) == 0
-    assert "projector written to" in capsys.readouterr().out
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "projector written to" in printed and "loss at fixed timesteps and noise on 2 pair(s)" in printed
     import torch
 
     state = torch.load(out, weights_only=True)
@@ -95,6 +96,8 @@ def test_cli_training_lowers_the_held_fixed_loss_and_the_file_generates_through_
     before = mean_loss(ProjectorTrainer(eval_settings, ProjectorTrainConfig(out=out, start=start)), held)
     after = mean_loss(ProjectorTrainer(eval_settings, ProjectorTrainConfig(out=out, start=out)), held)
     assert after <= 0.9 * before, f"the held-fixed loss went from {before:.4f} to {after:.4f}"
+    said = json.loads(out.with_suffix(".json").read_text())["held_fixed"]  # what the command printed and kept
+    assert said["before"] == pytest.approx(before, rel=1e-4) and said["after"] == pytest.approx(after, rel=1e-4)
 
     settings = Settings.resolve(
         {
