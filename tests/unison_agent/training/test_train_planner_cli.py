@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from tests.unison_agent.training.conftest import kit_flags
+
 
 def test_train_resume_and_use_the_adapter(tmp_path, tiny_qwen, capsys):
     from unison_agent.cli import main
@@ -30,16 +32,7 @@ def test_train_resume_and_use_the_adapter(tmp_path, tiny_qwen, capsys):
         "1",
         "--val-fraction",
         "0.25",
-        "--device",
-        "cpu",
-        "--dtype",
-        "float32",
-        "--home",
-        str(tmp_path / "home"),
-        "--qwen",
-        tiny_qwen["qwen"],
-        "--unison",
-        tiny_qwen["unison"],
+        *kit_flags(tmp_path / "home", tiny_qwen),
     ]
     assert main([*common, "--max-steps", "2", "--no-eval"]) == 0
     assert (out / "checkpoints" / "step-000002" / "trainer_state.json").is_file()

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.unison_agent.training.conftest import kit_flags
+
 CASES = Path(__file__).resolve().parents[3] / "evals" / "plan_cases.jsonl"
 SEED = 0
 TASK_MIN = 0.25
@@ -48,16 +50,7 @@ def test_training_lifts_held_out_plans_far_above_the_untrained_adapter(tmp_path,
             str(SEED),
             "--save-every",
             "0",
-            "--device",
-            "cpu",
-            "--dtype",
-            "float32",
-            "--home",
-            str(tmp_path / "home"),
-            "--qwen",
-            tiny_qwen["qwen"],
-            "--unison",
-            tiny_qwen["unison"],
+            *kit_flags(tmp_path / "home", tiny_qwen),
         ]
     )
     assert code == 0

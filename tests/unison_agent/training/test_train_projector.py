@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.unison_agent.training.conftest import kit_flags
+
 
 @pytest.fixture
 def pairs(tmp_path):
@@ -64,20 +66,7 @@ def test_cli_training_lowers_the_held_fixed_loss_and_the_file_generates_through_
     from unison_agent.training.projector import ProjectorTrainConfig, ProjectorTrainer, load_pairs, mean_loss
 
     out = tmp_path / "trained" / "projector.pth"
-    flags = [
-        "--device",
-        "cpu",
-        "--dtype",
-        "float32",
-        "--home",
-        str(tmp_path / "home"),
-        "--qwen",
-        tiny_qwen["qwen"],
-        "--unison",
-        tiny_qwen["unison"],
-        "--vace",
-        tiny_vace["vace"],
-    ]
+    flags = kit_flags(tmp_path / "home", tiny_qwen, tiny_vace)
     assert main(["train", "projector", str(pairs), "-o", str(out), "--max-steps", "60", "--lr", "3e-2", *flags]) == 0
     printed = " ".join(capsys.readouterr().out.split())
     assert "projector written to" in printed and "loss at fixed timesteps and noise on 2 pair(s)" in printed
