@@ -138,13 +138,16 @@ def quiet_libraries() -> None:
 
 def apply_demo(settings, *, build: bool, console):
     """Demo mode, applied once here for every command: the demo's defaults, and the tiny models built (once
-    into the demo folder) for commands that load models."""
+    into the demo folder) for commands that load models. What the person stated (a flag, an UNISON_* variable)
+    stays: ``--demo --planner unison --unison DIR`` plans with their adapter on the tiny base model."""
     from unison_agent.core.demo import demo_defaults, demo_settings
 
+    keep = frozenset(settings.model_fields_set) - {"demo"}
+    build = build or settings.planner in ("unison", "qwen")  # `plan --demo --planner unison` loads a planner
     if not build:
-        return demo_defaults(settings)
+        return demo_defaults(settings, keep=keep)
     with console.status("preparing the demo models (built once into the demo folder)..."):
-        return demo_settings(settings)
+        return demo_settings(settings, keep=keep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 NAME = "train"
 HELP = "train the planning LoRA on your own cases and corrections, or the projector on (prompt, image/clip) pairs"
 
-SETTINGS = ("home", "device", "dtype", "qwen", "unison", "projector", "vace")
+SETTINGS = ("home", "device", "dtype", "qwen", "unison", "projector", "vace", "demo")
 """The setting flags this command uses."""
 
 

@@ -25,10 +25,13 @@ DEMO_NOTE = "demo mode: tiny random-weight models (outputs are noise)"
 _METHOD = Settings.model_fields
 
 
-def demo_defaults(settings: Settings) -> Settings:
+def demo_defaults(settings: Settings, *, keep: frozenset[str] = frozenset()) -> Settings:
     """The demo's values (rules planner, 2 steps, 128x128 unless asked otherwise, CPU) without building models:
-    only values still at the method's defaults change, so applying it twice changes nothing."""
-    overrides: dict[str, object] = {"planner": "rules", "demo": True}
+    only values still at the method's defaults change, so applying it twice changes nothing. ``keep``: settings the
+    person stated (flags, environment), which the demo leaves as they are (``--demo --planner unison``)."""
+    overrides: dict[str, object] = {"demo": True}
+    if "planner" not in keep:
+        overrides["planner"] = "rules"
     small = {
         "steps": DEMO_STEPS,
         "default_width": DEMO_WIDTH,
@@ -37,7 +40,7 @@ def demo_defaults(settings: Settings) -> Settings:
         "device": "cpu",  # tiny models: a GPU only adds start-up time
     }
     for name, value in small.items():
-        if getattr(settings, name) == _METHOD[name].default:
+        if name not in keep and getattr(settings, name) == _METHOD[name].default:
             overrides[name] = value
     return settings.replace(**overrides)
 
@@ -48,8 +51,10 @@ def demo_ready(settings: Settings) -> bool:
     return bool(settings.demo) and Path(settings.vace).expanduser().is_relative_to(Path(settings.demo_dir))
 
 
-def demo_settings(settings: Settings) -> Settings:
-    """:func:`demo_defaults` plus the tiny demo models (built once into ``settings.demo_dir``); idempotent."""
+def demo_settings(settings: Settings, *, keep: frozenset[str] = frozenset()) -> Settings:
+    """:func:`demo_defaults` plus the tiny demo models (built once into ``settings.demo_dir``); idempotent.
+    ``keep``: settings the person stated, left as they are (``--demo --unison ~/adapters/mine`` plans with their
+    adapter on the tiny base model)."""
     from unison_agent.core.progress import quiet_library_bars
     from unison_agent.tiny.annotators import build_tiny_annotators
     from unison_agent.tiny.qwen import build_tiny_qwen
@@ -62,4 +67,7 @@ def demo_settings(settings: Settings) -> Settings:
     overrides.update(build_tiny_qwen(root))
     overrides.update(build_tiny_vace(root))
     overrides.update(build_tiny_annotators(root / "annotators"))
-    return demo_defaults(settings).replace(**overrides)
+    overrides = {k: v for k, v in overrides.items() if k not in keep}
+    if keep & {"qwen", "unison"}:  # the person's planner weights: not the demo's merged planner in their place
+        overrides.pop("planner_merged", None)
+    return demo_defaults(settings, keep=keep).replace(**overrides)

@@ -31,12 +31,11 @@ def auto_choice(settings: Settings) -> str:
 
 
 def get_planner(name: str, settings: Settings) -> Planner:
-    """A planner backend by name (``auto`` chooses by the weights present; demo mode always uses rules)."""
+    """A planner backend by name (``auto`` chooses by the weights present; in demo mode ``auto`` is the rules: a
+    named backend is used as named, e.g. ``--demo --planner unison --unison ~/adapters/mine``)."""
     if name not in CHOICES:
         raise SettingsError(f"unknown planner {name!r}; choose one of {', '.join(CHOICES)}")
-    if settings.demo:
-        name = "rules"
-    elif name == "auto":
-        name = auto_choice(settings)
+    if name == "auto":
+        name = "rules" if settings.demo else auto_choice(settings)
     module, cls = PLANNERS[name].split(":")
     return getattr(importlib.import_module(module), cls).from_settings(settings)

@@ -29,7 +29,9 @@ LIFT = 0.25
 RUN = ["--fresh", "--max-steps", "400", "--lr", "1e-2", "--batch-size", "16", "--val-fraction", "0.2"]
 
 
-def test_training_lifts_held_out_plans_far_above_the_untrained_adapter(tmp_path, tiny_qwen, capsys):
+def test_training_lifts_held_out_plans_far_above_the_untrained_adapter(
+    tmp_path, tiny_qwen, tiny_root, capsys, monkeypatch
+):
     from unison_agent.cli import main
 
     lines = [line for line in CASES.read_text().splitlines() if line.strip()]
@@ -66,3 +68,12 @@ def test_training_lifts_held_out_plans_far_above_the_untrained_adapter(tmp_path,
     assert task_after >= TASK_MIN and task_after >= task_before + LIFT, (before, after)
     assert all_after >= ALL_FIELDS_MIN and all_after > all_before, (before, after)
     assert info["losses"][-1] < info["losses"][0] / 10
+
+    # the adapter plans in demo mode too: `--demo --planner unison --unison DIR` keeps the person's planner and
+    # adapter on the tiny base model (the demo's merged planner does not take its place)
+    monkeypatch.setenv("UNISON_DEMO_DIR", str(tiny_root))
+    argv = ["plan", "--json", "--demo", "--planner", "unison", "--unison", str(out), "--home", str(tmp_path / "h")]
+    assert main([*argv, "make a video of a horse galloping on a beach"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    plan = plan[0] if isinstance(plan, list) else plan
+    assert plan["planner"] == "unison" and plan["fallback"] is None and plan["raw"].startswith("<CF"), plan
