@@ -192,12 +192,19 @@ def read_mask(path: str | os.PathLike[str], *, video: bool = False, limits: Medi
     return binary_mask(mask_levels(path, limits=limits))
 
 
-def mask_levels(path: str | os.PathLike[str], *, limits: MediaLimits | None = None) -> np.ndarray:
+def mask_levels(
+    path: str | os.PathLike[str], *, limits: MediaLimits | None = None, size: tuple[int, int] | None = None
+) -> np.ndarray:
     """A mask file's grey levels, uint8 (H, W) for an image, (T, H, W) for a video: the file read as grey the
-    way VACE reads a mask (PIL's ``convert("L")``, ITU-R 601 luma; video frames by the same formula)."""
+    way VACE reads a mask (PIL's ``convert("L")``, ITU-R 601 luma; video frames by the same formula). ``size``
+    (w, h): a video's frames are made grey and scaled to it (nearest) one by one as they are decoded."""
     if kind_of(path) == "video":
-        frames, _ = read_video(path, limits=limits)
-        return luma(frames)
+        p = Path(path)
+        with _video(p, limits) as (container, stream, _meta):
+            kept, _, _ = _decode(p, container, stream, _limits(limits), None, None, size, grey=True)
+        if not kept:
+            raise MediaError(f"{path}: the video has no decodable frames")
+        return np.stack([kept[i] for i in sorted(kept)])
     return np.asarray(_open_image(Path(path), limits).convert("L"))
 
 
@@ -289,19 +296,24 @@ def _decode(
     keep: set[int] | None,
     stop: int | None,
     size: tuple[int, int] | None = None,
+    *,
+    grey: bool = False,
 ):
     """Decode frames in order, keeping the indices in ``keep`` (all when None), up to ``stop`` frames; the caps
     hold while decoding. ``size`` (w, h): each kept frame is resized to it (bicubic, antialiased) as it is decoded,
-    so a long clip is never held at its own resolution. Returns (kept (H, W, 3) frames by index, decoded count, the
+    so a long clip is never held at its own resolution; ``grey``: kept as grey levels (luma), resized nearest. Returns (kept (H, W, 3) frames by index, decoded count, the
     last decoded frame or None)."""
 
     def rgb(frame: Any) -> np.ndarray:
         arr = frame.to_ndarray(format="rgb24")
+        if grey:  # a mask: grey levels, scaled nearest-neighbour
+            arr = luma(arr)
         if size is None or (arr.shape[1], arr.shape[0]) == tuple(size):
             return arr
         from PIL import Image
 
-        return np.asarray(Image.fromarray(arr).resize(tuple(size), Image.Resampling.BICUBIC))
+        method = Image.Resampling.NEAREST if grey else Image.Resampling.BICUBIC
+        return np.asarray(Image.fromarray(arr).resize(tuple(size), method))
 
     kept: dict[int, np.ndarray] = {}
     count, last = 0, None

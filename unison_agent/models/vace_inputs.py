@@ -318,7 +318,7 @@ def prepare_clip(
     A single frame stays a single frame when ``num_frames`` is 1, and is repeated for a video. A clip longer
     than the window is said in ``warnings`` (it belongs in the answer, not only in the notes); ``total`` is the
     clip's full frame count when only its start was decoded; ``src_size`` the file's own (w, h) when the frames
-    were scaled while decoding (:func:`_read`'s ``fit``).
+    were scaled while decoding (:func:`decode_size`).
     """
     frames = as_video(frames, "source")
     src_w, src_h = src_size or (frames.shape[2], frames.shape[1])
@@ -385,28 +385,33 @@ def _read(
     role: str,
     limits: MediaLimits | None,
     seconds: float | None = None,
-    fit: tuple[int, int] | None = None,
+    size: tuple[int, int] | None = None,
 ):
     """(array, fps, frames in the file) of a file; ``seconds``: decode only the start of a video that long.
-    ``fit`` (w, h): a video is scaled while it is decoded to the size that covers the output generated from it
-    (the size :func:`prepare_clip` would scale it to), so a long clip is never held at its own resolution."""
+    ``size`` (w, h): a video's frames are scaled to it as they are decoded (:func:`decode_size`; a mask with
+    nearest-neighbour), so a long clip is never held at its own resolution."""
     from unison_agent.media.files import check_file, mask_levels, read_image, read_video
 
     info = check_file(path, limits)
     if role == "mask":  # grey levels: prepare_mask makes them 0/255, and the notes say how a soft mask counted
-        return mask_levels(info.path, limits=limits), None, info.frames
+        return mask_levels(info.path, limits=limits, size=size), None, info.frames
     if info.kind != "video":
         return read_image(info.path, limits), None, 1
     max_frames = None
     if seconds is not None and info.fps:
         max_frames = math.ceil(seconds * float(info.fps)) + 2  # a frame of margin each side of the last one sampled
-    size = None
-    if fit is not None and info.width and info.height:
-        tw, th, _ = fit_size(int(info.width), int(info.height), *fit)
-        scaled = cover_size(int(info.width), int(info.height), tw, th)
-        size = scaled if scaled[0] < int(info.width) else None  # only ever smaller
     video, fps = read_video(info.path, max_frames, limits=limits, size=size)
     return video, fps, max(int(info.frames or 0), len(video))
+
+
+def decode_size(file_size: tuple[int, int] | None, width: int, height: int) -> tuple[int, int] | None:
+    """The size a video of ``file_size`` is scaled to while it is decoded for an output of about ``width x height``:
+    what :func:`prepare_clip` would scale it to before its centre crop (None: no smaller, keep it as it is)."""
+    if file_size is None:
+        return None
+    tw, th, _ = fit_size(*file_size, width, height)
+    scaled = cover_size(*file_size, tw, th)
+    return scaled if scaled[0] < file_size[0] else None
 
 
 def _load(
@@ -416,7 +421,7 @@ def _load(
     frames: Mapping[str, Any],
     limits: MediaLimits | None,
     seconds: float | None = None,
-    fit: tuple[int, int] | None = None,
+    size: tuple[int, int] | None = None,
 ) -> tuple[Any, float | None] | None:
     """(array, fps, frames in the file) for ``role``: an array given in ``frames``, else a prepared file in
     ``files``, else the plan's file."""
@@ -424,7 +429,7 @@ def _load(
         given = frames[role]
         return given, frames.get("fps"), len(given) if getattr(given, "ndim", 0) == 4 else 1
     path = files.get(role) or (plan.first(role).path if plan.first(role) is not None else None)
-    return None if path is None else _read(path, role, limits, seconds, fit)
+    return None if path is None else _read(path, role, limits, seconds, size)
 
 
 def _file_size(plan: Plan, role: str, files: Mapping[str, Any], frames: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -521,12 +526,17 @@ def prepare_inputs(
 
     if task in EDIT_TASKS:
         # whole: a mask video is aligned to the source's full length
-        source, src_fps, _ = _load(plan, "source", files, frames, limits, fit=(w, h)) or (None, None, 0)
-        source = as_video(source, "source")
         size = _file_size(plan, "source", files, frames)
+        scaled = decode_size(size, w, h)
+        source, src_fps, _ = _load(plan, "source", files, frames, limits, size=scaled) or (None, None, 0)
+        source = as_video(source, "source")
         clip = prepare_clip(source, src_fps, w, h, n, fps, src_size=size)
-        src_shape = (source.shape[0], size[1], size[0]) if size else source.shape[:3]  # the file's own size
-        mask_in = _load(plan, "mask", files, frames, limits)
+        # a mask file of the source's size is scaled with it while decoded (nearest); any other mask is fitted to
+        # the source's own size first, as before
+        with_source = scaled is not None and _file_size(plan, "mask", files, frames) == size
+        mask_in = _load(plan, "mask", files, frames, limits, size=scaled if with_source else None)
+        mask_size = scaled if with_source else size
+        src_shape = (source.shape[0], mask_size[1], mask_size[0]) if mask_size else source.shape[:3]
         if mask_in is None:
             raise PlanError(
                 f"{task.value} needs an edit mask and none was given or prepared; the graph's annotate step makes one "
@@ -545,11 +555,10 @@ def prepare_inputs(
 
     if task in CONTROL_TASKS:
         # only the window's start is decoded (+ the rest is probed, to say when the clip is longer)
-        control, src_fps, total = _load(plan, "control", files, frames, limits, seconds=n / fps, fit=(w, h)) or (
-            None,
-            None,
-            0,
-        )
+        size = _file_size(plan, "control", files, frames)
+        control, src_fps, total = _load(
+            plan, "control", files, frames, limits, seconds=n / fps, size=decode_size(size, w, h)
+        ) or (None, None, 0)
         if plan.control not in (None, "ready") and not files.get("control") and frames.get("control") is None:
             raise PlanError(
                 f"the control input of this {task.value} plan is not a control map yet ({plan.control} must be made "
@@ -564,7 +573,7 @@ def prepare_inputs(
             n,
             fps,
             total=total,
-            src_size=_file_size(plan, "control", files, frames),
+            src_size=size,
         )
         notes = list(clip.notes)
         if files.get("control"):

@@ -41,9 +41,9 @@ def decodes(monkeypatch):
     calls = []
     real = media._decode
 
-    def spy(path, container, stream, limits, keep, stop, *rest):
+    def spy(path, container, stream, limits, keep, stop, *rest, **options):
         calls.append((keep, stop))
-        return real(path, container, stream, limits, keep, stop, *rest)
+        return real(path, container, stream, limits, keep, stop, *rest, **options)
 
     monkeypatch.setattr(media, "_decode", spy)
     return calls

@@ -1,6 +1,6 @@
 """A long or large source clip is scaled while it is decoded (never held whole at its own resolution), and the VACE
-inputs are the same as decoding it at full size and scaling afterwards: frames, masks (a mask at the source's size,
-cover-cropped the same way) and notes, for landscape, portrait and odd sizes."""
+inputs are the same as decoding it at full size and scaling afterwards: frames, masks (a mask file of the source's size
+is scaled with it, nearest, as grey levels) and notes, for landscape, portrait and odd sizes."""
 
 from __future__ import annotations
 
@@ -46,10 +46,19 @@ def test_an_edit_source_is_scaled_while_decoded_with_the_same_inputs(tmp_path, m
             decoded.append(out[0].shape)
         return out
 
+    levels = media_files.mask_levels
+
+    def mask_spy(path, **kwargs):
+        out = levels(path, **kwargs)
+        decoded.append(out.shape)
+        return out
+
     monkeypatch.setattr(media_files, "read_video", spy)
+    monkeypatch.setattr(media_files, "mask_levels", mask_spy)
     got = vi.prepare_inputs(plan)
-    (shape,) = decoded
+    shape, mask_shape = decoded
     assert shape[1] * shape[2] < h * w and shape[1] >= plan.height and shape[2] >= plan.width  # covers the output
+    assert mask_shape == shape[:3]  # the mask file (the source's size) is scaled with it, one grey channel
     source, fps = read_video(tmp_path / "clip.mp4")
     want = vi.prepare_inputs(plan, frames={"source": source, "mask": read_video(tmp_path / "mask.mp4")[0], "fps": fps})
     np.testing.assert_array_equal(got.video, want.video)
