@@ -529,12 +529,16 @@ def save_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float = 16
     with av.open(str(path), mode="w", format="mp4") as container:
         from fractions import Fraction
 
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        rate = Fraction(fps).limit_denominator(1000)
+        stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = arr.shape[2], arr.shape[1]
         stream.pix_fmt = "yuv420p"
+        stream.time_base = 1 / rate
         stream.options = {"crf": "18", "preset": "medium"}
-        for frame in arr:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+        for i, frame in enumerate(arr):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            picture.pts, picture.time_base = i, 1 / rate  # stated timestamps: the same frames encode the same
+            for packet in stream.encode(picture):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
