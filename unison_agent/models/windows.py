@@ -285,7 +285,7 @@ def generate_windows(
 
     ``work``: the step's work folder (:mod:`unison_agent.models.window_work`): each finished window is written
     there, and windows an earlier run finished are read back instead of being made again."""
-    from unison_agent.models.pipeline import AUTO, Generation
+    from unison_agent.models.pipeline import AUTO, Generation, Sampler
 
     windows = plan_windows(full.num_frames, sizes, given)
     stitched = Stitched()
@@ -346,8 +346,6 @@ def generate_windows(
         progress.in_window(0, 0)
     frames = stitched.array()
     assert first is not None
-    from unison_agent.models.pipeline import Sampler
-
     notes = list(first["notes"])
     if len(windows) > 1 or given:
         notes.append(
